@@ -1,0 +1,592 @@
+package dicomraw
+
+import (
+	"bytes"
+	"compress/flate"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Limits bound what a file may make the parser do. Zero fields take the
+// defaults of DefaultLimits.
+type Limits struct {
+	MaxFileSize      int64 // bytes of the source
+	MaxDepth         int   // sequence nesting
+	MaxElements      int   // elements and items in the whole file
+	MaxValueInMemory int64 // larger values are streamed, never loaded
+	MaxInflated      int64 // bytes a deflated dataset may inflate to
+}
+
+// DefaultLimits are generous for real data and small enough that a hostile
+// file cannot exhaust a worker.
+func DefaultLimits() Limits {
+	return Limits{
+		MaxFileSize:      8 << 30,
+		MaxDepth:         32,
+		MaxElements:      2_000_000,
+		MaxValueInMemory: 16 << 20,
+		MaxInflated:      1 << 30,
+	}
+}
+
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits()
+	if l.MaxFileSize <= 0 {
+		l.MaxFileSize = d.MaxFileSize
+	}
+	if l.MaxDepth <= 0 {
+		l.MaxDepth = d.MaxDepth
+	}
+	if l.MaxElements <= 0 {
+		l.MaxElements = d.MaxElements
+	}
+	if l.MaxValueInMemory <= 0 {
+		l.MaxValueInMemory = d.MaxValueInMemory
+	}
+	if l.MaxInflated <= 0 {
+		l.MaxInflated = d.MaxInflated
+	}
+	return l
+}
+
+// Error is a parse failure. Its text names offsets, tags and limits, never
+// a value, so it can be logged and reported.
+type Error struct {
+	Offset int64
+	Tag    Tag // 0 when not inside an element
+	Kind   ErrorKind
+	Msg    string
+}
+
+// ErrorKind classifies parse failures for reports and metrics.
+type ErrorKind string
+
+// Kinds of parse failure.
+const (
+	ErrNotDICOM    ErrorKind = "not-dicom"
+	ErrTruncated   ErrorKind = "truncated"
+	ErrMalformed   ErrorKind = "malformed"
+	ErrLimit       ErrorKind = "limit"
+	ErrUnsupported ErrorKind = "unsupported"
+)
+
+func (e *Error) Error() string {
+	if e.Tag != 0 {
+		return fmt.Sprintf("%s at offset %d in %s: %s", e.Kind, e.Offset, e.Tag, e.Msg)
+	}
+	return fmt.Sprintf("%s at offset %d: %s", e.Kind, e.Offset, e.Msg)
+}
+
+// IsNotDICOM reports whether err says the input is not a DICOM file at all.
+func IsNotDICOM(err error) bool {
+	var pe *Error
+	return errors.As(err, &pe) && pe.Kind == ErrNotDICOM
+}
+
+// File is a parsed DICOM file.
+type File struct {
+	// HasPreamble is true for a Part 10 file (128-byte preamble and "DICM").
+	HasPreamble bool
+	// Meta holds the File Meta Information elements (group 0002).
+	Meta []*Element
+	// MetaSrc is what Meta offsets refer to.
+	MetaSrc io.ReaderAt
+	// Syntax is the transfer syntax of the dataset.
+	Syntax Syntax
+	// SyntaxInferred is true when the file did not state its syntax.
+	SyntaxInferred bool
+	// Body is what dataset offsets refer to: the source itself, or the
+	// inflated dataset of a deflated file.
+	Body io.ReaderAt
+	// BodyStart and BodyEnd bound the dataset within Body.
+	BodyStart, BodyEnd int64
+	// Elements is the top-level dataset.
+	Elements []*Element
+	// Count is the number of elements and items parsed.
+	Count int
+}
+
+// Parse reads a DICOM file: a Part 10 file (with or without preamble), or a
+// bare dataset whose encoding is inferred. It fails on anything it cannot
+// read completely, so a file that parses has been understood to its end.
+func Parse(src io.ReaderAt, size int64, lim Limits) (*File, error) {
+	lim = lim.withDefaults()
+	if size > lim.MaxFileSize {
+		return nil, &Error{Kind: ErrLimit, Msg: fmt.Sprintf("file size %d exceeds the limit of %d bytes", size, lim.MaxFileSize)}
+	}
+	f := &File{MetaSrc: src, Body: src}
+	p := &parser{lim: lim, f: f}
+	head := make([]byte, 132)
+	n, _ := src.ReadAt(head, 0)
+	head = head[:n]
+	pos := int64(0)
+	if n >= 132 && string(head[128:132]) == "DICM" {
+		f.HasPreamble = true
+		pos = 132
+	} else if n >= 4 && string(head[0:4]) == "DICM" {
+		pos = 4 // no preamble, prefix only (seen in the wild)
+	}
+	// File Meta: group 0002, always explicit VR little endian.
+	first := make([]byte, 2)
+	if m, _ := src.ReadAt(first, pos); m == 2 && binary.LittleEndian.Uint16(first) == 0x0002 {
+		r := newReader(src, pos, size)
+		enc := Encoding{}
+		if !isVR(peekVR(src, pos+4)) {
+			enc.Implicit = true // malformed but seen: implicit meta
+		}
+		for {
+			b, err := r.peek(2)
+			if err != nil || binary.LittleEndian.Uint16(b) != 0x0002 {
+				break
+			}
+			e, err := p.element(r, enc, size, 0)
+			if err != nil {
+				return nil, err
+			}
+			f.Meta = append(f.Meta, e)
+		}
+		pos = r.pos
+	} else if pos != 0 {
+		return nil, &Error{Offset: pos, Kind: ErrMalformed, Msg: "no File Meta Information after the DICM prefix"}
+	}
+	ts := ""
+	for _, e := range f.Meta {
+		if e.Tag == TagTransferSyntaxUID {
+			ts = trimUID(e.Value)
+		}
+	}
+	if ts == "" {
+		enc, ok := inferEncoding(src, pos, size)
+		if !ok {
+			if f.Meta == nil {
+				return nil, &Error{Offset: pos, Kind: ErrNotDICOM, Msg: "no DICM prefix and no recognisable dataset"}
+			}
+			return nil, &Error{Offset: pos, Kind: ErrMalformed, Msg: "no transfer syntax and the dataset encoding cannot be recognised"}
+		}
+		f.SyntaxInferred = true
+		switch {
+		case enc.Implicit:
+			ts = ImplicitVRLittleEndian
+		case enc.BigEndian:
+			ts = ExplicitVRBigEndian
+		default:
+			ts = ExplicitVRLittleEndian
+		}
+	}
+	syn, ok := LookupSyntax(ts)
+	if !ok {
+		return nil, &Error{Offset: pos, Kind: ErrUnsupported, Msg: fmt.Sprintf("unknown transfer syntax %q", safeUID(ts))}
+	}
+	f.Syntax = syn
+	f.BodyStart, f.BodyEnd = pos, size
+	if syn.Deflated {
+		inflated, err := inflate(src, pos, size, lim.MaxInflated)
+		if err != nil {
+			return nil, err
+		}
+		f.Body = bytes.NewReader(inflated)
+		f.BodyStart, f.BodyEnd = 0, int64(len(inflated))
+	}
+	enc := Encoding{Implicit: syn.Implicit, BigEndian: syn.BigEndian}
+	r := newReader(f.Body, f.BodyStart, f.BodyEnd)
+	els, err := p.elements(r, enc, f.BodyEnd, 0)
+	if err != nil {
+		return nil, err
+	}
+	f.Elements = els
+	f.Count = p.count
+	if len(f.Meta) == 0 && len(f.Elements) == 0 {
+		return nil, &Error{Kind: ErrNotDICOM, Msg: "empty dataset"}
+	}
+	return f, nil
+}
+
+func inflate(src io.ReaderAt, pos, size, max int64) ([]byte, error) {
+	fr := flate.NewReader(io.NewSectionReader(src, pos, size-pos))
+	defer fr.Close()
+	var buf bytes.Buffer
+	n, err := io.Copy(&buf, io.LimitReader(fr, max+1))
+	if err != nil {
+		return nil, &Error{Offset: pos, Kind: ErrMalformed, Msg: "deflated dataset cannot be inflated: " + err.Error()}
+	}
+	if n > max {
+		return nil, &Error{Offset: pos, Kind: ErrLimit, Msg: fmt.Sprintf("deflated dataset inflates beyond %d bytes", max)}
+	}
+	return buf.Bytes(), nil
+}
+
+// inferEncoding guesses the encoding of a bare dataset from its first
+// element, as DICOM readers do for files without File Meta.
+func inferEncoding(src io.ReaderAt, pos, size int64) (Encoding, bool) {
+	b := make([]byte, 8)
+	if n, _ := src.ReadAt(b, pos); n < 8 {
+		return Encoding{}, false
+	}
+	gLE := binary.LittleEndian.Uint16(b)
+	gBE := binary.BigEndian.Uint16(b)
+	vr := string(b[4:6])
+	// Datasets start with a low group (0008 in practice); anything else is
+	// far more likely to be some other kind of file.
+	plausible := func(g uint16) bool { return g >= 0x0001 && g <= 0x00FF }
+	switch {
+	case plausible(gLE) && isVR(vr):
+		return Encoding{}, true
+	case plausible(gLE):
+		return Encoding{Implicit: true}, true
+	case plausible(gBE) && isVR(vr):
+		return Encoding{BigEndian: true}, true
+	}
+	return Encoding{}, false
+}
+
+func peekVR(src io.ReaderAt, off int64) string {
+	b := make([]byte, 2)
+	if n, _ := src.ReadAt(b, off); n < 2 {
+		return ""
+	}
+	return string(b)
+}
+
+// trimUID strips the NUL/space padding of a UI value.
+func trimUID(b []byte) string { return strings.TrimRight(string(b), "\x00 ") }
+
+// safeUID returns a UID for an error message only when it looks like a
+// registered (1.2.840.10008) UID; anything else could be an identifier.
+func safeUID(s string) string {
+	if strings.HasPrefix(s, "1.2.840.10008.") && len(s) <= 64 {
+		return s
+	}
+	return "<non-standard UID>"
+}
+
+var longVRs = map[string]bool{"OB": true, "OD": true, "OF": true, "OL": true, "OV": true, "OW": true,
+	"SQ": true, "UC": true, "UN": true, "UR": true, "UT": true, "SV": true, "UV": true}
+
+func isVR(s string) bool {
+	switch s {
+	case "AE", "AS", "AT", "CS", "DA", "DS", "DT", "FD", "FL", "IS", "LO", "LT", "OB", "OD", "OF", "OL",
+		"OV", "OW", "PN", "SH", "SL", "SQ", "SS", "ST", "SV", "TM", "UC", "UI", "UL", "UN", "UR", "US",
+		"UT", "UV":
+		return true
+	}
+	return false
+}
+
+// LongHeader reports whether an explicit-VR element with this VR has the
+// 12-byte header (2 reserved bytes and a 4-byte length).
+func LongHeader(vr string) bool { return longVRs[vr] }
+
+type parser struct {
+	lim   Limits
+	f     *File
+	count int
+}
+
+func (p *parser) bump(off int64) error {
+	p.count++
+	if p.count > p.lim.MaxElements {
+		return &Error{Offset: off, Kind: ErrLimit, Msg: fmt.Sprintf("more than %d elements and items", p.lim.MaxElements)}
+	}
+	return nil
+}
+
+// elements reads elements until end (a defined length) is reached.
+func (p *parser) elements(r *reader, enc Encoding, end int64, depth int) ([]*Element, error) {
+	var out []*Element
+	for r.pos < end {
+		e, err := p.element(r, enc, end, depth)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	if r.pos != end {
+		return nil, &Error{Offset: r.pos, Kind: ErrMalformed, Msg: "element overruns its container"}
+	}
+	return out, nil
+}
+
+func (p *parser) readTag(r *reader, enc Encoding) (Tag, error) {
+	b, err := r.read(4)
+	if err != nil {
+		return 0, err
+	}
+	if enc.BigEndian {
+		return NewTag(binary.BigEndian.Uint16(b), binary.BigEndian.Uint16(b[2:])), nil
+	}
+	return NewTag(binary.LittleEndian.Uint16(b), binary.LittleEndian.Uint16(b[2:])), nil
+}
+
+func u32(b []byte, be bool) uint32 {
+	if be {
+		return binary.BigEndian.Uint32(b)
+	}
+	return binary.LittleEndian.Uint32(b)
+}
+
+func u16(b []byte, be bool) uint16 {
+	if be {
+		return binary.BigEndian.Uint16(b)
+	}
+	return binary.LittleEndian.Uint16(b)
+}
+
+// element reads one data element (header and value) that must end by end.
+func (p *parser) element(r *reader, enc Encoding, end int64, depth int) (*Element, error) {
+	start := r.pos
+	if err := p.bump(start); err != nil {
+		return nil, err
+	}
+	if end-start < 8 {
+		return nil, &Error{Offset: start, Kind: ErrTruncated, Msg: "element header cut short"}
+	}
+	t, err := p.readTag(r, enc)
+	if err != nil {
+		return nil, truncated(start, 0, err)
+	}
+	if t.Group() == 0xFFFE {
+		return nil, &Error{Offset: start, Tag: t, Kind: ErrMalformed, Msg: "item or delimiter where a data element was expected"}
+	}
+	e := &Element{Tag: t, Enc: enc, Offset: start}
+	if enc.Implicit {
+		b, err := r.read(4)
+		if err != nil {
+			return nil, truncated(start, t, err)
+		}
+		e.Length = u32(b, enc.BigEndian)
+		e.VR = DictVR(t)
+		if e.VR == "" {
+			e.VR = "UN"
+		}
+	} else {
+		b, err := r.read(4)
+		if err != nil {
+			return nil, truncated(start, t, err)
+		}
+		vr := string(b[:2])
+		if !isVR(vr) {
+			return nil, &Error{Offset: start, Tag: t, Kind: ErrMalformed, Msg: fmt.Sprintf("invalid VR bytes %q", sanitizeVR(b[:2]))}
+		}
+		e.VR = vr
+		if longVRs[vr] {
+			b, err := r.read(4)
+			if err != nil {
+				return nil, truncated(start, t, err)
+			}
+			e.Length = u32(b, enc.BigEndian)
+		} else {
+			e.Length = uint32(u16(b[2:], enc.BigEndian))
+		}
+	}
+	e.ValueOffset = r.pos
+	if e.Length != Undefined && int64(e.Length) > end-e.ValueOffset {
+		return nil, &Error{Offset: start, Tag: t, Kind: ErrTruncated, Msg: fmt.Sprintf("value length %d exceeds the %d bytes left", e.Length, end-e.ValueOffset)}
+	}
+	switch {
+	case e.VR == "SQ":
+		err = p.sequence(r, e, enc, end, depth)
+	case e.Length == Undefined && (e.VR == "UN" || (enc.Implicit && e.VR != "OB" && e.VR != "OW")) && t != TagPixelData:
+		// CP-246: a UN (or unknown implicit) value of undefined length is a
+		// sequence encoded in implicit VR little endian.
+		err = p.sequence(r, e, Encoding{Implicit: true}, end, depth)
+	case e.Length == Undefined:
+		if e.VR != "OB" && e.VR != "OW" && e.VR != "UN" {
+			return nil, &Error{Offset: start, Tag: t, Kind: ErrMalformed, Msg: "undefined length on VR " + e.VR}
+		}
+		err = p.fragments(r, e, end)
+	default:
+		err = p.value(r, e, depth)
+	}
+	if err != nil {
+		return nil, err
+	}
+	e.End = r.pos
+	return e, nil
+}
+
+func sanitizeVR(b []byte) string {
+	out := make([]byte, len(b))
+	for i, c := range b {
+		if c < 0x20 || c > 0x7E {
+			c = '?'
+		}
+		out[i] = c
+	}
+	return string(out)
+}
+
+func truncated(off int64, t Tag, err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return &Error{Offset: off, Tag: t, Kind: ErrTruncated, Msg: "file ends inside the element"}
+	}
+	var pe *Error
+	if errors.As(err, &pe) {
+		return err
+	}
+	return &Error{Offset: off, Tag: t, Kind: ErrMalformed, Msg: "read error: " + err.Error()}
+}
+
+// value reads (or skips) a defined-length non-sequence value. A private or
+// UN value that holds an item tag may be a sequence whose VR was lost
+// (implicit VR files, or VR UN): it is parsed as one when it parses
+// completely, so nothing inside can hide from the rules.
+func (p *parser) value(r *reader, e *Element, depth int) error {
+	n := int64(e.Length)
+	if e.Tag != TagPixelData && n >= 8 && (e.VR == "UN" || (e.Tag.IsPrivate() && !e.Tag.IsPrivateCreator() && (e.VR == "OB" || e.VR == "UN"))) {
+		if b, err := r.peek(4); err == nil {
+			it := NewTag(binary.LittleEndian.Uint16(b), binary.LittleEndian.Uint16(b[2:]))
+			if it == TagItem {
+				save := *r
+				saveCount := p.count
+				err := p.sequence(r, e, Encoding{Implicit: true}, e.ValueOffset+n, depth)
+				if err == nil && r.pos == e.ValueOffset+n {
+					return nil
+				}
+				var pe *Error
+				if errors.As(err, &pe) && pe.Kind == ErrLimit {
+					return err // a limit hit inside is final, not a reason to look again
+				}
+				// Not a sequence after all: the value is opaque bytes.
+				*r = save
+				r.bufLen = 0 // the shared buffer may hold other bytes now
+				p.count = saveCount
+				e.Items = nil
+			}
+		}
+	}
+	if n <= p.lim.MaxValueInMemory && e.Tag != TagPixelData {
+		b, err := r.read(int(n))
+		if err != nil {
+			return truncated(e.Offset, e.Tag, err)
+		}
+		e.Value = append([]byte(nil), b...)
+		e.Loaded = true
+		return nil
+	}
+	if err := r.skip(n); err != nil {
+		return truncated(e.Offset, e.Tag, err)
+	}
+	return nil
+}
+
+// sequence reads the items of e; inside encoding is ienc.
+func (p *parser) sequence(r *reader, e *Element, ienc Encoding, end int64, depth int) error {
+	if depth+1 > p.lim.MaxDepth {
+		return &Error{Offset: e.Offset, Tag: e.Tag, Kind: ErrLimit, Msg: fmt.Sprintf("sequences nested deeper than %d", p.lim.MaxDepth)}
+	}
+	e.ItemsEnc = ienc
+	e.Items = []*Item{}
+	seqEnd := end
+	if e.Length != Undefined {
+		seqEnd = e.ValueOffset + int64(e.Length)
+	}
+	for {
+		if e.Length != Undefined && r.pos == seqEnd {
+			return nil
+		}
+		at := r.pos
+		if seqEnd-at < 8 {
+			return &Error{Offset: at, Tag: e.Tag, Kind: ErrTruncated, Msg: "sequence ends inside an item header"}
+		}
+		if err := p.bump(at); err != nil {
+			return err
+		}
+		t, err := p.readTag(r, ienc)
+		if err != nil {
+			return truncated(at, e.Tag, err)
+		}
+		b, err := r.read(4)
+		if err != nil {
+			return truncated(at, e.Tag, err)
+		}
+		l := u32(b, ienc.BigEndian)
+		switch t {
+		case TagSequenceDelimiter:
+			if e.Length != Undefined {
+				return &Error{Offset: at, Tag: e.Tag, Kind: ErrMalformed, Msg: "sequence delimiter in a defined-length sequence"}
+			}
+			return nil
+		case TagItem:
+		default:
+			return &Error{Offset: at, Tag: e.Tag, Kind: ErrMalformed, Msg: fmt.Sprintf("%s where an item was expected", t)}
+		}
+		it := &Item{Offset: at, Length: l}
+		if l == Undefined {
+			for {
+				if seqEnd-r.pos < 8 {
+					return &Error{Offset: r.pos, Tag: e.Tag, Kind: ErrTruncated, Msg: "item not delimited before its container ends"}
+				}
+				b, err := r.peek(4)
+				if err != nil {
+					return truncated(r.pos, e.Tag, err)
+				}
+				var nt Tag
+				if ienc.BigEndian {
+					nt = NewTag(binary.BigEndian.Uint16(b), binary.BigEndian.Uint16(b[2:]))
+				} else {
+					nt = NewTag(binary.LittleEndian.Uint16(b), binary.LittleEndian.Uint16(b[2:]))
+				}
+				if nt == TagItemDelimitation {
+					r.skip(8) //nolint:errcheck // peeked
+					break
+				}
+				el, err := p.element(r, ienc, seqEnd, depth+1)
+				if err != nil {
+					return err
+				}
+				it.Elements = append(it.Elements, el)
+			}
+		} else {
+			if int64(l) > seqEnd-r.pos {
+				return &Error{Offset: at, Tag: e.Tag, Kind: ErrTruncated, Msg: fmt.Sprintf("item length %d exceeds the %d bytes left", l, seqEnd-r.pos)}
+			}
+			els, err := p.elements(r, ienc, r.pos+int64(l), depth+1)
+			if err != nil {
+				return err
+			}
+			it.Elements = els
+		}
+		it.End = r.pos
+		e.Items = append(e.Items, it)
+	}
+}
+
+// fragments walks the item headers of an encapsulated value.
+func (p *parser) fragments(r *reader, e *Element, end int64) error {
+	e.Fragments = []Fragment{}
+	for {
+		at := r.pos
+		if end-at < 8 {
+			return &Error{Offset: at, Tag: e.Tag, Kind: ErrTruncated, Msg: "encapsulated value not delimited before the file ends"}
+		}
+		if err := p.bump(at); err != nil {
+			return err
+		}
+		t, err := p.readTag(r, e.Enc)
+		if err != nil {
+			return truncated(at, e.Tag, err)
+		}
+		b, err := r.read(4)
+		if err != nil {
+			return truncated(at, e.Tag, err)
+		}
+		l := u32(b, e.Enc.BigEndian)
+		switch t {
+		case TagSequenceDelimiter:
+			return nil
+		case TagItem:
+		default:
+			return &Error{Offset: at, Tag: e.Tag, Kind: ErrMalformed, Msg: fmt.Sprintf("%s inside an encapsulated value", t)}
+		}
+		if l == Undefined || int64(l) > end-r.pos {
+			return &Error{Offset: at, Tag: e.Tag, Kind: ErrTruncated, Msg: "fragment runs past the end of the file"}
+		}
+		e.Fragments = append(e.Fragments, Fragment{Offset: at, Length: l})
+		if err := r.skip(int64(l)); err != nil {
+			return truncated(at, e.Tag, err)
+		}
+	}
+}

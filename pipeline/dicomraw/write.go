@@ -1,0 +1,355 @@
+package dicomraw
+
+import (
+	"bufio"
+	"compress/flate"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"sort"
+)
+
+// MetaElement is one element of a File Meta Information group to write.
+type MetaElement struct {
+	Tag   Tag
+	VR    string
+	Value []byte // unpadded; the writer pads
+}
+
+// Write writes f as a Part 10 file: a zero preamble, "DICM", the given File
+// Meta (group length computed here), then the dataset in f's transfer syntax
+// following each element's Op. Elements not changed are copied from the
+// source byte for byte; sequences with changes inside are re-emitted around
+// their unchanged parts, keeping each item's and sequence's length form.
+func Write(dst io.Writer, f *File, meta []MetaElement) error {
+	bw, ok := dst.(*bufio.Writer)
+	if !ok {
+		bw = bufio.NewWriterSize(dst, 256<<10)
+	}
+	w := &writer{src: f.Body, buf: make([]byte, 256<<10)}
+	var pre [132]byte
+	copy(pre[128:], "DICM")
+	if _, err := bw.Write(pre[:]); err != nil {
+		return err
+	}
+	if err := writeMeta(bw, meta); err != nil {
+		return err
+	}
+	markDirty(f.Elements)
+	if f.Syntax.Deflated {
+		fw, err := flate.NewWriter(bw, flate.DefaultCompression)
+		if err != nil {
+			return err
+		}
+		w.out = bufio.NewWriterSize(fw, 64<<10)
+		if err := w.elements(f.Elements, nil, Encoding{Implicit: f.Syntax.Implicit, BigEndian: f.Syntax.BigEndian}); err != nil {
+			return err
+		}
+		if err := w.out.Flush(); err != nil {
+			return err
+		}
+		if err := fw.Close(); err != nil {
+			return err
+		}
+	} else {
+		w.out = bw
+		if err := w.elements(f.Elements, nil, Encoding{Implicit: f.Syntax.Implicit, BigEndian: f.Syntax.BigEndian}); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
+func writeMeta(w io.Writer, meta []MetaElement) error {
+	sorted := append([]MetaElement(nil), meta...)
+	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Tag < sorted[j].Tag })
+	var body []byte
+	for _, m := range sorted {
+		if m.Tag == 0x00020000 {
+			continue
+		}
+		v := Pad(m.VR, m.Value)
+		var err error
+		body, err = AppendHeader(body, m.Tag, m.VR, uint32(len(v)), Encoding{})
+		if err != nil {
+			return err
+		}
+		body = append(body, v...)
+	}
+	gl, _ := AppendHeader(nil, 0x00020000, "UL", 4, Encoding{})
+	gl = binary.LittleEndian.AppendUint32(gl, uint32(len(body)))
+	if _, err := w.Write(gl); err != nil {
+		return err
+	}
+	_, err := w.Write(body)
+	return err
+}
+
+// Pad returns v padded to even length as PS3.5 requires for vr: UI and
+// binary values with NUL, text with a space.
+func Pad(vr string, v []byte) []byte {
+	if len(v)%2 == 0 {
+		return v
+	}
+	switch vr {
+	case "UI", "OB", "UN", "OW", "OD", "OF", "OL", "OV":
+		return append(append([]byte(nil), v...), 0)
+	}
+	return append(append([]byte(nil), v...), ' ')
+}
+
+// AppendHeader appends an element header in encoding enc.
+func AppendHeader(b []byte, t Tag, vr string, length uint32, enc Encoding) ([]byte, error) {
+	var bo binary.AppendByteOrder = binary.LittleEndian
+	if enc.BigEndian {
+		bo = binary.BigEndian
+	}
+	b = bo.AppendUint16(b, t.Group())
+	b = bo.AppendUint16(b, t.Element())
+	if enc.Implicit || t.Group() == 0xFFFE {
+		return bo.AppendUint32(b, length), nil
+	}
+	b = append(b, vr[0], vr[1])
+	if longVRs[vr] {
+		b = append(b, 0, 0)
+		return bo.AppendUint32(b, length), nil
+	}
+	if length > 0xFFFF {
+		return nil, fmt.Errorf("value of %d bytes too long for VR %s in %s", length, vr, t)
+	}
+	return bo.AppendUint16(b, uint16(length)), nil
+}
+
+type writer struct {
+	out *bufio.Writer
+	src io.ReaderAt
+	buf []byte
+	hdr []byte
+}
+
+// markDirty computes, for every sequence, whether anything inside changed.
+func markDirty(els []*Element) bool {
+	any := false
+	for _, e := range els {
+		if e.Op != OpKeep {
+			any = true
+		}
+		if e.Items == nil {
+			continue
+		}
+		e.dirty = false
+		for _, it := range e.Items {
+			it.dirty = it.Removed || len(it.Insert) > 0
+			if markDirty(it.Elements) {
+				it.dirty = true
+			}
+			if it.dirty {
+				e.dirty = true
+			}
+		}
+		if e.dirty {
+			any = true
+		}
+	}
+	return any
+}
+
+func (w *writer) copyRange(off, end int64) error {
+	_, err := io.CopyBuffer(w.out, io.NewSectionReader(w.src, off, end-off), w.buf)
+	if err != nil {
+		return fmt.Errorf("copy source bytes %d-%d: %w", off, end, err)
+	}
+	return nil
+}
+
+func (w *writer) header(t Tag, vr string, length uint32, enc Encoding) error {
+	var err error
+	w.hdr, err = AppendHeader(w.hdr[:0], t, vr, length, enc)
+	if err != nil {
+		return err
+	}
+	_, err = w.out.Write(w.hdr)
+	return err
+}
+
+// elements writes a list merged with inserted elements in tag order.
+func (w *writer) elements(els, insert []*Element, enc Encoding) error {
+	ins := append([]*Element(nil), insert...)
+	sort.SliceStable(ins, func(i, j int) bool { return ins[i].Tag < ins[j].Tag })
+	k := 0
+	for _, e := range els {
+		for k < len(ins) && ins[k].Tag < e.Tag {
+			if err := w.element(ins[k], enc); err != nil {
+				return err
+			}
+			k++
+		}
+		if err := w.element(e, enc); err != nil {
+			return err
+		}
+	}
+	for ; k < len(ins); k++ {
+		if err := w.element(ins[k], enc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// element writes one element in its container's encoding enc.
+func (w *writer) element(e *Element, enc Encoding) error {
+	switch e.Op {
+	case OpRemove:
+		return nil
+	case OpReplace:
+		vr := e.NewVR
+		if vr == "" {
+			vr = e.VR
+		}
+		if vr == "SQ" {
+			return w.sequence(e, enc)
+		}
+		v := Pad(vr, e.NewValue)
+		if err := w.header(e.Tag, vr, uint32(len(v)), enc); err != nil {
+			return err
+		}
+		_, err := w.out.Write(v)
+		return err
+	case OpEmptySequence:
+		vr := e.VR
+		if vr != "SQ" && vr != "UN" {
+			vr = "SQ"
+		}
+		return w.header(e.Tag, vr, 0, enc)
+	}
+	if !e.dirty {
+		return w.copyRange(e.Offset, e.End)
+	}
+	return w.sequence(e, enc)
+}
+
+// sequence re-emits a sequence whose contents changed (or a new one).
+func (w *writer) sequence(e *Element, enc Encoding) error {
+	vr := e.VR
+	if e.NewVR != "" {
+		vr = e.NewVR
+	}
+	if vr != "SQ" && vr != "UN" {
+		vr = "SQ"
+	}
+	ienc := e.ItemsEnc
+	if e.Offset == 0 && e.End == 0 { // a new element: items in the container's encoding
+		ienc = enc
+	}
+	length := Undefined
+	if e.Length != Undefined && e.End != 0 {
+		length = uint32(w.itemsSize(e, ienc))
+	}
+	if err := w.header(e.Tag, vr, length, enc); err != nil {
+		return err
+	}
+	for _, it := range e.Items {
+		if it.Removed {
+			continue
+		}
+		if !it.dirty && it.End != 0 {
+			if err := w.copyRange(it.Offset, it.End); err != nil {
+				return err
+			}
+			continue
+		}
+		il := Undefined
+		if it.Length != Undefined && it.End != 0 {
+			il = uint32(w.itemBodySize(it, ienc))
+		}
+		if err := w.header(TagItem, "", il, ienc); err != nil {
+			return err
+		}
+		if err := w.elements(it.Elements, it.Insert, ienc); err != nil {
+			return err
+		}
+		if il == Undefined {
+			if err := w.header(TagItemDelimitation, "", 0, ienc); err != nil {
+				return err
+			}
+		}
+	}
+	if length == Undefined {
+		return w.header(TagSequenceDelimiter, "", 0, ienc)
+	}
+	return nil
+}
+
+// Sizes for defined-length sequences and items that are re-emitted.
+
+func (w *writer) itemsSize(e *Element, ienc Encoding) int64 {
+	var n int64
+	for _, it := range e.Items {
+		if it.Removed {
+			continue
+		}
+		if !it.dirty && it.End != 0 {
+			n += it.End - it.Offset
+			continue
+		}
+		n += 8 + w.itemBodySize(it, ienc)
+		if it.Length == Undefined || it.End == 0 {
+			n += 8
+		}
+	}
+	return n
+}
+
+func (w *writer) itemBodySize(it *Item, ienc Encoding) int64 {
+	var n int64
+	for _, e := range it.Elements {
+		n += w.elementSize(e, ienc)
+	}
+	for _, e := range it.Insert {
+		n += w.elementSize(e, ienc)
+	}
+	return n
+}
+
+func headerSize(vr string, enc Encoding) int64 {
+	if enc.Implicit || longVRs[vr] {
+		if enc.Implicit {
+			return 8
+		}
+		return 12
+	}
+	return 8
+}
+
+func (w *writer) elementSize(e *Element, enc Encoding) int64 {
+	switch e.Op {
+	case OpRemove:
+		return 0
+	case OpEmptySequence:
+		return headerSize("SQ", enc)
+	case OpReplace:
+		vr := e.NewVR
+		if vr == "" {
+			vr = e.VR
+		}
+		if vr != "SQ" {
+			return headerSize(vr, enc) + int64(len(Pad(vr, e.NewValue)))
+		}
+	}
+	if !e.dirty && e.End != 0 {
+		return e.End - e.Offset
+	}
+	vr := e.VR
+	if vr != "UN" {
+		vr = "SQ"
+	}
+	ienc := e.ItemsEnc
+	if e.End == 0 {
+		ienc = enc
+	}
+	n := headerSize(vr, enc) + w.itemsSize(e, ienc)
+	if e.Length == Undefined || e.End == 0 {
+		n += 8
+	}
+	return n
+}
