@@ -105,6 +105,8 @@ type File struct {
 	BodyStart, BodyEnd int64
 	// Elements is the top-level dataset.
 	Elements []*Element
+	// Insert holds new top-level elements to write, merged in tag order.
+	Insert []*Element
 	// Count is the number of elements and items parsed.
 	Count int
 }

@@ -42,7 +42,7 @@ func Write(dst io.Writer, f *File, meta []MetaElement) error {
 			return err
 		}
 		w.out = bufio.NewWriterSize(fw, 64<<10)
-		if err := w.elements(f.Elements, nil, Encoding{Implicit: f.Syntax.Implicit, BigEndian: f.Syntax.BigEndian}); err != nil {
+		if err := w.elements(f.Elements, f.Insert, Encoding{Implicit: f.Syntax.Implicit, BigEndian: f.Syntax.BigEndian}); err != nil {
 			return err
 		}
 		if err := w.out.Flush(); err != nil {
@@ -53,7 +53,7 @@ func Write(dst io.Writer, f *File, meta []MetaElement) error {
 		}
 	} else {
 		w.out = bw
-		if err := w.elements(f.Elements, nil, Encoding{Implicit: f.Syntax.Implicit, BigEndian: f.Syntax.BigEndian}); err != nil {
+		if err := w.elements(f.Elements, f.Insert, Encoding{Implicit: f.Syntax.Implicit, BigEndian: f.Syntax.BigEndian}); err != nil {
 			return err
 		}
 	}
@@ -222,7 +222,7 @@ func (w *writer) element(e *Element, enc Encoding) error {
 		}
 		return w.header(e.Tag, vr, 0, enc)
 	}
-	if !e.dirty {
+	if !e.dirty && e.End != 0 {
 		return w.copyRange(e.Offset, e.End)
 	}
 	return w.sequence(e, enc)
