@@ -1,0 +1,206 @@
+// Package deid is the de-identification engine: it applies a profile (PS3.15
+// Table E.1-1 with its options, plus per-attribute rules) to one DICOM file
+// parsed by dicomraw, and writes the result without touching what the
+// profile keeps. It knows nothing of where files come from or go to.
+package deid
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
+	"github.com/dicomdeid/dicomdeid/pipeline/ps315"
+	"github.com/dicomdeid/dicomdeid/pipeline/pseudonym"
+	"github.com/dicomdeid/dicomdeid/pipeline/rules"
+)
+
+// Identity of this implementation, written into the File Meta.
+const (
+	// ImplementationClassUID is derived once from a random UUID (2.25 root).
+	ImplementationClassUID = "2.25.40924834803557629630366606533845879675"
+	// ImplementationVersionName is at most 16 characters (SH).
+	ImplementationVersionName = "DICOMDEID_0_1"
+	// ToolName appears in De-identification Method.
+	ToolName = "dicomdeid"
+)
+
+// Config configures an Engine.
+type Config struct {
+	Profile *rules.Profile
+	Key     pseudonym.Key
+	Limits  dicomraw.Limits
+}
+
+// Engine applies one profile with one key. It is safe for concurrent use.
+type Engine struct {
+	prof      *rules.Profile
+	pz        *pseudonym.Pseudonymizer
+	lim       dicomraw.Limits
+	byTag     map[uint32]rules.Rule
+	byPrivate map[privKey]rules.Rule
+	method    string
+}
+
+type privKey struct {
+	group   uint16
+	creator string
+	element uint8
+}
+
+// New builds an engine. It fails without a valid key: no key, no output.
+func New(cfg Config) (*Engine, error) {
+	if cfg.Profile == nil {
+		return nil, errors.New("deid: no profile")
+	}
+	pz, err := pseudonym.New(cfg.Key)
+	if err != nil {
+		return nil, fmt.Errorf("deid: %w", err)
+	}
+	p := cfg.Profile
+	if p.Options[ps315.RetainLongFullDates] && p.Options[ps315.RetainLongModifiedDates] {
+		return nil, errors.New("deid: profile retains both full and modified dates")
+	}
+	e := &Engine{prof: p, pz: pz, lim: cfg.Limits, byTag: map[uint32]rules.Rule{}, byPrivate: map[privKey]rules.Rule{}}
+	for _, r := range p.Rules { // later rules win
+		if r.Selector.Private != nil {
+			s := r.Selector.Private
+			e.byPrivate[privKey{s.Group, normCreator(s.Creator), s.Element}] = r
+		} else {
+			e.byTag[r.Selector.Tag] = r
+		}
+	}
+	for _, f := range []string{p.Pseudonyms.PatientID, p.Pseudonyms.PatientName, p.Pseudonyms.Other} {
+		if _, err := pz.Format(f, "check", "check"); err != nil {
+			return nil, fmt.Errorf("deid: profile %s: %w", p.Name, err)
+		}
+	}
+	e.method = methodText(p)
+	return e, nil
+}
+
+func normCreator(s string) string { return strings.ToUpper(strings.TrimSpace(s)) }
+
+// Profile returns the engine's profile.
+func (e *Engine) Profile() *rules.Profile { return e.prof }
+
+// methodText is the De-identification Method (0012,0063) value: one LO
+// value (at most 64 characters) naming the tool, the edition and the options.
+func methodText(p *rules.Profile) string {
+	s := fmt.Sprintf("%s PS3.15-%s %s", ToolName, ps315.Edition, p.Name)
+	if len(s) > 64 {
+		s = s[:64]
+	}
+	return s
+}
+
+// Rejection is a file the engine refuses to write. Its message never
+// contains a value from the file.
+type Rejection struct {
+	Kind   string // parse, unsupported, missing, limit
+	Reason string
+}
+
+func (r *Rejection) Error() string { return r.Reason }
+
+func reject(kind, format string, args ...any) error {
+	return &Rejection{Kind: kind, Reason: fmt.Sprintf(format, args...)}
+}
+
+// Plan parses src and decides the output. Nothing is written; the returned
+// Job knows the output identifiers and writes with WriteTo.
+func (e *Engine) Plan(src io.ReaderAt, size int64) (*Job, error) {
+	f, err := dicomraw.Parse(src, size, e.lim)
+	if err != nil {
+		var pe *dicomraw.Error
+		if errors.As(err, &pe) {
+			return nil, &Rejection{Kind: string(pe.Kind), Reason: pe.Error()}
+		}
+		return nil, &Rejection{Kind: "parse", Reason: err.Error()}
+	}
+	j := &Job{eng: e, f: f, res: &Result{TransferSyntax: f.Syntax.UID, Paths: map[string]PathAction{}}}
+	if err := j.run(); err != nil {
+		return nil, err
+	}
+	return j, nil
+}
+
+// Job is one planned file.
+type Job struct {
+	eng *Engine
+	f   *dicomraw.File
+	res *Result
+
+	patientID string // top-level Patient ID as stored (trimmed)
+	shiftKey  string
+	shift     int
+	shifted   bool
+	needles   []needle
+	meta      []dicomraw.MetaElement
+}
+
+// Result describes a planned (and then written) file. It carries
+// pseudonymised identifiers only.
+type Result struct {
+	SOPClassUID    string `json:"sop_class_uid"`
+	StudyUID       string `json:"study_uid"`
+	SeriesUID      string `json:"series_uid"`
+	SOPInstanceUID string `json:"sop_instance_uid"`
+	TransferSyntax string `json:"transfer_syntax"`
+	Counts         Counts `json:"counts"`
+	// Paths maps each attribute path seen (never a value) to what was done.
+	Paths map[string]PathAction `json:"-"`
+}
+
+// PathAction is the action taken on an attribute path, and why.
+type PathAction struct {
+	Action string `json:"action"`
+	Why    string `json:"why"`
+}
+
+// Counts are per-file tallies for the report.
+type Counts struct {
+	Elements             int `json:"elements"`
+	Kept                 int `json:"kept"`
+	Removed              int `json:"removed"`
+	Emptied              int `json:"emptied"`
+	Dummied              int `json:"dummied"`
+	Cleaned              int `json:"cleaned"`
+	Pseudonymised        int `json:"pseudonymised"`
+	UIDsMapped           int `json:"uids_mapped"`
+	NonTableUIDsMapped   int `json:"non_table_uids_mapped"`
+	DatesShifted         int `json:"dates_shifted"`
+	UnknownPublicRemoved int `json:"unknown_public_removed"`
+	PrivateRemoved       int `json:"private_removed"`
+	PrivateKept          int `json:"private_kept"`
+	GroupLengthsDropped  int `json:"group_lengths_dropped"`
+	OverlayGroupsRemoved int `json:"overlay_groups_removed"`
+	UnreadableRemoved    int `json:"unreadable_removed"`
+	ContentItemsRemoved  int `json:"content_items_removed"`
+	TextRedactions       int `json:"text_redactions"`
+	ReplacedUnencodable  int `json:"replaced_unencodable"`
+}
+
+// Result returns what the job will write.
+func (j *Job) Result() *Result { return j.res }
+
+// WriteTo writes the de-identified file to w and reports the bytes written
+// (io.WriterTo). Pixel data and other kept values are copied from the source
+// in bounded chunks, never loaded whole.
+func (j *Job) WriteTo(w io.Writer) (int64, error) {
+	cw := &countingWriter{w: w}
+	err := dicomraw.Write(cw, j.f, j.meta)
+	return cw.n, err
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}

@@ -1,0 +1,178 @@
+package deid
+
+import (
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
+	"github.com/dicomdeid/dicomdeid/pipeline/rules"
+)
+
+// needle is an identifying string looked for in free text (lower case).
+type needle struct {
+	runes []rune
+	// whole requires word boundaries around a match: short tokens would
+	// otherwise hit inside ordinary words.
+	whole bool
+}
+
+const minNeedle = 3
+
+// Words that are parts of names but identify nobody.
+var nameNoise = map[string]bool{"dr": true, "dr.": true, "mr": true, "mrs": true, "ms": true, "md": true, "phd": true, "prof": true, "jr": true, "sr": true, "von": true, "van": true, "der": true, "den": true, "del": true, "de": true, "la": true, "le": true}
+
+// collect gathers the values the profile does not keep (names, IDs,
+// addresses, dates...) at every depth, so that free text kept under a
+// Clean option can be stripped of them.
+func (j *Job) collect(els []*dicomraw.Element, sc scope) {
+	if sc.depth > 0 {
+		j.setCharset(&sc, els)
+	}
+	crs := creators(els)
+	seen := map[string]bool{}
+	for _, n := range j.needles {
+		seen[string(n.runes)] = true
+	}
+	add := func(s string, whole bool) {
+		r := []rune(strings.ToLower(strings.TrimSpace(s)))
+		if len(r) < minNeedle || seen[string(r)] || !hasAlnum(r) {
+			return
+		}
+		seen[string(r)] = true
+		j.needles = append(j.needles, needle{runes: r, whole: whole || len(r) < 5})
+	}
+	for _, e := range els {
+		if e.Tag.IsPrivateCreator() || e.Tag.Element() == 0 || e.Tag == tagSpecificCharacterSet {
+			continue
+		}
+		d, _ := j.decide(e, sc, crs)
+		if d.vr == "SQ" {
+			child := sc
+			child.depth++
+			for _, it := range e.Items {
+				j.collect(it.Elements, child)
+			}
+			continue
+		}
+		if d.private || !e.Loaded || len(e.Value) == 0 {
+			continue
+		}
+		if d.action == rules.Keep || (d.action == rules.Clean && d.vr != "DA" && d.vr != "DT") {
+			continue
+		}
+		var text string
+		if sc.cs != nil {
+			text = sc.cs.Decode(trimValue(e.Value), d.vr)
+		} else {
+			text = string(trimValue(e.Value))
+		}
+		switch d.vr {
+		case "PN":
+			for _, v := range strings.Split(text, `\`) {
+				add(strings.NewReplacer("^", " ", "=", " ").Replace(v), false)
+				for _, tok := range strings.FieldsFunc(v, func(r rune) bool { return r == '^' || r == '=' || r == ' ' || r == ',' }) {
+					if !nameNoise[strings.ToLower(tok)] {
+						add(tok, false)
+					}
+				}
+			}
+		case "DA", "DT":
+			for _, v := range strings.Split(text, `\`) {
+				for _, s := range dateForms(v) {
+					add(s, true)
+				}
+			}
+		case "LO", "SH", "ST", "LT", "UT", "UC", "AE":
+			for _, v := range strings.Split(text, `\`) {
+				add(v, false)
+			}
+		}
+	}
+}
+
+func trimValue(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == 0) {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+func hasAlnum(r []rune) bool {
+	for _, c := range r {
+		if unicode.IsLetter(c) || unicode.IsDigit(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// dateForms spells a DA (or the date of a DT) the ways people write dates.
+func dateForms(v string) []string {
+	if len(v) < 8 {
+		return nil
+	}
+	t, err := time.Parse("20060102", v[:8])
+	if err != nil {
+		return nil
+	}
+	return []string{t.Format("20060102"), t.Format("2006-01-02"), t.Format("02.01.2006"),
+		t.Format("01/02/2006"), t.Format("02/01/2006"), t.Format("2006/01/02"), t.Format("2006.01.02")}
+}
+
+// redact replaces every occurrence of a needle in text (case-insensitive)
+// with "***" and returns the number of replacements.
+func redact(text string, needles []needle) (string, int) {
+	if len(needles) == 0 || text == "" {
+		return text, 0
+	}
+	src := []rune(text)
+	low := make([]rune, len(src))
+	for i, r := range src {
+		low[i] = unicode.ToLower(r)
+	}
+	hit := make([]bool, len(src))
+	n := 0
+	for _, nd := range needles {
+		m := len(nd.runes)
+		for i := 0; i+m <= len(low); i++ {
+			if !equalRunes(low[i:i+m], nd.runes) {
+				continue
+			}
+			if nd.whole && ((i > 0 && isWord(low[i-1])) || (i+m < len(low) && isWord(low[i+m]))) {
+				continue
+			}
+			for k := i; k < i+m; k++ {
+				hit[k] = true
+			}
+			n++
+			i += m - 1
+		}
+	}
+	if n == 0 {
+		return text, 0
+	}
+	var b strings.Builder
+	for i := 0; i < len(src); i++ {
+		if !hit[i] {
+			b.WriteRune(src[i])
+			continue
+		}
+		b.WriteString("***")
+		for i+1 < len(src) && hit[i+1] {
+			i++
+		}
+	}
+	return b.String(), n
+}
+
+func equalRunes(a, b []rune) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func isWord(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }

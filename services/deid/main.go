@@ -1,0 +1,63 @@
+// Command deid de-identifies DICOM files: `deid run` over a directory tree,
+// `deid keygen` for project keys, `deid profiles` to list, show and check
+// profiles. Run `deid help` for usage.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// Exit codes shared by the subcommands.
+const (
+	exitOK       = 0
+	exitRejected = 1 // some inputs were rejected (or a check failed)
+	exitUsage    = 2
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `deid de-identifies DICOM files (PS3.15 2024c Basic Profile and options).
+
+Usage:
+  deid run --in DIR --out DIR --profile NAME|FILE --key-file FILE [--report FILE] [--workers N] [--dry-run]
+  deid keygen --out FILE
+  deid profiles list
+  deid profiles show NAME|FILE
+  deid profiles check FILE
+  deid version
+
+The project key comes from --key-file or the DEID_KEY environment variable
+(hex); without a key nothing is written.
+`
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "run":
+		return runCmd(args[1:], stdout, stderr)
+	case "keygen":
+		return keygenCmd(args[1:], stdout, stderr)
+	case "profiles":
+		return profilesCmd(args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, version())
+		return exitOK
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "deid: unknown command %q\n\n%s", args[0], usage)
+	return exitUsage
+}
+
+// Version is set at build time with -ldflags "-X main.Version=...".
+var Version = "0.1.0-dev"
+
+func version() string { return "dicomdeid " + Version }

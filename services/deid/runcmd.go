@@ -1,0 +1,452 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"github.com/dicomdeid/dicomdeid/pipeline/deid"
+	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
+	"github.com/dicomdeid/dicomdeid/pipeline/ps315"
+	"github.com/dicomdeid/dicomdeid/pipeline/pseudonym"
+	"github.com/dicomdeid/dicomdeid/profiles"
+)
+
+// runConfig holds the flags of `deid run`.
+type runConfig struct {
+	in, out, profile, keyFile, report string
+	workers                           int
+	dryRun, progress, noProgress      bool
+}
+
+// Report is the JSON report of a run. Input paths are relative to --in and
+// may contain identifying text (file names chosen by a hospital), so the
+// report belongs on the trusted side, like the inputs.
+type Report struct {
+	Tool            string          `json:"tool"`
+	Edition         string          `json:"standard_edition"`
+	Profile         string          `json:"profile"`
+	ProfileSource   string          `json:"profile_source"`
+	Options         []string        `json:"options"`
+	DryRun          bool            `json:"dry_run"`
+	Started         time.Time       `json:"started"`
+	Finished        time.Time       `json:"finished"`
+	Counts          ReportCounts    `json:"counts"`
+	Totals          deid.Counts     `json:"totals"`
+	Files           []FileOutcome   `json:"files"`
+	AttributeReview []AttributeStat `json:"attribute_review,omitempty"`
+}
+
+// ReportCounts summarises the outcomes.
+type ReportCounts struct {
+	Inputs     int `json:"inputs"`
+	Written    int `json:"written"`
+	Rejected   int `json:"rejected"`
+	NotDICOM   int `json:"skipped_not_dicom"`
+	Duplicates int `json:"duplicates"`
+}
+
+// FileOutcome is what happened to one input file.
+type FileOutcome struct {
+	Input       string       `json:"input"`
+	Status      string       `json:"status"` // written, rejected, not-dicom, duplicate, planned
+	Reason      string       `json:"reason,omitempty"`
+	Output      string       `json:"output,omitempty"`
+	SOPClassUID string       `json:"sop_class_uid,omitempty"`
+	Bytes       int64        `json:"bytes,omitempty"`
+	Counts      *deid.Counts `json:"counts,omitempty"`
+}
+
+// AttributeStat is one line of the dry-run review: per attribute path, the
+// action the profile takes and in how many files.
+type AttributeStat struct {
+	Path   string `json:"path"`
+	Action string `json:"action"`
+	Why    string `json:"why"`
+	Files  int    `json:"files"`
+}
+
+func runCmd(args []string, stdout, stderr io.Writer) int {
+	var c runConfig
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.in, "in", "", "input directory (read only; any file names)")
+	fs.StringVar(&c.out, "out", "", "output directory for OUT/<StudyUID>/<SeriesUID>/<SOPUID>.dcm")
+	fs.StringVar(&c.profile, "profile", "basic", "built-in profile name or profile file")
+	fs.StringVar(&c.keyFile, "key-file", "", "project key file (or set DEID_KEY to the hex key)")
+	fs.StringVar(&c.report, "report", "", "write a JSON report to this file")
+	fs.IntVar(&c.workers, "workers", runtime.NumCPU(), "files processed in parallel")
+	fs.BoolVar(&c.dryRun, "dry-run", false, "write nothing; print per attribute path the action and the number of files")
+	fs.BoolVar(&c.noProgress, "no-progress", false, "no progress bar even on a terminal")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "deid run: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	if c.in == "" || (c.out == "" && !c.dryRun) {
+		fmt.Fprintln(stderr, "deid run: --in and --out are required (--out not with --dry-run)")
+		return exitUsage
+	}
+	if c.workers < 1 {
+		fmt.Fprintln(stderr, "deid run: --workers must be at least 1")
+		return exitUsage
+	}
+	c.progress = !c.noProgress && isTerminal(stderr)
+	var l profiles.Loader
+	prof, err := l.Load(c.profile)
+	if err != nil {
+		fmt.Fprintln(stderr, "deid run:", err)
+		return exitUsage
+	}
+	key, err := loadKey(c.keyFile)
+	if err != nil {
+		fmt.Fprintln(stderr, "deid run:", err)
+		return exitUsage
+	}
+	eng, err := deid.New(deid.Config{Profile: prof, Key: key})
+	if err != nil {
+		fmt.Fprintln(stderr, "deid run:", err)
+		return exitUsage
+	}
+	if err := checkDirs(c.in, c.out); err != nil {
+		fmt.Fprintln(stderr, "deid run:", err)
+		return exitUsage
+	}
+	rep, err := runBatch(eng, c, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "deid run:", err)
+		return exitRejected
+	}
+	if c.dryRun {
+		printReview(stdout, rep)
+	}
+	fmt.Fprintf(stdout, "inputs=%d written=%d rejected=%d not_dicom=%d duplicates=%d\n",
+		rep.Counts.Inputs, rep.Counts.Written, rep.Counts.Rejected, rep.Counts.NotDICOM, rep.Counts.Duplicates)
+	if rep.Counts.Rejected > 0 {
+		n := 0
+		for i, f := range rep.Files {
+			if f.Status == "rejected" && n < 20 {
+				// Input file names may identify patients: name files by position.
+				fmt.Fprintf(stderr, "rejected input #%d: %s\n", i+1, f.Reason)
+				n++
+			}
+		}
+		if c.report != "" {
+			fmt.Fprintf(stderr, "see %s for the input paths\n", c.report)
+		}
+	}
+	if c.report != "" {
+		if err := writeJSON(c.report, rep); err != nil {
+			fmt.Fprintln(stderr, "deid run: report:", err)
+			return exitRejected
+		}
+	}
+	if rep.Counts.Rejected > 0 {
+		return exitRejected
+	}
+	return exitOK
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// loadKey reads the project key from a file, or from DEID_KEY.
+func loadKey(path string) (pseudonym.Key, error) {
+	if path != "" {
+		return pseudonym.LoadKeyFile(path)
+	}
+	if v := os.Getenv("DEID_KEY"); v != "" {
+		k, err := pseudonym.ParseKey([]byte(v))
+		if err != nil {
+			return pseudonym.Key{}, fmt.Errorf("DEID_KEY: %w", err)
+		}
+		return k, nil
+	}
+	return pseudonym.Key{}, errors.New("no project key: give --key-file FILE or set DEID_KEY (create one with `deid keygen --out FILE`)")
+}
+
+// checkDirs refuses layouts where outputs could land among the inputs.
+func checkDirs(in, out string) error {
+	st, err := os.Stat(in)
+	if err != nil || !st.IsDir() {
+		return fmt.Errorf("--in %s is not a directory", in)
+	}
+	if out == "" {
+		return nil
+	}
+	ai, _ := filepath.Abs(in)
+	ao, _ := filepath.Abs(out)
+	if ai == ao || strings.HasPrefix(ao+string(filepath.Separator), ai+string(filepath.Separator)) ||
+		strings.HasPrefix(ai+string(filepath.Separator), ao+string(filepath.Separator)) {
+		return fmt.Errorf("--out must not be inside --in (or the other way round)")
+	}
+	return nil
+}
+
+// listInputs returns the regular files under dir, sorted, as relative paths.
+// Symbolic links are not followed: they could lead outside the input tree.
+func listInputs(dir string) ([]string, error) {
+	var files []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			rel, _ := filepath.Rel(dir, p)
+			files = append(files, rel)
+		}
+		return nil
+	})
+	sort.Strings(files)
+	return files, err
+}
+
+func runBatch(eng *deid.Engine, c runConfig, stderr io.Writer) (*Report, error) {
+	files, err := listInputs(c.in)
+	if err != nil {
+		return nil, fmt.Errorf("list inputs: %w", err)
+	}
+	prof := eng.Profile()
+	rep := &Report{Tool: version(), Edition: ps315.Edition, Profile: prof.Name, ProfileSource: prof.Source,
+		DryRun: c.dryRun, Started: time.Now().UTC(), Files: make([]FileOutcome, len(files))}
+	for o := ps315.Option(0); o < ps315.NumOptions; o++ {
+		if prof.Options[o] {
+			rep.Options = append(rep.Options, o.Key())
+		}
+	}
+	var bar *progressbar.ProgressBar
+	if c.progress {
+		bar = progressbar.NewOptions(len(files), progressbar.OptionSetWriter(stderr),
+			progressbar.OptionSetDescription("de-identifying"), progressbar.OptionShowCount(),
+			progressbar.OptionShowIts(), progressbar.OptionClearOnFinish())
+	}
+	var (
+		mu      sync.Mutex
+		outputs = map[string]int{} // output path -> input index
+		review  = map[[3]string]int{}
+	)
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < c.workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				fo, paths, job, in := processOne(eng, c, files[i])
+				mu.Lock()
+				if fo.Status == "planned-write" {
+					if k, dup := outputs[fo.Output]; dup {
+						fo.Status, fo.Reason = "duplicate", fmt.Sprintf("same SOP Instance as input #%d", k+1)
+					} else {
+						outputs[fo.Output] = i
+						fo.Status = "reserved"
+					}
+				}
+				mu.Unlock()
+				if fo.Status == "reserved" {
+					if err := writeOutput(job, c, &fo); err != nil {
+						fo.Status, fo.Reason = "rejected", err.Error()
+					}
+				}
+				if in != nil {
+					in.Close()
+				}
+				mu.Lock()
+				rep.Files[i] = fo
+				for p, pa := range paths {
+					review[[3]string{p, pa.Action, pa.Why}]++
+				}
+				mu.Unlock()
+				if bar != nil {
+					bar.Add(1) //nolint:errcheck // display only
+				}
+			}
+		}()
+	}
+	for i := range files {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	if bar != nil {
+		bar.Finish() //nolint:errcheck // display only
+	}
+	rep.Finished = time.Now().UTC()
+	rep.Counts.Inputs = len(files)
+	for _, f := range rep.Files {
+		switch f.Status {
+		case "written", "planned":
+			rep.Counts.Written++
+		case "rejected":
+			rep.Counts.Rejected++
+		case "not-dicom":
+			rep.Counts.NotDICOM++
+		case "duplicate":
+			rep.Counts.Duplicates++
+		}
+		if f.Counts != nil {
+			addCounts(&rep.Totals, f.Counts)
+		}
+	}
+	if c.dryRun {
+		for k, n := range review {
+			rep.AttributeReview = append(rep.AttributeReview, AttributeStat{Path: k[0], Action: k[1], Why: k[2], Files: n})
+		}
+		sort.Slice(rep.AttributeReview, func(a, b int) bool {
+			x, y := rep.AttributeReview[a], rep.AttributeReview[b]
+			if x.Path != y.Path {
+				return x.Path < y.Path
+			}
+			return x.Action < y.Action
+		})
+	}
+	return rep, nil
+}
+
+// processOne plans one input. Writing happens after the output path is
+// reserved, so two inputs of the same instance never race for one file;
+// the caller closes the returned input file.
+func processOne(eng *deid.Engine, c runConfig, rel string) (FileOutcome, map[string]deid.PathAction, *deid.Job, *os.File) {
+	fo := FileOutcome{Input: rel}
+	f, err := os.Open(filepath.Join(c.in, rel))
+	if err != nil {
+		fo.Status, fo.Reason = "rejected", "cannot open input"
+		return fo, nil, nil, nil
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		fo.Status, fo.Reason = "rejected", "cannot stat input"
+		return fo, nil, nil, nil
+	}
+	job, err := eng.Plan(f, st.Size())
+	if err != nil {
+		f.Close()
+		var rj *deid.Rejection
+		if errors.As(err, &rj) && rj.Kind == string(dicomraw.ErrNotDICOM) {
+			fo.Status, fo.Reason = "not-dicom", "not a DICOM file"
+			return fo, nil, nil, nil
+		}
+		fo.Status, fo.Reason = "rejected", err.Error()
+		return fo, nil, nil, nil
+	}
+	r := job.Result()
+	fo.SOPClassUID = r.SOPClassUID
+	counts := r.Counts
+	fo.Counts = &counts
+	fo.Output = outputPath(r)
+	if c.dryRun {
+		f.Close()
+		fo.Status = "planned"
+		return fo, r.Paths, nil, nil
+	}
+	fo.Status = "planned-write"
+	return fo, nil, job, f
+}
+
+// outputPath names an output by pseudonymised UIDs only.
+func outputPath(r *deid.Result) string {
+	study, series := r.StudyUID, r.SeriesUID
+	if study == "" {
+		study = "no-study"
+	}
+	if series == "" {
+		series = "no-series"
+	}
+	return filepath.Join(study, series, r.SOPInstanceUID+".dcm")
+}
+
+// writeOutput writes a planned job to a temporary file that is checked and
+// then renamed, so a reader never sees a partial output.
+func writeOutput(job *deid.Job, c runConfig, fo *FileOutcome) error {
+	dst := filepath.Join(c.out, fo.Output)
+	if err := os.MkdirAll(filepath.Dir(dst), 0o750); err != nil {
+		return fmt.Errorf("create output directory: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(dst), ".deid-*.tmp")
+	if err != nil {
+		return fmt.Errorf("create output: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err := job.WriteTo(tmp); err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	size, err := tmp.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	// Fail closed: the output must parse to its end before it is published.
+	if _, err := dicomraw.Parse(tmp, size, dicomraw.Limits{}); err != nil {
+		return fmt.Errorf("output failed its own parse check: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), dst); err != nil {
+		return fmt.Errorf("publish output: %w", err)
+	}
+	ok = true
+	fo.Status, fo.Bytes = "written", size
+	return nil
+}
+
+func addCounts(t, c *deid.Counts) {
+	t.Elements += c.Elements
+	t.Kept += c.Kept
+	t.Removed += c.Removed
+	t.Emptied += c.Emptied
+	t.Dummied += c.Dummied
+	t.Cleaned += c.Cleaned
+	t.Pseudonymised += c.Pseudonymised
+	t.UIDsMapped += c.UIDsMapped
+	t.NonTableUIDsMapped += c.NonTableUIDsMapped
+	t.DatesShifted += c.DatesShifted
+	t.UnknownPublicRemoved += c.UnknownPublicRemoved
+	t.PrivateRemoved += c.PrivateRemoved
+	t.PrivateKept += c.PrivateKept
+	t.GroupLengthsDropped += c.GroupLengthsDropped
+	t.OverlayGroupsRemoved += c.OverlayGroupsRemoved
+	t.UnreadableRemoved += c.UnreadableRemoved
+	t.ContentItemsRemoved += c.ContentItemsRemoved
+	t.TextRedactions += c.TextRedactions
+	t.ReplacedUnencodable += c.ReplacedUnencodable
+}
+
+func printReview(w io.Writer, rep *Report) {
+	fmt.Fprintf(w, "dry run: profile %s (%s), %d files; no file written\n", rep.Profile, rep.ProfileSource, rep.Counts.Inputs)
+	fmt.Fprintf(w, "%-72s %-10s %6s  %s\n", "ATTRIBUTE PATH", "ACTION", "FILES", "WHY")
+	for _, a := range rep.AttributeReview {
+		fmt.Fprintf(w, "%-72s %-10s %6d  %s\n", a.Path, a.Action, a.Files, a.Why)
+	}
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", " ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o640)
+}
