@@ -36,11 +36,18 @@ func (j *Job) collect(els []*dicomraw.Element, sc scope) {
 	}
 	add := func(s string, whole bool) {
 		r := []rune(strings.ToLower(strings.TrimSpace(s)))
-		if len(r) < minNeedle || seen[string(r)] || !hasAlnum(r) {
+		if needleWeight(r) < minNeedle || seen[string(r)] || !hasAlnum(r) {
 			return
 		}
 		seen[string(r)] = true
-		j.needles = append(j.needles, needle{runes: r, whole: whole || len(r) < 5})
+		if hasIdeographic(r) {
+			// CJK text has no spaces between words, so word boundaries
+			// mean nothing there; two ideographs are already specific.
+			whole = false
+		} else {
+			whole = whole || len(r) < 5
+		}
+		j.needles = append(j.needles, needle{runes: r, whole: whole})
 	}
 	for _, e := range els {
 		if e.Tag.IsPrivateCreator() || e.Tag.Element() == 0 || e.Tag == tagSpecificCharacterSet {
@@ -71,6 +78,17 @@ func (j *Job) collect(els []*dicomraw.Element, sc scope) {
 		case "PN":
 			for _, v := range strings.Split(text, `\`) {
 				add(strings.NewReplacer("^", " ", "=", " ").Replace(v), false)
+				// Names are written family-first or given-first, with or
+				// without a space (王小东, 山田 太郎, Jadwiga Strzelecka).
+				for _, g := range strings.Split(v, "=") {
+					c := strings.Split(g, "^")
+					if len(c) >= 2 && c[0] != "" && c[1] != "" {
+						add(c[0]+c[1], false)
+						add(c[0]+" "+c[1], false)
+						add(c[1]+" "+c[0], false)
+						add(c[1]+c[0], false)
+					}
+				}
 				for _, tok := range strings.FieldsFunc(v, func(r rune) bool { return r == '^' || r == '=' || r == ' ' || r == ',' }) {
 					if !nameNoise[strings.ToLower(tok)] {
 						add(tok, false)
@@ -96,6 +114,33 @@ func trimValue(b []byte) []byte {
 		b = b[:len(b)-1]
 	}
 	return b
+}
+
+// needleWeight is a needle's length for the minimum: an ideograph or a
+// syllable of a CJK script counts twice, as names there are one to three
+// characters long.
+func needleWeight(r []rune) int {
+	n := 0
+	for _, c := range r {
+		n++
+		if isIdeographic(c) {
+			n++
+		}
+	}
+	return n
+}
+
+func isIdeographic(c rune) bool {
+	return unicode.In(c, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Hangul)
+}
+
+func hasIdeographic(r []rune) bool {
+	for _, c := range r {
+		if isIdeographic(c) {
+			return true
+		}
+	}
+	return false
 }
 
 func hasAlnum(r []rune) bool {
