@@ -78,7 +78,7 @@ func (j *Job) apply(e *dicomraw.Element, d decision, path string, sc scope) {
 		j.note(path, d.action, d.why)
 	case rules.UID:
 		if d.vr != "UI" {
-			j.dummy(e, d.vr, path)
+			j.dummy(e, d.vr, d.domain)
 			j.note(path, rules.Dummy, d.why+" (not a UID)")
 			return
 		}
@@ -86,11 +86,11 @@ func (j *Job) apply(e *dicomraw.Element, d decision, path string, sc scope) {
 		c.UIDsMapped++
 		j.note(path, d.action, d.why)
 	case rules.Dummy:
-		j.dummy(e, d.vr, path)
+		j.dummy(e, d.vr, d.domain)
 		c.Dummied++
 		j.note(path, d.action, d.why)
 	case rules.Pseudonym:
-		j.pseudonym(e, d.vr, path)
+		j.pseudonym(e, d.vr, d.domain)
 		c.Pseudonymised++
 		j.note(path, d.action, d.why)
 	case rules.Clean:
@@ -173,12 +173,12 @@ func maxLen(vr string) int {
 	return 10240
 }
 
-func (j *Job) dummy(e *dicomraw.Element, vr, path string) {
+func (j *Job) dummy(e *dicomraw.Element, vr, domain string) {
 	switch vr {
 	case "UI":
 		j.replace(e, vr, []byte(j.eng.pz.UID(strings.Trim(string(e.Value), "\x00 "))))
 	case "PN", "LO", "SH":
-		j.pseudonym(e, vr, path)
+		j.pseudonym(e, vr, domain)
 	case "OB", "OW", "OD", "OF", "OL", "OV", "UN", "US", "SS", "UL", "SL", "FL", "FD", "AT", "SV", "UV":
 		j.replace(e, vr, make([]byte, len(e.Value))) // zeros of the same length
 	default:
@@ -189,7 +189,7 @@ func (j *Job) dummy(e *dicomraw.Element, vr, path string) {
 // pseudonym writes the keyed pseudonym: the patient's for Patient ID and
 // Patient's Name (both derived from the Patient ID, so one patient has one
 // pseudonym everywhere), the value's own for anything else.
-func (j *Job) pseudonym(e *dicomraw.Element, vr, path string) {
+func (j *Job) pseudonym(e *dicomraw.Element, vr, tagDomain string) {
 	p := j.eng.prof.Pseudonyms
 	orig := strings.Trim(string(e.Value), "\x00 ")
 	var tmpl, domain, value string
@@ -202,7 +202,7 @@ func (j *Job) pseudonym(e *dicomraw.Element, vr, path string) {
 			value = "name:" + orig
 		}
 	default:
-		tmpl, domain, value = p.Other, "tag:"+e.Tag.String(), orig
+		tmpl, domain, value = p.Other, tagDomain, orig
 	}
 	if orig == "" && (e.Tag == tagPatientID || e.Tag == tagPatientName) {
 		j.replace(e, vr, nil) // empty stays empty (Type 2)
@@ -222,11 +222,7 @@ func (j *Job) pseudonym(e *dicomraw.Element, vr, path string) {
 }
 
 func (j *Job) replaceTemplate(e *dicomraw.Element, d decision, path string) {
-	var tmpl string
-	if r, ok := j.ruleFor(e); ok {
-		tmpl = r.Value
-	}
-	s, err := j.eng.pz.Format(tmpl, "tag:"+e.Tag.String(), strings.Trim(string(e.Value), "\x00 "))
+	s, err := j.eng.pz.Format(d.value, d.domain, strings.Trim(string(e.Value), "\x00 "))
 	if err != nil {
 		s = dummyFor(d.vr)
 	}
@@ -234,19 +230,6 @@ func (j *Job) replaceTemplate(e *dicomraw.Element, d decision, path string) {
 		s = s[:l]
 	}
 	j.replace(e, d.vr, []byte(s))
-}
-
-func (j *Job) ruleFor(e *dicomraw.Element) (rules.Rule, bool) {
-	r, ok := j.eng.byTag[uint32(e.Tag)]
-	if ok {
-		return r, true
-	}
-	for k, r := range j.eng.byPrivate {
-		if k.group == e.Tag.Group() && k.element == uint8(e.Tag.Element()) {
-			return r, true
-		}
-	}
-	return rules.Rule{}, false
 }
 
 // clean implements C: free text loses every identifying value found in the
@@ -262,7 +245,7 @@ func (j *Job) clean(e *dicomraw.Element, d decision, path string, sc scope) {
 		j.mapUIDs(e, d.vr)
 		c.UIDsMapped++
 	case d.vr == "PN":
-		j.pseudonym(e, d.vr, path)
+		j.pseudonym(e, d.vr, d.domain)
 		c.Pseudonymised++
 	case isText(d.vr):
 		j.cleanText(e, d.vr, sc)

@@ -12,6 +12,7 @@ import (
 	"github.com/dicomdeid/dicomdeid/pipeline/charset"
 	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
 	"github.com/dicomdeid/dicomdeid/pipeline/ps315"
+	"github.com/dicomdeid/dicomdeid/pipeline/rules"
 )
 
 // TestReferencesConsistentAcrossFiles: a presentation state and the image it
@@ -231,4 +232,37 @@ func (h *tailHasher) Write(p []byte) (int, error) {
 		h.tail = append(h.tail[:0], h.tail[len(h.tail)-keep:]...)
 	}
 	return len(p), nil
+}
+
+// TestPrivateRuleFollowsCreator: a rule on a private attribute applies
+// through its creator only, and its keyed value does not depend on where
+// the block sits in a given file.
+func TestPrivateRuleFollowsCreator(t *testing.T) {
+	p := profileWith("t")
+	p.Rules = []rules.Rule{{
+		Selector: rules.Selector{Private: &rules.PrivateSelector{Group: 0x0029, Creator: "ACME RESEARCH", Element: 0x01}},
+		Action:   rules.Replace, Value: "SUBJ-{hash:6}",
+	}}
+	e := newEngine(t, p, 3)
+	file := func(block uint32, other string) []byte {
+		return buildFile(t, false, []el{
+			s(tagSOPClassUID, "UI", ctClass),
+			s(tagSOPInstanceUID, "UI", "1.2.826.0.1.999.9.9"),
+			s(0x00290000|block, "LO", "ACME RESEARCH"),
+			s(0x00290000|block<<8|0x01, "LO", "subject 17"),
+			s(0x00290000|(block+1), "LO", other),
+			s(0x00290000|(block+1)<<8|0x01, "LO", "subject 17"),
+		})
+	}
+	out1, _ := deidBytes(t, e, file(0x10, "SOMEONE ELSE"))
+	out2, _ := deidBytes(t, e, file(0x20, "SOMEONE ELSE"))
+	v1, ok1 := parse(t, out1).str(0x00291001)
+	v2, ok2 := parse(t, out2).str(0x00292001)
+	if !ok1 || !ok2 || v1 != v2 || !strings.HasPrefix(v1, "SUBJ-") || len(v1) != 11 {
+		t.Errorf("replaced values %q (%v) and %q (%v): want one SUBJ- value", v1, ok1, v2, ok2)
+	}
+	// The same element number under another creator is not selected.
+	if _, ok := parse(t, out1).str(0x00291101); ok {
+		t.Error("element of another creator kept by a rule for ACME RESEARCH")
+	}
 }

@@ -71,6 +71,8 @@ type decision struct {
 	byTable bool // from Table E.1-1 (or a default), not a user rule
 	deflt   bool // attribute not in the table: kept by default
 	unknown bool // public tag the data dictionary does not know
+	value   string // the rule's template, for replace
+	domain  string // pseudonym domain: the tag, or group+creator+element for private
 }
 
 func (j *Job) run() error {
@@ -338,10 +340,11 @@ func (j *Job) decide(e *dicomraw.Element, sc scope, crs map[uint32]string) (deci
 				privVR = sp.VR
 			}
 		}
+		d.domain = fmt.Sprintf("private:%04X:%s:%02X", t.Group(), creator, uint8(t.Element()))
 		if r, ok := eng.byPrivate[privKey{t.Group(), creator, uint8(t.Element())}]; ok && creator != "" {
-			d.action, d.why = r.Action, ruleWhy(r)
+			d.action, d.why, d.value = r.Action, ruleWhy(r), r.Value
 		} else if r, ok := eng.byTag[uint32(t)]; ok {
-			d.action, d.why = r.Action, ruleWhy(r)
+			d.action, d.why, d.value = r.Action, ruleWhy(r), r.Value
 		} else if creator != "" && eng.prof.Options[ps315.RetainSafePrivate] && privVR != "" {
 			d.action, d.why, d.byTable = rules.Keep, "safe private attribute (Table E.3.10-1)", true
 		} else if creator != "" && eng.prof.Options[ps315.RetainSafePrivate] {
@@ -357,10 +360,10 @@ func (j *Job) decide(e *dicomraw.Element, sc scope, crs map[uint32]string) (deci
 		return d, path
 	}
 	path := sc.path + keyword(t)
-	d := decision{vr: effectiveVR(e, "")}
+	d := decision{vr: effectiveVR(e, ""), domain: "tag:" + t.String()}
 	isSeq := d.vr == "SQ"
 	if r, ok := eng.byTag[uint32(t)]; ok {
-		d.action, d.why = r.Action, ruleWhy(r)
+		d.action, d.why, d.value = r.Action, ruleWhy(r), r.Value
 		return d, path
 	}
 	if row, ok := ps315.Lookup(uint32(t)); ok {

@@ -19,7 +19,7 @@ const (
 	UID       Action = "uid"       // PS3.15 U: keyed 2.25 UID mapping
 	Pseudonym Action = "pseudonym" // keyed pseudonym of the value (format from Pseudonyms.Other)
 	Shift     Action = "shift"     // date/time shifted by the keyed per-patient offset
-	Replace   Action = "replace"   // value from Rule.Value, a template ({hash:N}, {patient_pseudonym})
+	Replace   Action = "replace"   // value from Rule.Value, a template (text with {hash:N} or {digits:N})
 )
 
 // Actions lists every valid Action, for validation and help texts.
