@@ -68,9 +68,9 @@ type decision struct {
 	why     string
 	vr      string // effective VR
 	private bool
-	byTable bool // from Table E.1-1 (or a default), not a user rule
-	deflt   bool // attribute not in the table: kept by default
-	unknown bool // public tag the data dictionary does not know
+	byTable bool   // from Table E.1-1 (or a default), not a user rule
+	deflt   bool   // attribute not in the table: kept by default
+	unknown bool   // public tag the data dictionary does not know
 	value   string // the rule's template, for replace
 	domain  string // pseudonym domain: the tag, or group+creator+element for private
 }

@@ -237,9 +237,17 @@ func runBatch(eng *deid.Engine, c runConfig, stderr io.Writer) (*Report, error) 
 			progressbar.OptionSetDescription("de-identifying"), progressbar.OptionShowCount(),
 			progressbar.OptionShowIts(), progressbar.OptionClearOnFinish())
 	}
+	// Inputs of one SOP Instance (the same instance in two encodings) map to
+	// one output. The input listed first wins, whatever the worker timing,
+	// so a second run writes the same bytes: a later input never writes
+	// over an earlier one, and an earlier one that arrives late overwrites.
+	type slot struct {
+		mu   sync.Mutex
+		best int
+	}
 	var (
 		mu      sync.Mutex
-		outputs = map[string]int{} // output path -> input index
+		outputs = map[string]*slot{}
 		review  = map[[3]string]int{}
 	)
 	jobs := make(chan int)
@@ -250,20 +258,28 @@ func runBatch(eng *deid.Engine, c runConfig, stderr io.Writer) (*Report, error) 
 			defer wg.Done()
 			for i := range jobs {
 				fo, paths, job, in := processOne(eng, c, files[i])
-				mu.Lock()
+				var sl *slot
 				if fo.Status == "planned-write" {
-					if k, dup := outputs[fo.Output]; dup {
-						fo.Status, fo.Reason = "duplicate", fmt.Sprintf("same SOP Instance as input #%d", k+1)
-					} else {
-						outputs[fo.Output] = i
-						fo.Status = "reserved"
+					mu.Lock()
+					sl = outputs[fo.Output]
+					if sl == nil {
+						sl = &slot{best: i}
+						outputs[fo.Output] = sl
+					} else if i < sl.best {
+						sl.best = i
 					}
-				}
-				mu.Unlock()
-				if fo.Status == "reserved" {
-					if err := writeOutput(job, c, &fo); err != nil {
-						fo.Status, fo.Reason = "rejected", err.Error()
+					mu.Unlock()
+					fo.Status = "duplicate"
+					sl.mu.Lock()
+					mu.Lock()
+					best := sl.best
+					mu.Unlock()
+					if best == i {
+						if err := writeOutput(job, c, &fo); err != nil {
+							fo.Status, fo.Reason = "rejected", err.Error()
+						}
 					}
+					sl.mu.Unlock()
 				}
 				if in != nil {
 					in.Close()
@@ -287,6 +303,12 @@ func runBatch(eng *deid.Engine, c runConfig, stderr io.Writer) (*Report, error) 
 	wg.Wait()
 	if bar != nil {
 		bar.Finish() //nolint:errcheck // display only
+	}
+	for i := range rep.Files {
+		f := &rep.Files[i]
+		if sl := outputs[f.Output]; sl != nil && f.Output != "" && sl.best != i && (f.Status == "written" || f.Status == "duplicate") {
+			f.Status, f.Reason, f.Bytes = "duplicate", fmt.Sprintf("same SOP Instance as input #%d, which was written", sl.best+1), 0
+		}
 	}
 	rep.Finished = time.Now().UTC()
 	rep.Counts.Inputs = len(files)
