@@ -226,7 +226,17 @@ func checkCorpusOutput(t *testing.T, in, out []byte, j *Job, outPath, inPath str
 			t.Errorf("identifying value of %s left in the output (in %s)", where, at)
 		}
 	}
-	// 6. File Meta consistent.
+	// 6. The verifier passes the output and flags the input itself.
+	v, err := j.Verify(p.f)
+	if err != nil {
+		t.Errorf("verifier: %v", err)
+	}
+	if v != nil && v.Values > 0 {
+		if self, _ := j.Verify(orig.f); self == nil || len(self.Findings) == 0 {
+			t.Errorf("verifier finds none of %d identifying values in the input itself", v.Values)
+		}
+	}
+	// 7. File Meta consistent.
 	sop, ok := p.str(tagSOPInstanceUID)
 	if !ok { // named by the input's Media Storage SOP Instance UID
 		sop = j.Result().SOPInstanceUID

@@ -14,6 +14,7 @@ import (
 	"github.com/dicomdeid/dicomdeid/pipeline/ps315"
 	"github.com/dicomdeid/dicomdeid/pipeline/pseudonym"
 	"github.com/dicomdeid/dicomdeid/pipeline/rules"
+	"github.com/dicomdeid/dicomdeid/pipeline/verify"
 )
 
 // Identity of this implementation, written into the File Meta.
@@ -41,6 +42,7 @@ type Engine struct {
 	byTag     map[uint32]rules.Rule
 	byPrivate map[privKey]rules.Rule
 	method    string
+	policy    verify.Policy
 }
 
 type privKey struct {
@@ -77,6 +79,7 @@ func New(cfg Config) (*Engine, error) {
 		}
 	}
 	e.method = methodText(p)
+	e.policy = VerifyPolicy(p)
 	return e, nil
 }
 

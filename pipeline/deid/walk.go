@@ -381,11 +381,18 @@ func (j *Job) decide(e *dicomraw.Element, sc scope, crs map[uint32]string) (deci
 		return d, path
 	}
 	d.action, d.why, d.byTable, d.deflt = rules.Keep, "not in Table E.1-1", true, true
-	if sc.mode != textKeep && isFreeText(d.vr) {
-		if sc.mode == textDummy {
+	if isFreeText(d.vr) {
+		switch sc.mode {
+		case textDummy:
 			d.action, d.why = rules.Dummy, "free text inside a dummied sequence"
-		} else {
+		case textClean:
 			d.action, d.why = rules.Clean, "free text inside a cleaned sequence"
+		default:
+			// Free text the table does not list can still repeat what it
+			// does (a detector ID in Detector Description, the study
+			// description in a waveform annotation): identifying values
+			// found elsewhere in the file are taken out of it.
+			d.action, d.why = rules.Clean, "free text not in Table E.1-1: identifying values of the file removed"
 		}
 		d.deflt = false
 	}

@@ -233,3 +233,17 @@ func LookupContentCodeType(scheme, value, valueType string) (ContentCode, bool) 
 	}
 	return contentCodes[i], true
 }
+
+// IsKnownCreator reports whether Table E.3.10-1 names creator for group.
+// Such a creator is a vendor's published block name and may be shown in
+// reports; any other creator string came from the file and may hold
+// anything, so it is not shown.
+func IsKnownCreator(group uint16, creator string) bool {
+	c := NormalizeCreator(creator)
+	for i := range safePrivates {
+		if safePrivates[i].Group == group && NormalizeCreator(safePrivates[i].Creator) == c {
+			return true
+		}
+	}
+	return false
+}

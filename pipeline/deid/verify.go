@@ -1,0 +1,57 @@
+package deid
+
+import (
+	"fmt"
+
+	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
+	"github.com/dicomdeid/dicomdeid/pipeline/rules"
+	"github.com/dicomdeid/dicomdeid/pipeline/verify"
+)
+
+// Verification is the verifier's verdict on one written output.
+type Verification struct {
+	Findings   []verify.Finding   `json:"findings,omitempty"`
+	Exemptions []verify.Exemption `json:"exemptions,omitempty"`
+	Values     int                `json:"identifying_values"` // distinct values looked for
+}
+
+// VerifyPolicy is what the profile keeps on purpose, for the verifier:
+// options, and attributes a rule keeps or cleans.
+func VerifyPolicy(p *rules.Profile) verify.Policy {
+	pol := verify.Policy{Options: p.Options, KeepTags: map[uint32]bool{}, KeepPrivate: map[verify.PrivateKey]bool{}}
+	for _, r := range p.Rules {
+		if r.Action != rules.Keep && r.Action != rules.Clean {
+			continue
+		}
+		if s := r.Selector.Private; s != nil {
+			pol.KeepPrivate[verify.PrivateKey{Group: s.Group, Creator: normCreator(s.Creator), Element: s.Element}] = true
+		} else {
+			pol.KeepTags[r.Selector.Tag] = true
+		}
+	}
+	for _, vr := range []string{"DA", "TM", "DT", "AS", "DS", "UR", "LO"} {
+		pol.ToolValues = append(pol.ToolValues, dummyFor(vr))
+	}
+	pol.ToolValues = append(pol.ToolValues, "YES", "REMOVED", "MODIFIED", "UNMODIFIED", methodText(p))
+	return pol
+}
+
+// Verify scans a written output, parsed back, for the identifying values
+// of this job's input. Findings make it a Rejection of kind "residual":
+// the caller must not publish the output.
+func (j *Job) Verify(out *dicomraw.File) (*Verification, error) {
+	set := verify.Collect(j.f, j.eng.policy)
+	fs, ex, err := set.Compile().Scan(out)
+	if err != nil {
+		return nil, err
+	}
+	v := &Verification{Findings: fs, Exemptions: ex, Values: set.Len()}
+	if len(fs) > 0 {
+		reason := fs[0].String()
+		if len(fs) > 1 {
+			reason += fmt.Sprintf(" and %d more", len(fs)-1)
+		}
+		return v, &Rejection{Kind: "residual", Reason: reason}
+	}
+	return v, nil
+}

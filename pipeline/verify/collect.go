@@ -1,0 +1,481 @@
+// Package verify proves, file by file, that a de-identified output holds
+// none of the identifying values of its input. It is independent of the
+// engine: it reads the input itself, decides from PS3.15 Table E.1-1 and
+// the value representations what identifies, and scans the output's bytes
+// for those values in every encoding they could take. The engine's own
+// decisions are not consulted, so a bug there is caught here.
+package verify
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/dicomdeid/dicomdeid/pipeline/charset"
+	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
+	"github.com/dicomdeid/dicomdeid/pipeline/ps315"
+	"github.com/dicomdeid/dicomdeid/pipeline/uidreg"
+)
+
+// PrivateKey names a private attribute independently of its block.
+type PrivateKey struct {
+	Group   uint16
+	Creator string // normalised: upper case, trimmed
+	Element uint8
+}
+
+// Policy is what the active profile keeps on purpose. Values of attributes
+// it keeps are not looked for, and the report lists them as exempt.
+type Policy struct {
+	Options     [ps315.NumOptions]bool
+	KeepTags    map[uint32]bool     // explicit keep rules on public tags
+	KeepPrivate map[PrivateKey]bool // explicit keep rules on private attributes
+	// ToolValues are values the de-identifier writes itself (dummies,
+	// markers); an input value equal to one of them proves nothing.
+	ToolValues []string
+}
+
+// Kind is the category of an identifying value.
+type Kind string
+
+// Kinds of identifying values.
+const (
+	KindName    Kind = "name"
+	KindID      Kind = "id"     // IDs, numbers, addresses, other short text
+	KindText    Kind = "text"   // free text
+	KindDate    Kind = "date"   // birth date
+	KindUID     Kind = "uid"    // instance UIDs not registered in PS3.6
+	KindPrivate Kind = "private" // text found in a private or UN value
+)
+
+// needle is one identifying value looked for in outputs.
+type needle struct {
+	text   string // as decoded, lower case
+	source string // attribute path in the input
+	kind   Kind
+}
+
+// Exemption is an identifying attribute the profile keeps on purpose.
+type Exemption struct {
+	Path   string `json:"path"`
+	Reason string `json:"reason"`
+}
+
+// Set is the identifying values of one or more inputs.
+type Set struct {
+	policy   Policy
+	needles  []needle
+	seen     map[string]int // text -> index in needles
+	exempt   map[string]string
+	// allowed: lower-cased raw values (one per value of a multi-valued
+	// attribute) of short non-identifying attributes of the inputs (LO, SH,
+	// CS: codes, manufacturers, code meanings). A hit inside an output
+	// value that is one of them is a coincidence (Institution Name TOSHIBA,
+	// Manufacturer TOSHIBA_MEC), not a leak.
+	allowed map[string]string
+	// retained: the same for identifying attributes kept on purpose; only
+	// text copied into private values is excused by them.
+	retained map[string]string
+	charsets map[string]*charset.Set
+	tool     map[string]bool
+}
+
+// NewSet returns an empty set for a policy; Add inputs to it.
+func NewSet(p Policy) *Set {
+	s := &Set{policy: p, seen: map[string]int{}, exempt: map[string]string{},
+		allowed: map[string]string{}, retained: map[string]string{}, charsets: map[string]*charset.Set{}, tool: map[string]bool{}}
+	for _, v := range p.ToolValues {
+		s.tool[strings.ToLower(strings.TrimSpace(v))] = true
+	}
+	def, _ := charset.Parse(nil)
+	s.charsets[""] = def
+	return s
+}
+
+// Collect returns the identifying values of one input.
+func Collect(in *dicomraw.File, p Policy) *Set {
+	s := NewSet(p)
+	s.Add(in)
+	return s
+}
+
+// Add collects the identifying values of one more input.
+func (s *Set) Add(in *dicomraw.File) {
+	s.dataset(in.Elements, "", s.charsets[""], 0)
+}
+
+// Len is the number of distinct identifying values.
+func (s *Set) Len() int { return len(s.needles) }
+
+// Exemptions lists the attribute paths kept on purpose, sorted.
+func (s *Set) Exemptions() []Exemption {
+	out := make([]Exemption, 0, len(s.exempt))
+	for p, r := range s.exempt {
+		out = append(out, Exemption{Path: p, Reason: r})
+	}
+	sortExemptions(out)
+	return out
+}
+
+func (s *Set) dataset(els []*dicomraw.Element, path string, cs *charset.Set, depth int) {
+	for _, e := range els {
+		if e.Tag == dicomraw.TagSpecificCharSet && e.Loaded {
+			terms := strings.Split(strings.TrimRight(string(e.Value), " \x00"), `\`)
+			for i := range terms {
+				terms[i] = strings.TrimSpace(terms[i])
+			}
+			key := strings.Join(terms, `\`)
+			if c, ok := s.charsets[key]; ok {
+				cs = c
+			} else if c, err := charset.Parse(terms); err == nil {
+				s.charsets[key] = c
+				cs = c
+			} else {
+				cs = nil // undecodable: raw bytes only
+			}
+		}
+	}
+	creators := map[uint32]string{}
+	for _, e := range els {
+		if e.Tag.IsPrivateCreator() && e.Loaded {
+			creators[uint32(e.Tag.Group())<<8|uint32(e.Tag.Element())] = strings.ToUpper(strings.TrimSpace(strings.TrimRight(string(e.Value), " \x00")))
+		}
+	}
+	for _, e := range els {
+		t := e.Tag
+		if t.Element() == 0 || t.IsPrivateCreator() || t.Group() == 0x0002 || t.Group() == 0xFFFE {
+			continue
+		}
+		name := attrName(t, creators)
+		p := path + name
+		if len(e.Items) > 0 {
+			for i, it := range e.Items {
+				s.dataset(it.Elements, fmt.Sprintf("%s[%d]/", p, i+1), cs, depth+1)
+			}
+			continue
+		}
+		if !e.Loaded || len(e.Value) == 0 || e.Tag.Group() == 0x7FE0 {
+			continue
+		}
+		if t.IsPrivate() {
+			s.private(e, p, creators, cs)
+			continue
+		}
+		s.public(e, p, cs)
+	}
+}
+
+// public collects from a standard attribute.
+func (s *Set) public(e *dicomraw.Element, path string, cs *charset.Set) {
+	t := uint32(e.Tag)
+	vr := e.VR
+	if vr == "UN" || vr == "" {
+		vr = dicomraw.DictVR(e.Tag)
+	}
+	raw := trim(e.Value)
+	row, inTable := ps315.Lookup(t)
+	onPurpose, why := s.keptOnPurpose(t, row, inTable, vr)
+	identifying := false
+	kind := KindID
+	switch {
+	case vr == "UI":
+		if !s.policy.Options[ps315.RetainUIDs] {
+			for _, u := range strings.Split(string(raw), `\`) {
+				u = strings.Trim(u, " \x00")
+				if len(u) >= 8 && !uidreg.IsRegistered(u) && !uidreg.IsDICOMRoot(u) {
+					s.add(u, path, KindUID)
+				}
+			}
+		}
+		return
+	case vr == "PN":
+		identifying, kind = true, KindName
+	case t == 0x00100030 || t == 0x00100032: // Patient's Birth Date / Time
+		identifying, kind = true, KindDate
+	case inTable && row.Basic != ps315.CodeK && isText(vr):
+		identifying = true
+		if vr == "ST" || vr == "LT" || vr == "UT" || vr == "UC" {
+			kind = KindText
+		}
+	}
+	if e.VR == "UN" && vr == "UN" { // a tag nobody knows: its raw text
+		for _, r := range textRuns(e.Value) {
+			s.add(r, path, KindPrivate)
+		}
+		return
+	}
+	if !identifying {
+		if vr == "LO" || vr == "SH" || vr == "CS" {
+			addValues(s.allowed, raw, path)
+		}
+		return
+	}
+	if onPurpose {
+		s.exempt[path] = why
+		addValues(s.retained, raw, path)
+		return
+	}
+	text := decode(cs, raw, vr)
+	for _, v := range strings.Split(text, `\`) {
+		v = strings.TrimSpace(v)
+		if v == "" {
+			continue
+		}
+		if kind == KindName {
+			s.name(v, path)
+			continue
+		}
+		if kind == KindDate && len(v) >= 8 {
+			s.add(v[:8], path, KindDate)
+			continue
+		}
+		s.add(v, path, kind)
+	}
+}
+
+// addValues records each value of a multi-valued raw value, lower case.
+func addValues(m map[string]string, raw []byte, path string) {
+	for _, v := range bytes.Split(raw, []byte{'\\'}) {
+		k := string(bytes.ToLower(bytes.Trim(v, " \x00")))
+		if _, ok := m[k]; !ok && k != "" {
+			m[k] = path
+		}
+	}
+}
+
+// name adds a person name, its groups and its components.
+func (s *Set) name(v, path string) {
+	s.add(strings.NewReplacer("^", " ", "=", " ").Replace(v), path, KindName)
+	for _, g := range strings.Split(v, "=") {
+		c := strings.Split(g, "^")
+		for _, part := range c {
+			for _, w := range strings.Fields(part) {
+				if !nameNoise[strings.ToLower(strings.Trim(w, ".,"))] {
+					s.add(w, path, KindName)
+				}
+			}
+		}
+		if len(c) >= 2 && c[0] != "" && c[1] != "" {
+			s.add(c[0]+c[1], path, KindName)
+			s.add(c[1]+" "+c[0], path, KindName)
+			s.add(c[1]+c[0], path, KindName)
+		}
+	}
+}
+
+// private collects the text of a private value not kept on purpose.
+func (s *Set) private(e *dicomraw.Element, path string, creators map[uint32]string, cs *charset.Set) {
+	creator := ""
+	if e.Tag.Element() >= 0x1000 {
+		creator = creators[uint32(e.Tag.Group())<<8|uint32(e.Tag.Element()>>8)]
+	}
+	k := PrivateKey{e.Tag.Group(), creator, uint8(e.Tag.Element())}
+	if creator != "" && s.policy.KeepPrivate[k] {
+		s.exempt[path] = "kept by a profile rule"
+		addValues(s.retained, trim(e.Value), path)
+		return
+	}
+	if creator != "" && s.policy.Options[ps315.RetainSafePrivate] {
+		if _, ok := ps315.LookupSafePrivate(k.Group, creator, k.Element); ok {
+			s.exempt[path] = "safe private attribute (Table E.3.10-1), Retain Safe Private"
+			addValues(s.retained, trim(e.Value), path)
+			return
+		}
+	}
+	for _, r := range textRuns(e.Value) {
+		s.add(r, path, KindPrivate)
+	}
+	if isText(e.VR) || e.VR == "PN" {
+		text := decode(cs, trim(e.Value), e.VR)
+		for _, v := range strings.Split(text, `\`) {
+			s.add(strings.TrimSpace(v), path, KindPrivate)
+		}
+	}
+}
+
+// keptOnPurpose reports whether the profile retains an attribute by an
+// option (K or C in its column) or an explicit keep rule.
+func (s *Set) keptOnPurpose(t uint32, row ps315.Row, inTable bool, vr string) (bool, string) {
+	if s.policy.KeepTags[t] {
+		return true, "kept by a profile rule"
+	}
+	if !inTable {
+		return false, ""
+	}
+	for o := ps315.Option(0); o < ps315.NumOptions; o++ {
+		if !s.policy.Options[o] {
+			continue
+		}
+		switch row.Option[o] {
+		case ps315.CodeK:
+			return true, "retained by " + o.Key()
+		case ps315.CodeC:
+			// Cleaned text keeps its non-identifying words; the names and
+			// IDs inside are needles of their own. Cleaned dates move, so
+			// the original date is still looked for.
+			if isText(vr) {
+				return true, "cleaned by " + o.Key() + " (names and IDs inside are still looked for)"
+			}
+		}
+	}
+	return false, ""
+}
+
+// add records one identifying value if it is specific enough to look for.
+func (s *Set) add(v, source string, kind Kind) {
+	v = strings.ToLower(strings.TrimSpace(v))
+	if !specific(v, kind) || s.tool[v] {
+		return
+	}
+	if _, ok := s.seen[v]; ok {
+		return
+	}
+	s.seen[v] = len(s.needles)
+	s.needles = append(s.needles, needle{text: v, source: source, kind: kind})
+}
+
+// specific rejects values too short or too common to identify anyone.
+func specific(v string, kind Kind) bool {
+	if v == "" || !utf8.ValidString(v) {
+		return false
+	}
+	w, letters, digits := 0, 0, 0
+	for _, r := range v {
+		w++
+		switch {
+		case isIdeographic(r):
+			w++
+			letters++
+		case unicode.IsLetter(r):
+			letters++
+		case unicode.IsDigit(r):
+			digits++
+		}
+	}
+	switch {
+	case kind == KindUID:
+		return true
+	case letters == 0 && digits == 0:
+		return false
+	case kind == KindPrivate:
+		// Numbers in private values are measurements; an ID hidden there
+		// is caught through the public attribute it copies.
+		return w >= 5 && letters >= 3
+	case letters == 0:
+		return digits >= 5 // an ID made of digits: shorter ones are everywhere
+	}
+	return w >= 3 && !commonWords[v]
+}
+
+// Words that appear as values of identifying attributes without
+// identifying anyone; they are everywhere in outputs too.
+var commonWords = map[string]bool{
+	"anonymous": true, "anonymized": true, "anonymised": true, "unknown": true, "none": true,
+	"removed": true, "n/a": true, "test": true, "yes": true, "no": true,
+}
+
+// Words that are parts of names but identify nobody.
+var nameNoise = map[string]bool{"dr": true, "mr": true, "mrs": true, "ms": true, "md": true,
+	"phd": true, "prof": true, "jr": true, "sr": true, "von": true, "van": true, "der": true,
+	"den": true, "del": true, "de": true, "la": true, "le": true}
+
+func isText(vr string) bool {
+	switch vr {
+	case "LO", "SH", "ST", "LT", "UT", "UC", "AE", "PN":
+		return true
+	}
+	return false
+}
+
+func isIdeographic(c rune) bool {
+	return unicode.In(c, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Hangul)
+}
+
+func trim(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == 0) {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+func decode(cs *charset.Set, raw []byte, vr string) string {
+	if cs == nil {
+		return string(raw)
+	}
+	return cs.Decode(raw, vr)
+}
+
+// textRuns finds text inside an opaque value: runs of printable ASCII or
+// Latin-1 of five or more characters, and the same in UTF-16LE.
+func textRuns(b []byte) []string {
+	var out []string
+	start := -1
+	flush := func(end int) {
+		if start >= 0 && end-start >= 5 {
+			out = append(out, string(latin1(b[start:end])))
+		}
+		start = -1
+	}
+	for i, c := range b {
+		if printable(c) {
+			if start < 0 {
+				start = i
+			}
+			continue
+		}
+		flush(i)
+	}
+	flush(len(b))
+	// UTF-16LE: printable, 0x00, printable, 0x00 ...
+	for par := 0; par < 2; par++ {
+		var run []rune
+		for i := par; i+1 < len(b); i += 2 {
+			if b[i+1] == 0 && printable(b[i]) {
+				run = append(run, rune(b[i]))
+				continue
+			}
+			if len(run) >= 5 {
+				out = append(out, string(run))
+			}
+			run = run[:0]
+		}
+		if len(run) >= 5 {
+			out = append(out, string(run))
+		}
+	}
+	return out
+}
+
+func printable(c byte) bool { return (c >= 0x20 && c < 0x7F) || c >= 0xC0 }
+
+func latin1(b []byte) []rune {
+	r := make([]rune, len(b))
+	for i, c := range b {
+		r[i] = rune(c)
+	}
+	return r
+}
+
+// attrName is an attribute's name in a path: its keyword, or its tag. A
+// private attribute is named by group, creator and element when the
+// creator is a published one (Table E.3.10-1), else as (gggg,xxee): a
+// creator string from the file could hold anything, and paths end up in
+// messages.
+func attrName(t dicomraw.Tag, creators map[uint32]string) string {
+	if t.IsPrivate() {
+		c := ""
+		if t.Element() >= 0x1000 {
+			c = creators[uint32(t.Group())<<8|uint32(t.Element()>>8)]
+		}
+		if c == "" || !ps315.IsKnownCreator(t.Group(), c) {
+			return fmt.Sprintf("(%04X,xx%02X)", t.Group(), uint8(t.Element()))
+		}
+		return fmt.Sprintf("(%04X,\"%s\",%02X)", t.Group(), c, uint8(t.Element()))
+	}
+	if info, ok := dicomraw.Lookup(t); ok && info.Keyword != "" {
+		return info.Keyword
+	}
+	return t.String()
+}

@@ -1,0 +1,335 @@
+package verify
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"unicode/utf16"
+
+	ahocorasick "github.com/petar-dambovaliev/aho-corasick"
+
+	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
+)
+
+// Finding is one residual identifier: where it is in the output and which
+// input attribute it came from. It never carries the value.
+type Finding struct {
+	Path   string `json:"path"`   // attribute path in the output
+	Source string `json:"source"` // attribute path in the input
+	Kind   Kind   `json:"kind"`
+}
+
+func (f Finding) String() string {
+	return fmt.Sprintf("residual identifier in %s (%s value from %s)", f.Path, f.Kind, f.Source)
+}
+
+// Matcher is a Set compiled for scanning outputs. It is safe for
+// concurrent use.
+type Matcher struct {
+	set    *Set
+	ac     ahocorasick.AhoCorasick
+	pats   []pattern
+	maxLen int
+}
+
+type pattern struct {
+	needle int
+	unit   int  // 1, or 2 for UTF-16
+	bound  byte // 0: none; 'w': no letter or digit around; 'n': no digit or '.' around
+}
+
+// Compile builds the matcher: every needle in every encoding it could take
+// in an output (the inputs' character sets, UTF-8, Latin-1, UTF-16LE),
+// upper and lower case; ASCII letters match in any case.
+func (s *Set) Compile() *Matcher {
+	m := &Matcher{set: s}
+	var raw [][]byte
+	seen := map[string]bool{}
+	addPat := func(b []byte, p pattern) {
+		if len(b) == 0 || seen[string(b)] {
+			return
+		}
+		seen[string(b)] = true
+		raw = append(raw, b)
+		m.pats = append(m.pats, p)
+		if len(b) > m.maxLen {
+			m.maxLen = len(b)
+		}
+	}
+	for i, n := range s.needles {
+		bound := byte(0)
+		switch {
+		case n.kind == KindUID || n.kind == KindDate || isDigits(n.text):
+			bound = 'n'
+		case len([]rune(n.text)) < 5 && !hasIdeographic(n.text):
+			bound = 'w'
+		}
+		for _, v := range caseVariants(n.text) {
+			addPat([]byte(v), pattern{needle: i, unit: 1, bound: bound})
+			if l1, ok := toLatin1(v); ok {
+				addPat(l1, pattern{needle: i, unit: 1, bound: bound})
+			}
+			addPat(toUTF16LE(v), pattern{needle: i, unit: 2, bound: bound})
+			for _, cs := range s.charsets {
+				if cs == nil {
+					continue
+				}
+				b, err := cs.Encode(v, "LO")
+				if err != nil {
+					continue
+				}
+				for _, form := range escapeForms(b) {
+					addPat(form, pattern{needle: i, unit: 1, bound: bound})
+				}
+			}
+		}
+	}
+	b := ahocorasick.NewAhoCorasickBuilder(ahocorasick.Opts{
+		AsciiCaseInsensitive: true,
+		MatchKind:            ahocorasick.StandardMatch,
+		DFA:                  len(raw) < 2000,
+	})
+	m.ac = b.BuildByte(raw)
+	return m
+}
+
+// Scan looks for the set's values in every element of out except the
+// File Meta (rebuilt by the writer), Pixel Data (the Clean Pixel Data
+// option's concern) and the de-identifier's own statement (0012,0062-0064,
+// 0028,0303). Values not loaded by the parser are read from out.Body in
+// chunks, so memory stays bounded.
+func (m *Matcher) Scan(out *dicomraw.File) ([]Finding, []Exemption, error) {
+	st := &scanState{m: m, found: map[Finding]bool{}, exempt: map[string]string{}}
+	if len(m.pats) > 0 {
+		if err := st.dataset(out.Body, out.Elements, "", true); err != nil {
+			return nil, nil, err
+		}
+	}
+	var fs []Finding
+	for f := range st.found {
+		fs = append(fs, f)
+	}
+	sort.Slice(fs, func(a, b int) bool {
+		if fs[a].Path != fs[b].Path {
+			return fs[a].Path < fs[b].Path
+		}
+		return fs[a].Source < fs[b].Source
+	})
+	ex := m.set.Exemptions()
+	for p, r := range st.exempt {
+		ex = append(ex, Exemption{Path: p, Reason: r})
+	}
+	sortExemptions(ex)
+	return fs, ex, nil
+}
+
+type scanState struct {
+	m      *Matcher
+	found  map[Finding]bool
+	exempt map[string]string
+	buf    []byte
+}
+
+func (st *scanState) dataset(src io.ReaderAt, els []*dicomraw.Element, path string, top bool) error {
+	creators := map[uint32]string{}
+	for _, e := range els {
+		if e.Tag.IsPrivateCreator() && e.Loaded {
+			creators[uint32(e.Tag.Group())<<8|uint32(e.Tag.Element())] = strings.ToUpper(strings.TrimSpace(strings.TrimRight(string(e.Value), " \x00")))
+		}
+	}
+	for _, e := range els {
+		t := e.Tag
+		if t.Group() == 0x7FE0 || t.Group() == 0x0002 || t.Group() == 0xFFFE {
+			continue
+		}
+		if top && (t == 0x00120062 || t == 0x00120063 || t == 0x00120064 || t == 0x00280303) {
+			continue
+		}
+		p := path + attrName(t, creators)
+		if len(e.Items) > 0 {
+			for i, it := range e.Items {
+				if err := st.dataset(src, it.Elements, fmt.Sprintf("%s[%d]/", p, i+1), false); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if e.Loaded {
+			st.scan(e.Value, p, true)
+			continue
+		}
+		if err := st.stream(src, e, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stream scans a value that was not loaded, in overlapping chunks.
+func (st *scanState) stream(src io.ReaderAt, e *dicomraw.Element, path string) error {
+	const chunk = 1 << 20
+	if st.buf == nil {
+		st.buf = make([]byte, chunk+st.m.maxLen)
+	}
+	end := e.End
+	if e.Length != dicomraw.Undefined {
+		end = e.ValueOffset + int64(e.Length)
+	}
+	for off := e.ValueOffset; off < end; off += chunk {
+		n := min(int64(len(st.buf)), end-off)
+		if _, err := src.ReadAt(st.buf[:n], off); err != nil && err != io.EOF {
+			return fmt.Errorf("verify: read %s: %w", path, err)
+		}
+		st.scan(st.buf[:n], path, false)
+	}
+	return nil
+}
+
+func (st *scanState) scan(v []byte, path string, whole bool) {
+	it := st.m.ac.IterOverlappingByte(v)
+	for mt := it.Next(); mt != nil; mt = it.Next() {
+		p := st.m.pats[mt.Pattern()]
+		if !bounded(v, mt.Start(), mt.End(), p) {
+			continue
+		}
+		n := st.m.set.needles[p.needle]
+		if whole {
+			if where, ok := st.m.set.excused(v, mt.Start(), n.kind); ok {
+				st.exempt[path] = "holds the value of " + where + " (kept, not identifying)"
+				continue
+			}
+		}
+		st.found[Finding{Path: path, Source: n.source, Kind: n.kind}] = true
+	}
+}
+
+// excused reports whether the value of v that contains offset at is one
+// of the inputs' non-identifying short values (or, for text copied into
+// private values, one the profile retains on purpose).
+func (s *Set) excused(v []byte, at int, kind Kind) (string, bool) {
+	start := bytes.LastIndexByte(v[:at], '\\') + 1
+	end := bytes.IndexByte(v[at:], '\\')
+	if end < 0 {
+		end = len(v)
+	} else {
+		end += at
+	}
+	k := string(bytes.ToLower(bytes.Trim(v[start:end], " \x00")))
+	if where, ok := s.allowed[k]; ok {
+		return where, true
+	}
+	if kind == KindPrivate {
+		if where, ok := s.retained[k]; ok {
+			return where, true
+		}
+	}
+	return "", false
+}
+
+// bounded checks what surrounds a match of a short or numeric needle.
+func bounded(v []byte, start, end int, p pattern) bool {
+	if p.bound == 0 {
+		return true
+	}
+	bad := func(c byte) bool {
+		if p.bound == 'n' {
+			return (c >= '0' && c <= '9') || c == '.'
+		}
+		return (c >= '0' && c <= '9') || (c|0x20 >= 'a' && c|0x20 <= 'z')
+	}
+	if start-p.unit >= 0 && bad(v[start-p.unit]) {
+		return false
+	}
+	if end < len(v) && bad(v[end]) {
+		return false
+	}
+	return true
+}
+
+func caseVariants(s string) []string {
+	out := []string{s}
+	if u := strings.ToUpper(s); u != s {
+		out = append(out, u)
+	}
+	return out
+}
+
+func toLatin1(s string) ([]byte, bool) {
+	b := make([]byte, 0, len(s))
+	wide := false
+	for _, r := range s {
+		if r > 0xFF {
+			return nil, false
+		}
+		if r >= 0x80 {
+			wide = true
+		}
+		b = append(b, byte(r))
+	}
+	return b, wide
+}
+
+func toUTF16LE(s string) []byte {
+	u := utf16.Encode([]rune(s))
+	b := make([]byte, 0, 2*len(u))
+	for _, c := range u {
+		b = append(b, byte(c), byte(c>>8))
+	}
+	return b
+}
+
+// escapeForms gives the forms an ISO 2022 encoded value can take inside a
+// longer text: as encoded, without the final return to ASCII (the text
+// goes on in the same set), and, when long enough to be specific, without
+// any escape sequence (the text was already in that set).
+func escapeForms(b []byte) [][]byte {
+	if bytes.IndexByte(b, 0x1B) < 0 {
+		return [][]byte{b}
+	}
+	out := [][]byte{b}
+	trimmed := b
+	if i := bytes.LastIndexByte(b, 0x1B); i > 0 && i >= len(b)-4 {
+		trimmed = b[:i]
+		out = append(out, trimmed)
+	}
+	var core []byte
+	for i := 0; i < len(trimmed); i++ {
+		if trimmed[i] == 0x1B {
+			// ESC, then intermediate bytes 0x20-0x2F, then a final byte.
+			i++
+			for i < len(trimmed) && trimmed[i] >= 0x20 && trimmed[i] <= 0x2F {
+				i++
+			}
+			continue
+		}
+		core = append(core, trimmed[i])
+	}
+	if len(core) >= 6 {
+		out = append(out, core)
+	}
+	return out
+}
+
+func isDigits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func hasIdeographic(s string) bool {
+	for _, c := range s {
+		if isIdeographic(c) {
+			return true
+		}
+	}
+	return false
+}
+
+func sortExemptions(ex []Exemption) {
+	sort.Slice(ex, func(a, b int) bool { return ex[a].Path < ex[b].Path })
+}
