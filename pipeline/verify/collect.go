@@ -43,10 +43,10 @@ type Kind string
 // Kinds of identifying values.
 const (
 	KindName    Kind = "name"
-	KindID      Kind = "id"     // IDs, numbers, addresses, other short text
-	KindText    Kind = "text"   // free text
-	KindDate    Kind = "date"   // birth date
-	KindUID     Kind = "uid"    // instance UIDs not registered in PS3.6
+	KindID      Kind = "id"      // IDs, numbers, addresses, other short text
+	KindText    Kind = "text"    // free text
+	KindDate    Kind = "date"    // birth date
+	KindUID     Kind = "uid"     // instance UIDs not registered in PS3.6
 	KindPrivate Kind = "private" // text found in a private or UN value
 )
 
@@ -65,10 +65,10 @@ type Exemption struct {
 
 // Set is the identifying values of one or more inputs.
 type Set struct {
-	policy   Policy
-	needles  []needle
-	seen     map[string]int // text -> index in needles
-	exempt   map[string]string
+	policy  Policy
+	needles []needle
+	seen    map[string]int // text -> index in needles
+	exempt  map[string]string
 	// allowed: lower-cased raw values (one per value of a multi-valued
 	// attribute) of short non-identifying attributes of the inputs (LO, SH,
 	// CS: codes, manufacturers, code meanings). A hit inside an output
