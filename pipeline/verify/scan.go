@@ -228,24 +228,37 @@ func (s *Set) excused(v []byte, at int, kind Kind) (string, bool) {
 	return "", false
 }
 
-// bounded checks what surrounds a match of a short or numeric needle.
+// bounded checks what surrounds a match of a short or numeric needle: a
+// short word must stand alone; a number, date or UID must not continue
+// with more digits (a '.' followed by a digit continues it too, a '.'
+// ending a sentence does not).
 func bounded(v []byte, start, end int, p pattern) bool {
 	if p.bound == 0 {
 		return true
 	}
-	bad := func(c byte) bool {
-		if p.bound == 'n' {
-			return (c >= '0' && c <= '9') || c == '.'
+	digit := func(i int) bool { return i >= 0 && i < len(v) && v[i] >= '0' && v[i] <= '9' }
+	if p.bound == 'n' {
+		u := p.unit
+		b, a := start-u, end // the neighbouring code units (low byte)
+		if digit(b) || digit(a) {
+			return false
 		}
+		if b >= 0 && v[b] == '.' && digit(b-u) {
+			return false
+		}
+		if a < len(v) && v[a] == '.' && digit(a+u) {
+			return false
+		}
+		return true
+	}
+	word := func(i int) bool {
+		if i < 0 || i >= len(v) {
+			return false
+		}
+		c := v[i]
 		return (c >= '0' && c <= '9') || (c|0x20 >= 'a' && c|0x20 <= 'z')
 	}
-	if start-p.unit >= 0 && bad(v[start-p.unit]) {
-		return false
-	}
-	if end < len(v) && bad(v[end]) {
-		return false
-	}
-	return true
+	return !word(start-p.unit) && !word(end)
 }
 
 func caseVariants(s string) []string {
