@@ -19,7 +19,7 @@ type el struct {
 	items [][]el
 }
 
-func v(tag uint32, vr, val string) el { return el{tag: tag, vr: vr, val: val} }
+func v(tag uint32, vr, val string) el  { return el{tag: tag, vr: vr, val: val} }
 func seq(tag uint32, items ...[]el) el { return el{tag: tag, vr: "SQ", items: items} }
 
 func appendEls(t *testing.T, b []byte, els []el) []byte {
@@ -145,7 +145,7 @@ func TestResidualIdentifiersFound(t *testing.T) {
 		{"surname in a description, other case", in, []el{v(tStudyDsc, "LO", toL1("CT THORAX MÜLLER"))}, "StudyDescription", "PatientName"},
 		{"surname in UTF-8 although the file is Latin-1", in, []el{v(tComments, "LT", "seen by müller")}, "ImageComments", "PatientName"},
 		{"MRN inside a private value", in, []el{v(0x00190010, "LO", "ACME 1.0"), v(0x00191001, "LO", "ref MRN0048151623 ok")}, "(0019,xx01)", "PatientID"},
-		{"name in UTF-16LE in a private OB", in, []el{v(0x00190010, "LO", "ACME 1.0"), v(0x00191002, "OB", "\x01\x02" + utf16le("Jürgen Müller") + "\x00\x00")}, "(0019,xx02)", "PatientName"},
+		{"name in UTF-16LE in a private OB", in, []el{v(0x00190010, "LO", "ACME 1.0"), v(0x00191002, "OB", "\x01\x02"+utf16le("Jürgen Müller")+"\x00\x00")}, "(0019,xx02)", "PatientName"},
 		{"birth date in a comment", in, []el{v(tComments, "LT", "born 19450321.")}, "ImageComments", "PatientBirthDate"},
 		{"original UID in a nested reference", in, []el{seq(tRefSeq, []el{v(tRefSOP, "UI", "1.2.826.0.1.3680043.99.7.7")})}, "ReferencedImageSequence[1]/ReferencedSOPInstanceUID", "ReferencedImageSequence[1]/ReferencedSOPInstanceUID"},
 		{"name in SR text three levels deep", in, []el{seq(0x0040A730, []el{seq(0x0040A730, []el{seq(0x0040A730, []el{v(0x0040A160, "UT", "Jürgen reported pain")})})})}, "ContentSequence[1]/ContentSequence[1]/ContentSequence[1]/TextValue", "PatientName"},
