@@ -43,7 +43,10 @@ func (j *Job) apply(e *dicomraw.Element, d decision, path string, sc scope) {
 		child.content = false
 		switch d.action {
 		case rules.Dummy:
-			child.mode = textDummy
+			child.mode = textDummyAll
+			if e.Tag == tagContentSequence {
+				child.mode = textDummy // the SR tree keeps its codes
+			}
 		case rules.Clean:
 			child.mode = textClean
 		}

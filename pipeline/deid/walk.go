@@ -47,8 +47,9 @@ var contentValueTags = map[uint32]bool{
 type textMode uint8
 
 const (
-	textKeep textMode = iota
-	textDummy
+	textKeep     textMode = iota
+	textDummy             // free text dummied (the SR Content Sequence, D)
+	textDummyAll          // every text value dummied, codes' vocabulary kept
 	textClean
 )
 
@@ -381,6 +382,13 @@ func (j *Job) decide(e *dicomraw.Element, sc scope, crs map[uint32]string) (deci
 		return d, path
 	}
 	d.action, d.why, d.byTable, d.deflt = rules.Keep, "not in Table E.1-1", true, true
+	if sc.mode == textDummyAll && isTextVR(d.vr) && !codeVocabulary[uint32(t)] {
+		// Inside a sequence the table replaces as a whole (Person
+		// Identification Code Sequence, Institution Code Sequence...), the
+		// codes themselves identify: a person's ID is a Code Value there.
+		d.action, d.why, d.deflt = rules.Dummy, "text inside a dummied sequence", false
+		return d, path
+	}
 	if isFreeText(d.vr) {
 		switch sc.mode {
 		case textDummy:
@@ -404,6 +412,22 @@ func ruleWhy(r rules.Rule) string {
 		return fmt.Sprintf("rule %s:%d", r.Source, r.Line)
 	}
 	return "rule"
+}
+
+func isTextVR(vr string) bool {
+	switch vr {
+	case "LO", "SH", "PN", "ST", "LT", "UT", "UC", "AE":
+		return true
+	}
+	return false
+}
+
+// codeVocabulary are the parts of a code that name its coding scheme and
+// context group, not the concept; they identify nobody and readers need
+// them to make sense of the rest.
+var codeVocabulary = map[uint32]bool{
+	0x00080102: true, 0x00080103: true, 0x00080105: true, 0x00080106: true, 0x00080107: true,
+	0x0008010B: true, 0x0008010D: true, 0x0008010F: true, 0x00080117: true,
 }
 
 func isFreeText(vr string) bool {
@@ -442,6 +466,9 @@ func (j *Job) dataset(els []*dicomraw.Element, item *dicomraw.Item, sc scope) {
 	keptBlocks := map[uint32]bool{}
 	overlayGone := map[uint16]bool{}
 	for _, e := range els {
+		if j.overtime() {
+			return // Plan refuses the file
+		}
 		if e.Tag.IsPrivateCreator() {
 			continue
 		}

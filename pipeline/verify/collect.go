@@ -103,7 +103,7 @@ func Collect(in *dicomraw.File, p Policy) *Set {
 
 // Add collects the identifying values of one more input.
 func (s *Set) Add(in *dicomraw.File) {
-	s.dataset(in.Elements, "", s.charsets[""], 0)
+	s.dataset(in.Elements, "", s.charsets[""], false)
 }
 
 // Len is the number of distinct identifying values.
@@ -119,7 +119,11 @@ func (s *Set) Exemptions() []Exemption {
 	return out
 }
 
-func (s *Set) dataset(els []*dicomraw.Element, path string, cs *charset.Set, depth int) {
+// dataset collects from one dataset. inside is true within a sequence that
+// Table E.1-1 lists as identifying (Person Identification Code Sequence,
+// Request Attributes Sequence...): every text value in it identifies,
+// whether or not its own tag is listed.
+func (s *Set) dataset(els []*dicomraw.Element, path string, cs *charset.Set, inside bool) {
 	for _, e := range els {
 		if e.Tag == dicomraw.TagSpecificCharSet && e.Loaded {
 			terms := strings.Split(strings.TrimRight(string(e.Value), " \x00"), `\`)
@@ -151,8 +155,9 @@ func (s *Set) dataset(els []*dicomraw.Element, path string, cs *charset.Set, dep
 		name := attrName(t, creators)
 		p := path + name
 		if len(e.Items) > 0 {
+			child := inside || s.identifyingSequence(uint32(t))
 			for i, it := range e.Items {
-				s.dataset(it.Elements, fmt.Sprintf("%s[%d]/", p, i+1), cs, depth+1)
+				s.dataset(it.Elements, fmt.Sprintf("%s[%d]/", p, i+1), cs, child)
 			}
 			continue
 		}
@@ -163,12 +168,12 @@ func (s *Set) dataset(els []*dicomraw.Element, path string, cs *charset.Set, dep
 			s.private(e, p, creators, cs)
 			continue
 		}
-		s.public(e, p, cs)
+		s.public(e, p, cs, inside)
 	}
 }
 
 // public collects from a standard attribute.
-func (s *Set) public(e *dicomraw.Element, path string, cs *charset.Set) {
+func (s *Set) public(e *dicomraw.Element, path string, cs *charset.Set, inside bool) {
 	t := uint32(e.Tag)
 	vr := e.VR
 	if vr == "UN" || vr == "" {
@@ -192,9 +197,9 @@ func (s *Set) public(e *dicomraw.Element, path string, cs *charset.Set) {
 		return
 	case vr == "PN":
 		identifying, kind = true, KindName
-	case t == 0x00100030 || t == 0x00100032: // Patient's Birth Date / Time
+	case (vr == "DA" || vr == "DT") && (inside || inTable && row.Basic != ps315.CodeK):
 		identifying, kind = true, KindDate
-	case inTable && row.Basic != ps315.CodeK && isText(vr):
+	case isText(vr) && (inTable && row.Basic != ps315.CodeK || inside && !codeStructure[t]):
 		identifying = true
 		if vr == "ST" || vr == "LT" || vr == "UT" || vr == "UC" {
 			kind = KindText
@@ -243,6 +248,31 @@ func addValues(m map[string]string, raw []byte, path string) {
 			m[k] = path
 		}
 	}
+}
+
+// identifyingSequence reports a sequence whose whole content identifies:
+// listed in Table E.1-1 with an action that does not keep it, not kept on
+// purpose, and not one that only carries references (X/Z/U*, U) or the
+// SR content tree (whose codes are vocabulary; its names and text are
+// caught through the attributes they repeat).
+func (s *Set) identifyingSequence(t uint32) bool {
+	row, ok := ps315.Lookup(t)
+	if !ok || t == 0x0040A730 {
+		return false
+	}
+	switch row.Basic {
+	case ps315.CodeK, ps315.CodeU, ps315.CodeXZUStar, ps315.CodeC:
+		return false
+	}
+	onPurpose, _ := s.keptOnPurpose(t, row, true, "SQ")
+	return !onPurpose
+}
+
+// codeStructure are the parts of a code that name its vocabulary, not
+// the concept: "DCM", "99LOCAL", "20020904000000" identify nobody.
+var codeStructure = map[uint32]bool{
+	0x00080102: true, 0x00080103: true, 0x00080105: true, 0x00080106: true, 0x00080107: true,
+	0x0008010B: true, 0x0008010D: true, 0x0008010F: true, 0x00080117: true,
 }
 
 // name adds a person name, its groups and its components.
@@ -315,7 +345,7 @@ func (s *Set) keptOnPurpose(t uint32, row ps315.Row, inTable bool, vr string) (b
 			// Cleaned text keeps its non-identifying words; the names and
 			// IDs inside are needles of their own. Cleaned dates move, so
 			// the original date is still looked for.
-			if isText(vr) {
+			if isText(vr) || vr == "SQ" {
 				return true, "cleaned by " + o.Key() + " (names and IDs inside are still looked for)"
 			}
 		}

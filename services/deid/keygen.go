@@ -4,6 +4,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 
 	"github.com/dicomdeid/dicomdeid/pipeline/pseudonym"
 )
@@ -11,7 +13,7 @@ import (
 func keygenCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("keygen", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	out := fs.String("out", "", "file to write the new project key to (created with mode 0600; never overwritten)")
+	out := fs.String("out", "", "file to write the new project key to (created with mode 0600, missing directories with 0700; never overwritten)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -21,6 +23,11 @@ func keygenCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	k, err := pseudonym.GenerateKey()
 	if err != nil {
+		fmt.Fprintln(stderr, "deid keygen:", err)
+		return exitRejected
+	}
+	// Missing parent directories are created private: they hold a secret.
+	if err := os.MkdirAll(filepath.Dir(*out), 0o700); err != nil {
 		fmt.Fprintln(stderr, "deid keygen:", err)
 		return exitRejected
 	}

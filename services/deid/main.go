@@ -24,6 +24,7 @@ const usage = `deid de-identifies DICOM files (PS3.15 2024c Basic Profile and op
 
 Usage:
   deid run --in DIR --out DIR --profile NAME|FILE --key-file FILE [--report FILE] [--workers N] [--dry-run]
+  deid verify --orig DIR --anon DIR [--json FILE] [--profile NAME|FILE]
   deid keygen --out FILE
   deid profiles list
   deid profiles show NAME|FILE
@@ -42,6 +43,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "run":
 		return runCmd(args[1:], stdout, stderr)
+	case "verify":
+		return verifyCmd(args[1:], stdout, stderr)
 	case "keygen":
 		return keygenCmd(args[1:], stdout, stderr)
 	case "profiles":

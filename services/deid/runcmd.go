@@ -123,7 +123,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "deid run:", err)
 		return exitUsage
 	}
-	if err := checkDirs(c.in, c.out); err != nil {
+	if err := checkDirs(c.in, c.out, c.report); err != nil {
 		fmt.Fprintln(stderr, "deid run:", err)
 		return exitUsage
 	}
@@ -182,34 +182,86 @@ func loadKey(path string) (pseudonym.Key, error) {
 	return pseudonym.Key{}, errors.New("no project key: give --key-file FILE or set DEID_KEY (create one with `deid keygen --out FILE`)")
 }
 
-// checkDirs refuses layouts where outputs could land among the inputs.
-func checkDirs(in, out string) error {
+// checkDirs refuses layouts where outputs could land among the inputs, or
+// the report (which names the inputs) among the inputs or the outputs.
+// Paths are compared with symbolic links resolved, so a link cannot hide an
+// overlap.
+func checkDirs(in, out, report string) error {
 	st, err := os.Stat(in)
 	if err != nil || !st.IsDir() {
 		return fmt.Errorf("--in %s is not a directory", in)
 	}
-	if out == "" {
-		return nil
+	ri, err := resolvePath(in)
+	if err != nil {
+		return fmt.Errorf("--in: %w", err)
 	}
-	ai, _ := filepath.Abs(in)
-	ao, _ := filepath.Abs(out)
-	if ai == ao || strings.HasPrefix(ao+string(filepath.Separator), ai+string(filepath.Separator)) ||
-		strings.HasPrefix(ai+string(filepath.Separator), ao+string(filepath.Separator)) {
-		return fmt.Errorf("--out must not be inside --in (or the other way round)")
+	ro := ""
+	if out != "" {
+		if ro, err = resolvePath(out); err != nil {
+			return fmt.Errorf("--out: %w", err)
+		}
+		if within(ro, ri) || within(ri, ro) {
+			return fmt.Errorf("--out must not be inside --in (or the other way round)")
+		}
+	}
+	if report != "" {
+		rr, err := resolvePath(report)
+		if err != nil {
+			return fmt.Errorf("--report: %w", err)
+		}
+		if within(rr, ri) {
+			return fmt.Errorf("--report must not be inside --in: the input tree is only read")
+		}
+		if ro != "" && within(rr, ro) {
+			return fmt.Errorf("--report must not be inside --out: it names the input files, which may identify patients")
+		}
 	}
 	return nil
 }
 
+// resolvePath returns p made absolute, with symbolic links resolved in the
+// longest part of it that exists (the rest cannot contain links yet).
+func resolvePath(p string) (string, error) {
+	a, err := filepath.Abs(p)
+	if err != nil {
+		return "", err
+	}
+	rest := ""
+	for {
+		if r, err := filepath.EvalSymlinks(a); err == nil {
+			return filepath.Join(r, rest), nil
+		}
+		parent := filepath.Dir(a)
+		if parent == a {
+			return filepath.Join(a, rest), nil
+		}
+		rest = filepath.Join(filepath.Base(a), rest)
+		a = parent
+	}
+}
+
+// within reports whether path p is dir or lies under it; both are clean
+// absolute paths.
+func within(p, dir string) bool {
+	sep := string(filepath.Separator)
+	return p == dir || strings.HasPrefix(p, strings.TrimSuffix(dir, sep)+sep)
+}
+
 // listInputs returns the regular files under dir, sorted, as relative paths.
 // Symbolic links are not followed: they could lead outside the input tree.
+// dir itself may be a link (the user named it).
 func listInputs(dir string) ([]string, error) {
+	root, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return nil, err
+	}
 	var files []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if d.Type().IsRegular() {
-			rel, _ := filepath.Rel(dir, p)
+			rel, _ := filepath.Rel(root, p)
 			files = append(files, rel)
 		}
 		return nil
@@ -225,7 +277,7 @@ func runBatch(eng *deid.Engine, c runConfig, stderr io.Writer) (*Report, error) 
 	}
 	prof := eng.Profile()
 	rep := &Report{Tool: version(), Edition: ps315.Edition, Profile: prof.Name, ProfileSource: prof.Source,
-		DryRun: c.dryRun, Started: time.Now().UTC(), Files: make([]FileOutcome, len(files))}
+		Options: []string{}, DryRun: c.dryRun, Started: time.Now().UTC(), Files: make([]FileOutcome, len(files))}
 	for o := ps315.Option(0); o < ps315.NumOptions; o++ {
 		if prof.Options[o] {
 			rep.Options = append(rep.Options, o.Key())
