@@ -2,6 +2,7 @@ package deid
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
 	"github.com/dicomdeid/dicomdeid/pipeline/rules"
@@ -54,4 +55,28 @@ func (j *Job) Verify(out *dicomraw.File) (*Verification, error) {
 		return v, &Rejection{Kind: "residual", Reason: reason}
 	}
 	return v, nil
+}
+
+// Spool is where an output is written before it is published: it must be
+// readable back (a temporary file).
+type Spool interface {
+	io.Writer
+	io.ReaderAt
+}
+
+// WriteVerified writes the output to dst, reads it back to its end and
+// verifies it. Only when the error is nil may the caller publish dst; a
+// *Rejection says why not (kind "output" for an output that does not
+// parse, "residual" for an identifier the verifier found).
+func (j *Job) WriteVerified(dst Spool) (int64, *Verification, error) {
+	n, err := j.WriteTo(dst)
+	if err != nil {
+		return n, nil, fmt.Errorf("write output: %w", err)
+	}
+	out, err := dicomraw.Parse(dst, n, j.eng.lim)
+	if err != nil {
+		return n, nil, &Rejection{Kind: "output", Reason: "output failed its own parse check: " + err.Error()}
+	}
+	v, err := j.Verify(out)
+	return n, v, err
 }

@@ -166,7 +166,7 @@ func TestRunOutputs(t *testing.T) {
 			}
 			dicoms := dicomInputs(sampleInputs)
 			nonDICOM := len(sampleInputs) - len(dicoms)
-			wantLine := fmt.Sprintf("inputs=%d written=%d rejected=0 not_dicom=%d duplicates=0", len(sampleInputs), len(dicoms), nonDICOM)
+			wantLine := fmt.Sprintf("inputs=%d written=%d rejected=0 quarantined=0 not_dicom=%d duplicates=0", len(sampleInputs), len(dicoms), nonDICOM)
 			if !strings.Contains(stdout, wantLine) {
 				t.Errorf("stdout %q does not contain %q", stdout, wantLine)
 			}

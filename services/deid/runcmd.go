@@ -22,6 +22,7 @@ import (
 	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
 	"github.com/dicomdeid/dicomdeid/pipeline/ps315"
 	"github.com/dicomdeid/dicomdeid/pipeline/pseudonym"
+	"github.com/dicomdeid/dicomdeid/pipeline/verify"
 	"github.com/dicomdeid/dicomdeid/profiles"
 )
 
@@ -52,11 +53,14 @@ type Report struct {
 
 // ReportCounts summarises the outcomes.
 type ReportCounts struct {
-	Inputs     int `json:"inputs"`
-	Written    int `json:"written"`
-	Rejected   int `json:"rejected"`
-	NotDICOM   int `json:"skipped_not_dicom"`
-	Duplicates int `json:"duplicates"`
+	Inputs   int `json:"inputs"`
+	Written  int `json:"written"`
+	Rejected int `json:"rejected"`
+	// Quarantined inputs were de-identified, but the verifier found an
+	// identifying value left in the output, so nothing was written.
+	Quarantined int `json:"quarantined"`
+	NotDICOM    int `json:"skipped_not_dicom"`
+	Duplicates  int `json:"duplicates"`
 }
 
 // FileOutcome is what happened to one input file.
@@ -68,6 +72,15 @@ type FileOutcome struct {
 	SOPClassUID string       `json:"sop_class_uid,omitempty"`
 	Bytes       int64        `json:"bytes,omitempty"`
 	Counts      *deid.Counts `json:"counts,omitempty"`
+	// Verification is the verifier's account: how many identifying values
+	// of the input it looked for, and what the profile keeps on purpose.
+	Verification *FileVerification `json:"verification,omitempty"`
+}
+
+// FileVerification is the verifier's account of one written output.
+type FileVerification struct {
+	Values int                `json:"identifying_values_checked"`
+	Exempt []verify.Exemption `json:"exempt,omitempty"`
 }
 
 // AttributeStat is one line of the dry-run review: per attribute path, the
@@ -135,14 +148,14 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	if c.dryRun {
 		printReview(stdout, rep)
 	}
-	fmt.Fprintf(stdout, "inputs=%d written=%d rejected=%d not_dicom=%d duplicates=%d\n",
-		rep.Counts.Inputs, rep.Counts.Written, rep.Counts.Rejected, rep.Counts.NotDICOM, rep.Counts.Duplicates)
-	if rep.Counts.Rejected > 0 {
+	fmt.Fprintf(stdout, "inputs=%d written=%d rejected=%d quarantined=%d not_dicom=%d duplicates=%d\n",
+		rep.Counts.Inputs, rep.Counts.Written, rep.Counts.Rejected, rep.Counts.Quarantined, rep.Counts.NotDICOM, rep.Counts.Duplicates)
+	if rep.Counts.Rejected+rep.Counts.Quarantined > 0 {
 		n := 0
 		for i, f := range rep.Files {
-			if f.Status == "rejected" && n < 20 {
+			if (f.Status == "rejected" || f.Status == "quarantined") && n < 20 {
 				// Input file names may identify patients: name files by position.
-				fmt.Fprintf(stderr, "rejected input #%d: %s\n", i+1, f.Reason)
+				fmt.Fprintf(stderr, "%s input #%d: %s\n", f.Status, i+1, f.Reason)
 				n++
 			}
 		}
@@ -156,7 +169,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 			return exitRejected
 		}
 	}
-	if rep.Counts.Rejected > 0 {
+	if rep.Counts.Rejected+rep.Counts.Quarantined > 0 {
 		return exitRejected
 	}
 	return exitOK
@@ -370,6 +383,8 @@ func runBatch(eng *deid.Engine, c runConfig, stderr io.Writer) (*Report, error) 
 			rep.Counts.Written++
 		case "rejected":
 			rep.Counts.Rejected++
+		case "quarantined":
+			rep.Counts.Quarantined++
 		case "not-dicom":
 			rep.Counts.NotDICOM++
 		case "duplicate":
@@ -465,16 +480,20 @@ func writeOutput(job *deid.Job, c runConfig, fo *FileOutcome) error {
 			os.Remove(tmp.Name())
 		}
 	}()
-	if _, err := job.WriteTo(tmp); err != nil {
-		return fmt.Errorf("write output: %w", err)
+	// Fail closed: the output must parse to its end and pass the verifier
+	// before it is published.
+	size, v, err := job.WriteVerified(tmp)
+	if v != nil {
+		fo.Verification = &FileVerification{Values: v.Values, Exempt: v.Exemptions}
 	}
-	size, err := tmp.Seek(0, io.SeekCurrent)
 	if err != nil {
-		return fmt.Errorf("write output: %w", err)
-	}
-	// Fail closed: the output must parse to its end before it is published.
-	if _, err := dicomraw.Parse(tmp, size, dicomraw.Limits{}); err != nil {
-		return fmt.Errorf("output failed its own parse check: %w", err)
+		var rej *deid.Rejection
+		if errors.As(err, &rej) && rej.Kind == "residual" {
+			fo.Status, fo.Reason = "quarantined", rej.Reason
+			fo.Output = ""
+			return nil
+		}
+		return err
 	}
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("write output: %w", err)

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// copyCorpus copies named corpus files into a new directory.
+func copyCorpus(t *testing.T, names ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, n := range names {
+		b, err := os.ReadFile(filepath.Join(corpusDir(t), n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, n), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// TestRunQuarantinesResidualIdentifiers: a profile rule that writes the
+// patient's surname into another attribute makes the verifier hold the
+// file back: nothing written, status quarantined, exit 1, and the reason
+// names attributes, not the value.
+func TestRunQuarantinesResidualIdentifiers(t *testing.T) {
+	in := copyCorpus(t, "mr_small_explicit_le.dcm", "gsps_referencing_cr.dcm")
+	tmp := t.TempDir()
+	key := writeKey(t, tmp, keyA)
+	prof := filepath.Join(tmp, "leaky.yaml")
+	// mr_small's Patient's Name is CompressedSamples^MR1.
+	os.WriteFile(prof, []byte("name: leaky\nextends: basic\nrules:\n  - tag: InstitutionName\n    action: replace\n    value: \"CompressedSamples\"\n"), 0o600)
+	out, report := filepath.Join(tmp, "out"), filepath.Join(tmp, "report.json")
+	code, stdout, stderr := runDeid(t, "run", "--in", in, "--out", out, "--profile", prof, "--key-file", key, "--report", report, "--no-progress")
+	if code != exitRejected {
+		t.Fatalf("exit %d, want 1; stdout %q stderr %q", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "written=1 rejected=0 quarantined=1") {
+		t.Errorf("summary %q", stdout)
+	}
+	if !strings.Contains(stderr, "quarantined input #2: residual identifier in InstitutionName") || strings.Contains(strings.ToLower(stderr), "compressedsamples") {
+		t.Errorf("stderr %q", stderr)
+	}
+	_, rep := readReport(t, report)
+	var q *FileOutcome
+	for i := range rep.Files {
+		if rep.Files[i].Status == "quarantined" {
+			q = &rep.Files[i]
+		}
+	}
+	if q == nil || q.Input != "mr_small_explicit_le.dcm" || q.Output != "" || !strings.Contains(q.Reason, "PatientName") {
+		t.Fatalf("report entry %+v", q)
+	}
+	if files := checkOutputLayout(t, out); len(files) != 1 {
+		t.Errorf("%d outputs, want only the clean one", len(files))
+	}
+}
+
+// TestVerifyCommand audits trees: a copy of the inputs leaks (exit 1, a
+// table of files and attributes, no values); deid's own output passes.
+func TestVerifyCommand(t *testing.T) {
+	names := []string{"mr_small_explicit_le.dcm", "ct_small_explicit_le.dcm", "sr_basic_text.dcm", "charset_japanese_ir87.dcm"}
+	orig := copyCorpus(t, names...)
+	tmp := t.TempDir()
+	key := writeKey(t, tmp, keyA)
+	out := filepath.Join(tmp, "out")
+	if code, so, se := runDeid(t, "run", "--in", orig, "--out", out, "--profile", "research", "--key-file", key, "--no-progress"); code != 0 {
+		t.Fatalf("run: %d %s %s", code, so, se)
+	}
+	code, stdout, stderr := runDeid(t, "verify", "--orig", orig, "--anon", out, "--profile", "research", "--json", filepath.Join(tmp, "ok.json"))
+	if code != exitOK || !strings.Contains(stdout, "4 checked, 0 leaking, 0 unverifiable. PASS") {
+		t.Errorf("deid output: exit %d\n%s%s", code, stdout, stderr)
+	}
+	// A copy of the originals under other names, plus a file that is not DICOM.
+	copyDir := t.TempDir()
+	for i, n := range names {
+		b, _ := os.ReadFile(filepath.Join(orig, n))
+		os.WriteFile(filepath.Join(copyDir, "anon"+string(rune('A'+i))+".dcm"), b, 0o600)
+	}
+	os.WriteFile(filepath.Join(copyDir, "notes.txt"), []byte("hello"), 0o600)
+	code, stdout, _ = runDeid(t, "verify", "--orig", orig, "--anon", copyDir, "--json", filepath.Join(tmp, "bad.json"))
+	if code != exitRejected {
+		t.Fatalf("copy of the inputs: exit %d, want 1\n%s", code, stdout)
+	}
+	for _, want := range []string{"anonA.dcm", "anonD.dcm", "PatientName", "FOUND IN ATTRIBUTE", "5 checked, 4 leaking, 1 unverifiable. FAIL"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("audit table lacks %q:\n%s", want, stdout)
+		}
+	}
+	for _, value := range []string{"CompressedSamples", "ct_small", "Yamada"} {
+		if strings.Contains(stdout, value) {
+			t.Errorf("audit output shows %q", value)
+		}
+	}
+	if code, _, _ := runDeid(t, "verify", "--orig", orig); code != exitUsage {
+		t.Errorf("missing --anon: exit %d", code)
+	}
+}
