@@ -9,6 +9,7 @@ package verify
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -52,7 +53,8 @@ const (
 
 // needle is one identifying value looked for in outputs.
 type needle struct {
-	text   string // as decoded, lower case
+	text   string   // as decoded, lower case
+	forms  []string // the other spellings seen (original case)
 	source string // attribute path in the input
 	kind   Kind
 }
@@ -355,15 +357,26 @@ func (s *Set) keptOnPurpose(t uint32, row ps315.Row, inTable bool, vr string) (b
 
 // add records one identifying value if it is specific enough to look for.
 func (s *Set) add(v, source string, kind Kind) {
-	v = strings.ToLower(strings.TrimSpace(v))
+	orig := strings.TrimSpace(v)
+	v = strings.ToLower(orig)
 	if !specific(v, kind) || s.tool[v] {
 		return
 	}
-	if _, ok := s.seen[v]; ok {
+	if i, ok := s.seen[v]; ok {
+		// Non-ASCII letters only match in the cases looked for: keep
+		// every spelling met ("Éléonore" is neither "éléonore" nor
+		// "ÉLÉONORE").
+		if orig != v && !slices.Contains(s.needles[i].forms, orig) {
+			s.needles[i].forms = append(s.needles[i].forms, orig)
+		}
 		return
 	}
 	s.seen[v] = len(s.needles)
-	s.needles = append(s.needles, needle{text: v, source: source, kind: kind})
+	n := needle{text: v, source: source, kind: kind}
+	if orig != v {
+		n.forms = []string{orig}
+	}
+	s.needles = append(s.needles, n)
 }
 
 // specific rejects values too short or too common to identify anyone.

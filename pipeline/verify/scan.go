@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"slices"
 	"strings"
+	"unicode"
 	"unicode/utf16"
 
 	ahocorasick "github.com/petar-dambovaliev/aho-corasick"
@@ -66,7 +68,7 @@ func (s *Set) Compile() *Matcher {
 		case len([]rune(n.text)) < 5 && !hasIdeographic(n.text):
 			bound = 'w'
 		}
-		for _, v := range caseVariants(n.text) {
+		for _, v := range caseVariants(n.text, n.forms) {
 			addPat([]byte(v), pattern{needle: i, unit: 1, bound: bound})
 			if l1, ok := toLatin1(v); ok {
 				addPat(l1, pattern{needle: i, unit: 1, bound: bound})
@@ -261,11 +263,27 @@ func bounded(v []byte, start, end int, p pattern) bool {
 	return !word(start-p.unit) && !word(end)
 }
 
-func caseVariants(s string) []string {
+// caseVariants are the spellings to look for: lower and upper case, each
+// form met in the inputs, and each word capitalised; ASCII letters match
+// in any case anyway, so only non-ASCII letters make variants differ.
+func caseVariants(s string, forms []string) []string {
 	out := []string{s}
-	if u := strings.ToUpper(s); u != s {
-		out = append(out, u)
+	add := func(v string) {
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
 	}
+	add(strings.ToUpper(s))
+	for _, f := range forms {
+		add(f)
+	}
+	words := strings.Fields(s)
+	for i, w := range words {
+		r := []rune(w)
+		r[0] = unicode.ToUpper(r[0])
+		words[i] = string(r)
+	}
+	add(strings.Join(words, " "))
 	return out
 }
 

@@ -246,3 +246,16 @@ func TestRetainedOnPurposeIsExempt(t *testing.T) {
 		t.Errorf("private keep rule: findings %v, want only (0019,xx02)", fs)
 	}
 }
+
+// TestMixedCaseNonASCII: non-ASCII capitals inside a word ("Éléonore")
+// match neither the lower- nor the upper-case form; the original spelling
+// is looked for too.
+func TestMixedCaseNonASCII(t *testing.T) {
+	in := file(t, v(tCharset, "CS", "ISO_IR 192"), v(tInst, "LO", "Hôpital Sainte-Éléonore de Lévis"))
+	for _, out := range []string{"Hôpital Sainte-Éléonore de Lévis", "HÔPITAL SAINTE-ÉLÉONORE DE LÉVIS", "hôpital sainte-éléonore de lévis"} {
+		fs, _ := findings(t, Policy{}, in, file(t, v(tCharset, "CS", "ISO_IR 192"), v(tComments, "LT", "at "+out)))
+		if len(fs) == 0 {
+			t.Errorf("%q not flagged", out)
+		}
+	}
+}
