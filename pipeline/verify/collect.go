@@ -456,7 +456,7 @@ func textRuns(b []byte) []string {
 	var out []string
 	start := -1
 	flush := func(end int) {
-		if start >= 0 && end-start >= 5 {
+		if start >= 0 && end-start >= 5 && wordy(b[start:end]) {
 			out = append(out, string(latin1(b[start:end])))
 		}
 		start = -1
@@ -479,16 +479,30 @@ func textRuns(b []byte) []string {
 				run = append(run, rune(b[i]))
 				continue
 			}
-			if len(run) >= 5 {
+			if len(run) >= 5 && wordy([]byte(string(run))) {
 				out = append(out, string(run))
 			}
 			run = run[:0]
 		}
-		if len(run) >= 5 {
+		if len(run) >= 5 && wordy([]byte(string(run))) {
 			out = append(out, string(run))
 		}
 	}
 	return out
+}
+
+// wordy tells text from bytes that happen to be printable (lookup table
+// entries 0x4141...): at least three different letters.
+func wordy(b []byte) bool {
+	var seen [256]bool
+	n := 0
+	for _, c := range b {
+		if (c|0x20 >= 'a' && c|0x20 <= 'z' || c >= 0xC0) && !seen[c|0x20] {
+			seen[c|0x20] = true
+			n++
+		}
+	}
+	return n >= 3
 }
 
 func printable(c byte) bool { return (c >= 0x20 && c < 0x7F) || c >= 0xC0 }

@@ -129,6 +129,7 @@ func (m *Matcher) Scan(out *dicomraw.File) ([]Finding, []Exemption, error) {
 
 type scanState struct {
 	m      *Matcher
+	binary bool // scanning numbers or opaque bytes: short matches are chance
 	found  map[Finding]bool
 	exempt map[string]string
 	buf    []byte
@@ -158,6 +159,7 @@ func (st *scanState) dataset(src io.ReaderAt, els []*dicomraw.Element, path stri
 			}
 			continue
 		}
+		st.binary = isBinary(e) && t != 0x00420011 // Encapsulated Document is text to us
 		if e.Loaded {
 			st.scan(e.Value, p, true)
 			continue
@@ -193,7 +195,7 @@ func (st *scanState) scan(v []byte, path string, whole bool) {
 	it := st.m.ac.IterOverlappingByte(v)
 	for mt := it.Next(); mt != nil; mt = it.Next() {
 		p := st.m.pats[mt.Pattern()]
-		if !bounded(v, mt.Start(), mt.End(), p) {
+		if !bounded(v, mt.Start(), mt.End(), p) || st.binary && mt.End()-mt.Start() < minBinaryMatch {
 			continue
 		}
 		n := st.m.set.needles[p.needle]
@@ -228,6 +230,23 @@ func (s *Set) excused(v []byte, at int, kind Kind) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// minBinaryMatch is the shortest match that counts inside binary values
+// (lookup tables, ICC profiles, waveform samples): a few bytes that happen
+// to spell a short name there are chance, eight are not.
+const minBinaryMatch = 8
+
+func isBinary(e *dicomraw.Element) bool {
+	vr := e.VR
+	if vr == "" {
+		vr = dicomraw.DictVR(e.Tag)
+	}
+	switch vr {
+	case "OB", "OW", "OF", "OD", "OL", "OV", "UN", "US", "SS", "UL", "SL", "FL", "FD", "AT", "SV", "UV", "":
+		return true
+	}
+	return false
 }
 
 // bounded checks what surrounds a match of a short or numeric needle: a

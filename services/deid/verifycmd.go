@@ -13,6 +13,7 @@ import (
 
 	"github.com/dicomdeid/dicomdeid/pipeline/deid"
 	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
+	"github.com/dicomdeid/dicomdeid/pipeline/pseudonym"
 	"github.com/dicomdeid/dicomdeid/pipeline/verify"
 	"github.com/dicomdeid/dicomdeid/profiles"
 )
@@ -28,6 +29,7 @@ type AuditReport struct {
 	OriginalsSkip  int                `json:"originals_unreadable"`
 	Values         int                `json:"identifying_values"`
 	Checked        int                `json:"anonymised_checked"`
+	Paired         int                `json:"anonymised_paired"`
 	Leaking        int                `json:"anonymised_leaking"`
 	Unverifiable   int                `json:"anonymised_unverifiable"`
 	Files          []AuditFile        `json:"files"`
@@ -38,17 +40,21 @@ type AuditReport struct {
 type AuditFile struct {
 	File     string           `json:"file"`
 	Status   string           `json:"status"` // clean, leaking, unverifiable
+	PairedBy string           `json:"paired_by"`
 	Reason   string           `json:"reason,omitempty"`
 	Findings []verify.Finding `json:"findings,omitempty"`
 }
 
-const verifyUsage = `deid verify --orig DIR --anon DIR [--json FILE] [--profile NAME|FILE]
+const verifyUsage = `deid verify --orig DIR --anon DIR [--json FILE] [--profile NAME|FILE] [--key-file FILE]
 
 Audits a de-identified tree (made by deid or any other tool) against its
 originals. File names need not match: every identifying value of every
 original (names and their parts, IDs, addresses, free text, birth dates,
 instance UIDs, text in private and UN values) is looked for in every
-anonymised file, in every encoding it could take. Prints the leaking files
+anonymised file, in every encoding it could take. An anonymised file is
+paired with its original when it can be (same SOP Instance UID, the UID
+deid gives it under --key-file, or identical pixel data) and then checked
+against that original's values; otherwise against all. Prints the leaking files
 with the attribute where each identifier was found and the attribute it
 came from, never the value. Exit 1 when anything leaks or cannot be read.
 
@@ -66,6 +72,7 @@ func verifyCmd(args []string, stdout, stderr io.Writer) int {
 	anon := fs.String("anon", "", "directory of the de-identified files")
 	jsonOut := fs.String("json", "", "write the audit as JSON to this file")
 	profile := fs.String("profile", "", "profile whose retained attributes are exempt")
+	keyFile := fs.String("key-file", "", "project key of a deid run: pairs each output with its original by UID")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -91,7 +98,26 @@ func verifyCmd(args []string, stdout, stderr io.Writer) int {
 		rep.Profile = p.Name
 	}
 
-	set := verify.NewSet(pol)
+	var key *pseudonym.Pseudonymizer
+	if *keyFile != "" {
+		k, err := pseudonym.LoadKeyFile(*keyFile)
+		if err == nil {
+			key, err = pseudonym.New(k)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "deid verify: --key-file: %v\n", err)
+			return exitUsage
+		}
+	}
+
+	// Every original's values, and indexes that pair an anonymised file
+	// with its original without file names: the same SOP Instance UID
+	// (UIDs retained), the UID deid would give it (with --key-file), or
+	// the same pixel data. An anonymised file that pairs with nothing is
+	// checked against the values of all originals.
+	all := verify.NewSet(pol)
+	var sets []*verify.Set
+	bySOP, byPixel := map[string][]int{}, map[string][]int{}
 	origFiles, err := listInputs(*orig)
 	if err != nil {
 		fmt.Fprintf(stderr, "deid verify: list originals: %v\n", err)
@@ -103,13 +129,25 @@ func verifyCmd(args []string, stdout, stderr io.Writer) int {
 			rep.OriginalsSkip++
 			continue
 		}
-		set.Add(f)
+		set := verify.Collect(f, pol)
+		i := len(sets)
+		sets = append(sets, set)
+		all.Merge(set)
+		if sop := verify.SOPInstanceUID(f); sop != "" {
+			bySOP[sop] = append(bySOP[sop], i)
+			if key != nil {
+				bySOP[key.UID(sop)] = append(bySOP[key.UID(sop)], i)
+			}
+		}
+		if d, ok, err := verify.PixelDigest(f); err == nil && ok {
+			byPixel[d] = append(byPixel[d], i)
+		}
 		closer.Close()
 		rep.Originals++
 	}
-	rep.Values = set.Len()
-	rep.ExemptByPolicy = set.Exemptions()
-	m := set.Compile()
+	rep.Values = all.Len()
+	rep.ExemptByPolicy = all.Exemptions()
+	allMatcher := all.Compile()
 
 	anonFiles, err := listInputs(*anon)
 	if err != nil {
@@ -117,12 +155,27 @@ func verifyCmd(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	for _, name := range anonFiles {
-		af := AuditFile{File: name, Status: "clean"}
+		af := AuditFile{File: name, Status: "clean", PairedBy: "none: checked against every original"}
 		f, closer, err := openParsed(filepath.Join(*anon, name))
 		if err != nil {
 			af.Status, af.Reason = "unverifiable", "not a readable DICOM file: "+err.Error()
 			rep.Unverifiable++
 		} else {
+			m := allMatcher
+			var cand []int
+			if c := bySOP[verify.SOPInstanceUID(f)]; len(c) > 0 {
+				cand, af.PairedBy = c, "SOP Instance UID"
+			} else if d, ok, err := verify.PixelDigest(f); err == nil && ok && len(byPixel[d]) > 0 {
+				cand, af.PairedBy = byPixel[d], "pixel data"
+			}
+			if len(cand) > 0 {
+				pair := verify.NewSet(pol)
+				for _, i := range cand {
+					pair.Merge(sets[i])
+				}
+				m = pair.Compile()
+				rep.Paired++
+			}
 			fnd, _, err := m.Scan(f)
 			closer.Close()
 			switch {
@@ -202,5 +255,5 @@ func printAudit(w io.Writer, rep *AuditReport) {
 	if rep.Leaking > 0 || rep.Unverifiable > 0 {
 		verdict = "FAIL"
 	}
-	fmt.Fprintf(w, "anonymised: %d checked, %d leaking, %d unverifiable. %s\n", rep.Checked, rep.Leaking, rep.Unverifiable, verdict)
+	fmt.Fprintf(w, "anonymised: %d checked (%d paired with their original), %d leaking, %d unverifiable. %s\n", rep.Checked, rep.Paired, rep.Leaking, rep.Unverifiable, verdict)
 }
