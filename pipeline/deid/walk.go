@@ -389,6 +389,12 @@ func (j *Job) decide(e *dicomraw.Element, sc scope, crs map[uint32]string) (deci
 		d.action, d.why, d.deflt = rules.Dummy, "text inside a dummied sequence", false
 		return d, path
 	}
+	if g := t.Group(); g >= 0x6000 && g <= 0x60FF && isTextVR(d.vr) {
+		// Overlay Description and Label stay with a kept overlay (Clean
+		// Graphics) but may name the patient.
+		d.action, d.why, d.deflt = rules.Clean, "overlay text: identifying values of the file removed", false
+		return d, path
+	}
 	if isFreeText(d.vr) {
 		switch sc.mode {
 		case textDummy:

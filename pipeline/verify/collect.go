@@ -55,7 +55,7 @@ const (
 type needle struct {
 	text   string   // as decoded, lower case
 	forms  []string // the other spellings seen (original case)
-	source string // attribute path in the input
+	source string   // attribute path in the input
 	kind   Kind
 }
 
@@ -214,7 +214,9 @@ func (s *Set) public(e *dicomraw.Element, path string, cs *charset.Set, inside b
 		return
 	}
 	if !identifying {
-		if vr == "LO" || vr == "SH" || vr == "CS" {
+		// Overlay and curve text (labels, descriptions) is about the image
+		// and may name the patient: it never excuses a match.
+		if g := e.Tag.Group(); (vr == "LO" || vr == "SH" || vr == "CS") && !(g >= 0x5000 && g <= 0x60FF) {
 			addValues(s.allowed, raw, path)
 		}
 		return
@@ -417,6 +419,10 @@ func specific(v string, kind Kind) bool {
 var commonWords = map[string]bool{
 	"anonymous": true, "anonymized": true, "anonymised": true, "unknown": true, "none": true,
 	"removed": true, "n/a": true, "test": true, "yes": true, "no": true,
+	// Placeholders written into name fields ("Last Name^First Name",
+	// "Test^Patient", "Doctor^Who").
+	"name": true, "first": true, "last": true, "patient": true, "doctor": true, "physician": true,
+	"first name": true, "last name": true, "phantom": true, "text": true, "enter": true, "enter text": true,
 }
 
 // Words that are parts of names but identify nobody.

@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"sort"
 	"slices"
+	"sort"
 	"strings"
 	"unicode"
 	"unicode/utf16"
@@ -130,9 +130,11 @@ func (m *Matcher) Scan(out *dicomraw.File) ([]Finding, []Exemption, error) {
 type scanState struct {
 	m      *Matcher
 	binary bool // scanning numbers or opaque bytes: short matches are chance
-	found  map[Finding]bool
-	exempt map[string]string
-	buf    []byte
+	// codeString: scanning a CS value (defined terms).
+	codeString bool
+	found      map[Finding]bool
+	exempt     map[string]string
+	buf        []byte
 }
 
 func (st *scanState) dataset(src io.ReaderAt, els []*dicomraw.Element, path string, top bool) error {
@@ -160,6 +162,7 @@ func (st *scanState) dataset(src io.ReaderAt, els []*dicomraw.Element, path stri
 			continue
 		}
 		st.binary = isBinary(e) && t != 0x00420011 // Encapsulated Document is text to us
+		st.codeString = e.VR == "CS" || e.VR == "" && dicomraw.DictVR(t) == "CS"
 		if e.Loaded {
 			st.scan(e.Value, p, true)
 			continue
@@ -199,7 +202,10 @@ func (st *scanState) scan(v []byte, path string, whole bool) {
 			continue
 		}
 		n := st.m.set.needles[p.needle]
-		if whole {
+		// A name is excused by a kept value only inside a code string (CS:
+		// ImageType PERFUSION, ValueType TEXT), which holds defined terms;
+		// "patient Kowalski" in a kept code meaning is still a leak.
+		if whole && (n.kind != KindName || st.codeString) {
 			if where, ok := st.m.set.excused(v, mt.Start(), n.kind); ok {
 				st.exempt[path] = "holds the value of " + where + " (kept, not identifying)"
 				continue
