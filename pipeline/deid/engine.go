@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
 	"github.com/dicomdeid/dicomdeid/pipeline/ps315"
@@ -114,6 +115,12 @@ func reject(kind, format string, args ...any) error {
 // Plan parses src and decides the output. Nothing is written; the returned
 // Job knows the output identifiers and writes with WriteTo.
 func (e *Engine) Plan(src io.ReaderAt, size int64) (*Job, error) {
+	// One deadline (Limits.MaxDuration) covers parsing and planning.
+	maxDur := e.lim.MaxDuration
+	if maxDur <= 0 {
+		maxDur = dicomraw.DefaultLimits().MaxDuration
+	}
+	deadline := time.Now().Add(maxDur)
 	f, err := dicomraw.Parse(src, size, e.lim)
 	if err != nil {
 		var pe *dicomraw.Error
@@ -122,11 +129,28 @@ func (e *Engine) Plan(src io.ReaderAt, size int64) (*Job, error) {
 		}
 		return nil, &Rejection{Kind: "parse", Reason: err.Error()}
 	}
-	j := &Job{eng: e, f: f, res: &Result{TransferSyntax: f.Syntax.UID, Paths: map[string]PathAction{}}}
+	j := &Job{eng: e, f: f, res: &Result{TransferSyntax: f.Syntax.UID, Paths: map[string]PathAction{}}, deadline: deadline}
 	if err := j.run(); err != nil {
 		return nil, err
 	}
+	if j.late {
+		return nil, reject("limit", "de-identification took longer than the limit of %s", maxDur)
+	}
 	return j, nil
+}
+
+// overtime reports, looking at the clock every few thousand calls, that
+// the job's deadline has passed; the dataset walk then stops and Plan
+// refuses the file.
+func (j *Job) overtime() bool {
+	if j.late {
+		return true
+	}
+	j.ticks++
+	if j.ticks%1024 == 0 && time.Now().After(j.deadline) {
+		j.late = true
+	}
+	return j.late
 }
 
 // Job is one planned file.
@@ -141,6 +165,10 @@ type Job struct {
 	shifted   bool
 	needles   []needle
 	meta      []dicomraw.MetaElement
+
+	deadline time.Time // Limits.MaxDuration after Plan started
+	ticks    int
+	late     bool // the deadline passed during the walk: the plan is void
 }
 
 // Result describes a planned (and then written) file. It carries

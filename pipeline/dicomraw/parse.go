@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"strings"
+	"time"
 )
 
 // Limits bound what a file may make the parser do. Zero fields take the
@@ -18,6 +20,12 @@ type Limits struct {
 	MaxElements      int   // elements and items in the whole file
 	MaxValueInMemory int64 // larger values are streamed, never loaded
 	MaxInflated      int64 // bytes a deflated dataset may inflate to
+	// MaxValueLength is the largest defined value, item or fragment length
+	// accepted (the default admits every defined length).
+	MaxValueLength int64
+	// MaxDuration bounds the wall-clock time of one Parse; it is checked
+	// every few thousand elements and items and while inflating.
+	MaxDuration time.Duration
 }
 
 // DefaultLimits are generous for real data and small enough that a hostile
@@ -29,6 +37,8 @@ func DefaultLimits() Limits {
 		MaxElements:      2_000_000,
 		MaxValueInMemory: 16 << 20,
 		MaxInflated:      1 << 30,
+		MaxValueLength:   0xFFFFFFFE, // every defined length (0xFFFFFFFF is "undefined")
+		MaxDuration:      60 * time.Second,
 	}
 }
 
@@ -48,6 +58,12 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxInflated <= 0 {
 		l.MaxInflated = d.MaxInflated
+	}
+	if l.MaxValueLength <= 0 {
+		l.MaxValueLength = d.MaxValueLength
+	}
+	if l.MaxDuration <= 0 {
+		l.MaxDuration = d.MaxDuration
 	}
 	return l
 }
@@ -119,8 +135,11 @@ func Parse(src io.ReaderAt, size int64, lim Limits) (*File, error) {
 	if size > lim.MaxFileSize {
 		return nil, &Error{Kind: ErrLimit, Msg: fmt.Sprintf("file size %d exceeds the limit of %d bytes", size, lim.MaxFileSize)}
 	}
+	if size < 0 {
+		return nil, &Error{Kind: ErrMalformed, Msg: "negative file size"}
+	}
 	f := &File{MetaSrc: src, Body: src}
-	p := &parser{lim: lim, f: f}
+	p := &parser{lim: lim, f: f, deadline: time.Now().Add(lim.MaxDuration)}
 	head := make([]byte, 132)
 	n, _ := src.ReadAt(head, 0)
 	head = head[:n]
@@ -185,7 +204,7 @@ func Parse(src io.ReaderAt, size int64, lim Limits) (*File, error) {
 	f.Syntax = syn
 	f.BodyStart, f.BodyEnd = pos, size
 	if syn.Deflated {
-		inflated, err := inflate(src, pos, size, lim.MaxInflated)
+		inflated, err := p.inflate(src, pos, size)
 		if err != nil {
 			return nil, err
 		}
@@ -206,18 +225,38 @@ func Parse(src io.ReaderAt, size int64, lim Limits) (*File, error) {
 	return f, nil
 }
 
-func inflate(src io.ReaderAt, pos, size, max int64) ([]byte, error) {
+func (p *parser) inflate(src io.ReaderAt, pos, size int64) ([]byte, error) {
+	max := p.lim.MaxInflated
 	fr := flate.NewReader(io.NewSectionReader(src, pos, size-pos))
 	defer fr.Close()
 	var buf bytes.Buffer
-	n, err := io.Copy(&buf, io.LimitReader(fr, max+1))
+	n, err := io.Copy(&buf, &timedReader{r: io.LimitReader(fr, max+1), p: p, off: pos})
 	if err != nil {
-		return nil, &Error{Offset: pos, Kind: ErrMalformed, Msg: "deflated dataset cannot be inflated: " + err.Error()}
+		var pe *Error
+		if errors.As(err, &pe) {
+			return nil, err
+		}
+		// flate's errors name an offset in the stream, never its content.
+		return nil, &Error{Offset: pos, Kind: ErrMalformed, Msg: "deflated dataset cannot be inflated: " + errText(err)}
 	}
 	if n > max {
 		return nil, &Error{Offset: pos, Kind: ErrLimit, Msg: fmt.Sprintf("deflated dataset inflates beyond %d bytes", max)}
 	}
 	return buf.Bytes(), nil
+}
+
+// timedReader fails a read once the parse deadline has passed.
+type timedReader struct {
+	r   io.Reader
+	p   *parser
+	off int64
+}
+
+func (t *timedReader) Read(b []byte) (int, error) {
+	if err := t.p.checkTime(t.off); err != nil {
+		return 0, err
+	}
+	return t.r.Read(b)
 }
 
 // inferEncoding guesses the encoding of a bare dataset from its first
@@ -282,15 +321,42 @@ func isVR(s string) bool {
 func LongHeader(vr string) bool { return longVRs[vr] }
 
 type parser struct {
-	lim   Limits
-	f     *File
-	count int
+	lim      Limits
+	f        *File
+	count    int
+	ticks    int // elements and items visited, including abandoned attempts
+	deadline time.Time
 }
+
+// timeCheckEvery is how many elements and items are read between two
+// looks at the clock.
+const timeCheckEvery = 1024
 
 func (p *parser) bump(off int64) error {
 	p.count++
 	if p.count > p.lim.MaxElements {
 		return &Error{Offset: off, Kind: ErrLimit, Msg: fmt.Sprintf("more than %d elements and items", p.lim.MaxElements)}
+	}
+	// count is rolled back when a value is found not to be a sequence
+	// after all; ticks is not, so the clock is read however the work goes.
+	p.ticks++
+	if p.ticks%timeCheckEvery == 0 {
+		return p.checkTime(off)
+	}
+	return nil
+}
+
+func (p *parser) checkTime(off int64) error {
+	if time.Now().After(p.deadline) {
+		return &Error{Offset: off, Kind: ErrLimit, Msg: fmt.Sprintf("parsing took longer than the limit of %s", p.lim.MaxDuration)}
+	}
+	return nil
+}
+
+// checkLength applies MaxValueLength to a defined length.
+func (p *parser) checkLength(off int64, t Tag, what string, l uint32) error {
+	if l != Undefined && int64(l) > p.lim.MaxValueLength {
+		return &Error{Offset: off, Tag: t, Kind: ErrLimit, Msg: fmt.Sprintf("%s length %d exceeds the limit of %d bytes", what, l, p.lim.MaxValueLength)}
 	}
 	return nil
 }
@@ -387,6 +453,9 @@ func (p *parser) element(r *reader, enc Encoding, end int64, depth int) (*Elemen
 	if e.Length != Undefined && int64(e.Length) > end-e.ValueOffset {
 		return nil, &Error{Offset: start, Tag: t, Kind: ErrTruncated, Msg: fmt.Sprintf("value length %d exceeds the %d bytes left", e.Length, end-e.ValueOffset)}
 	}
+	if err := p.checkLength(start, t, "value", e.Length); err != nil {
+		return nil, err
+	}
 	switch {
 	case e.VR == "SQ":
 		err = p.sequence(r, e, enc, end, depth)
@@ -428,7 +497,17 @@ func truncated(off int64, t Tag, err error) error {
 	if errors.As(err, &pe) {
 		return err
 	}
-	return &Error{Offset: off, Tag: t, Kind: ErrMalformed, Msg: "read error: " + err.Error()}
+	return &Error{Offset: off, Tag: t, Kind: ErrMalformed, Msg: "read error: " + errText(err)}
+}
+
+// errText is an error's text without the file path an *fs.PathError
+// carries (a path can name the patient).
+func errText(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Op + ": " + pe.Err.Error()
+	}
+	return err.Error()
 }
 
 // value reads (or skips) a defined-length non-sequence value. A private or
@@ -545,6 +624,9 @@ func (p *parser) sequence(r *reader, e *Element, ienc Encoding, end int64, depth
 			if int64(l) > seqEnd-r.pos {
 				return &Error{Offset: at, Tag: e.Tag, Kind: ErrTruncated, Msg: fmt.Sprintf("item length %d exceeds the %d bytes left", l, seqEnd-r.pos)}
 			}
+			if err := p.checkLength(at, e.Tag, "item", l); err != nil {
+				return err
+			}
 			els, err := p.elements(r, ienc, r.pos+int64(l), depth+1)
 			if err != nil {
 				return err
@@ -585,6 +667,9 @@ func (p *parser) fragments(r *reader, e *Element, end int64) error {
 		}
 		if l == Undefined || int64(l) > end-r.pos {
 			return &Error{Offset: at, Tag: e.Tag, Kind: ErrTruncated, Msg: "fragment runs past the end of the file"}
+		}
+		if err := p.checkLength(at, e.Tag, "fragment", l); err != nil {
+			return err
 		}
 		e.Fragments = append(e.Fragments, Fragment{Offset: at, Length: l})
 		if err := r.skip(int64(l)); err != nil {

@@ -15,7 +15,11 @@ type reader struct {
 const readerBuf = 64 << 10
 
 func newReader(src io.ReaderAt, pos, end int64) *reader {
-	return &reader{src: src, pos: pos, end: end, buf: make([]byte, readerBuf)}
+	n := int64(readerBuf)
+	if left := end - pos; left < n {
+		n = max(left, 16) // a small file needs no 64 KiB buffer
+	}
+	return &reader{src: src, pos: pos, end: end, buf: make([]byte, n)}
 }
 
 // ensure makes n bytes at pos available in buf (n may exceed the buffer

@@ -1,0 +1,158 @@
+package deid
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
+)
+
+// fuzzLimits are the defaults, with inflation bounded to what a fuzzer's
+// few kilobytes could reasonably need.
+var fuzzLimits = dicomraw.Limits{MaxInflated: 64 << 20}
+
+// addCorpusSeeds adds every shared corpus file up to 1 MB.
+func addCorpusSeeds(f *testing.F) {
+	dir := corpusDir(f)
+	paths, _ := filepath.Glob(filepath.Join(dir, "*"))
+	for _, p := range paths {
+		if n := filepath.Base(p); n == "MANIFEST.tsv" || n == "README.md" {
+			continue
+		}
+		st, err := os.Stat(p)
+		if err != nil || st.IsDir() || st.Size() > 1<<20 {
+			continue
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+}
+
+// FuzzDeidentify runs the research profile on anything: no panic; a
+// refusal is a *Rejection; an accepted file writes, its output parses,
+// the verifier finds nothing in it, and the input's Patient's Name and
+// Patient ID values are nowhere in it.
+func FuzzDeidentify(f *testing.F) {
+	addCorpusSeeds(f)
+	eng, err := New(Config{Profile: builtinProfile(f, "research"), Key: testKey(f, 7), Limits: fuzzLimits})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		j, err := eng.Plan(bytes.NewReader(in), int64(len(in)))
+		if err != nil {
+			var rj *Rejection
+			if !errors.As(err, &rj) {
+				t.Fatalf("refusal %T is not a *Rejection: %v", err, err)
+			}
+			return
+		}
+		var out bytes.Buffer
+		if _, err := j.WriteTo(&out); err != nil {
+			t.Fatalf("planned but does not write: %v", err)
+		}
+		of, err := dicomraw.Parse(bytes.NewReader(out.Bytes()), int64(out.Len()), fuzzLimits)
+		if err != nil {
+			t.Fatalf("output does not parse: %v", err)
+		}
+		v, err := j.Verify(of)
+		if err != nil {
+			t.Fatalf("verifier: %v", err)
+		}
+		if len(v.Findings) > 0 {
+			t.Fatalf("verifier findings: %v", v.Findings)
+		}
+		// Independent oracle: the raw Patient's Name and Patient ID values.
+		inf, err := dicomraw.Parse(bytes.NewReader(in), int64(len(in)), fuzzLimits)
+		if err != nil {
+			t.Fatalf("input planned but does not parse again: %v", err)
+		}
+		vals := map[string]bool{}
+		patientValues(inf.Elements, vals)
+		if len(vals) == 0 {
+			return
+		}
+		kept := keptValues(inf.Elements, map[string]bool{})
+		body := outsidePixelData(out.Bytes(), of)
+		for v := range vals {
+			if !bytes.Contains(body, []byte(v)) {
+				continue
+			}
+			if at, ok := leakedIn(of.Elements, v, kept); ok {
+				t.Fatalf("input Patient's Name or ID value left in the output (in %s)", at)
+			}
+			if !keptValueHolds(kept, v) {
+				t.Fatal("input Patient's Name or ID value left in the output bytes (outside any loaded value)")
+			}
+		}
+	})
+}
+
+// patientValues collects the raw values of Patient's Name and Patient ID
+// at any depth, when long enough to be specific and not a placeholder.
+func patientValues(els []*dicomraw.Element, out map[string]bool) {
+	for _, e := range els {
+		for _, it := range e.Items {
+			patientValues(it.Elements, out)
+		}
+		if !e.Loaded || (e.Tag != tagPatientName && e.Tag != tagPatientID) {
+			continue
+		}
+		v := strings.TrimRight(string(e.Value), " \x00")
+		if len(v) >= 5 && !placeholder(v) {
+			out[v] = true
+		}
+	}
+}
+
+func placeholder(v string) bool {
+	u := strings.ToUpper(strings.Trim(v, " ^=\x00"))
+	return boring[u] || strings.HasPrefix(u, "ANON")
+}
+
+// outsidePixelData is the output's bytes (its inflated dataset when
+// deflated) with the values of Pixel Data elements, which the engine keeps
+// as they are whatever text they hold, blanked out.
+func outsidePixelData(b []byte, f *dicomraw.File) []byte {
+	var c []byte
+	if f.Syntax.Deflated {
+		c = make([]byte, f.BodyEnd)
+		if _, err := f.Body.ReadAt(c, 0); err != nil {
+			return b
+		}
+	} else {
+		c = append([]byte(nil), b...)
+	}
+	var blank func(els []*dicomraw.Element)
+	blank = func(els []*dicomraw.Element) {
+		for _, e := range els {
+			if e.Tag.Group() == 0x7FE0 && e.End <= int64(len(c)) {
+				clear(c[e.ValueOffset:e.End])
+			}
+			for _, it := range e.Items {
+				blank(it.Elements)
+			}
+		}
+	}
+	blank(f.Elements)
+	return c
+}
+
+// keptValueHolds reports that v is part of a non-identifying value of the
+// input that the profile keeps (a coincidence the fuzzer can make: the
+// same bytes in Patient ID and in, say, a kept code).
+func keptValueHolds(kept map[string]bool, v string) bool {
+	for k := range kept {
+		if strings.Contains(k, v) {
+			return true
+		}
+	}
+	return false
+}
