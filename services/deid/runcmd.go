@@ -31,6 +31,8 @@ type runConfig struct {
 	in, out, profile, keyFile, report string
 	workers                           int
 	dryRun, progress, noProgress      bool
+	maxFileMB                         int64
+	limits                            dicomraw.Limits
 }
 
 // Report is the JSON report of a run. Input paths are relative to --in and
@@ -104,6 +106,13 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.workers, "workers", runtime.NumCPU(), "files processed in parallel")
 	fs.BoolVar(&c.dryRun, "dry-run", false, "write nothing; print per attribute path the action and the number of files")
 	fs.BoolVar(&c.noProgress, "no-progress", false, "no progress bar even on a terminal")
+	// Hostile-input limits: a file beyond any of them is rejected with the
+	// limit it hit, never half-processed.
+	def := dicomraw.DefaultLimits()
+	fs.Int64Var(&c.maxFileMB, "max-file-mb", def.MaxFileSize>>20, "reject files larger than this many MiB")
+	fs.IntVar(&c.limits.MaxDepth, "max-depth", def.MaxDepth, "reject files with sequences nested deeper than this")
+	fs.IntVar(&c.limits.MaxElements, "max-elements", def.MaxElements, "reject files with more elements and items than this")
+	fs.DurationVar(&c.limits.MaxDuration, "max-time", def.MaxDuration, "reject a file whose de-identification takes longer than this")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -131,7 +140,8 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "deid run:", err)
 		return exitUsage
 	}
-	eng, err := deid.New(deid.Config{Profile: prof, Key: key})
+	c.limits.MaxFileSize = c.maxFileMB << 20
+	eng, err := deid.New(deid.Config{Profile: prof, Key: key, Limits: c.limits})
 	if err != nil {
 		fmt.Fprintln(stderr, "deid run:", err)
 		return exitUsage

@@ -100,3 +100,22 @@ func TestVerifyCommand(t *testing.T) {
 		t.Errorf("missing --anon: exit %d", code)
 	}
 }
+
+// TestRunLimits: the hostile-input limits are flags; a file beyond one is
+// rejected with the limit it hit.
+func TestRunLimits(t *testing.T) {
+	in := copyCorpus(t, "sr_basic_text.dcm", "ct_small_explicit_le.dcm")
+	tmp := t.TempDir()
+	key := writeKey(t, tmp, keyA)
+	code, stdout, stderr := runDeid(t, "run", "--in", in, "--out", filepath.Join(tmp, "out"), "--key-file", key, "--no-progress", "--max-depth", "2")
+	if code != exitRejected || !strings.Contains(stdout, "written=1 rejected=1") || !strings.Contains(stderr, "nested deeper than 2") {
+		t.Errorf("--max-depth 2: exit %d\n%s%s", code, stdout, stderr)
+	}
+	code, stdout, stderr = runDeid(t, "run", "--in", in, "--out", filepath.Join(tmp, "out2"), "--key-file", key, "--no-progress", "--max-file-mb", "0")
+	if code != exitOK {
+		t.Errorf("--max-file-mb 0 takes the default: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if code, _, _ := runDeid(t, "run", "--in", in, "--out", filepath.Join(tmp, "out3"), "--key-file", key, "--max-time", "soon"); code != exitUsage {
+		t.Errorf("bad --max-time: exit %d", code)
+	}
+}
