@@ -168,7 +168,8 @@ type Job struct {
 
 	deadline time.Time // Limits.MaxDuration after Plan started
 	ticks    int
-	late     bool // the deadline passed during the walk: the plan is void
+	late     bool  // the deadline passed during the walk: the plan is void
+	refusal  error // a reason found during the walk to refuse the whole file
 }
 
 // Result describes a planned (and then written) file. It carries
@@ -208,6 +209,7 @@ type Counts struct {
 	GroupLengthsDropped  int `json:"group_lengths_dropped"`
 	OverlayGroupsRemoved int `json:"overlay_groups_removed"`
 	UnreadableRemoved    int `json:"unreadable_removed"`
+	VRMismatchRemoved    int `json:"vr_mismatch_removed"`
 	ContentItemsRemoved  int `json:"content_items_removed"`
 	TextRedactions       int `json:"text_redactions"`
 	ReplacedUnencodable  int `json:"replaced_unencodable"`

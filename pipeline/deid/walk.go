@@ -107,6 +107,9 @@ func (j *Job) run() error {
 	j.setCharset(&top, f.Elements)
 	j.collect(f.Elements, top)
 	j.dataset(f.Elements, nil, top)
+	if j.refusal != nil {
+		return j.refusal
+	}
 
 	r := j.res
 	r.SOPClassUID = j.outTopUID(tagSOPClassUID, sopClass)
@@ -489,6 +492,10 @@ func (j *Job) dataset(els []*dicomraw.Element, item *dicomraw.Item, sc scope) {
 			j.res.Counts.Removed++
 			continue
 		}
+		if !e.Enc.Implicit && dicomraw.VRContradicts(e.Tag, e.VR) {
+			j.contradictoryVR(e, sc)
+			continue
+		}
 		if e.Tag == tagSpecificCharacterSet {
 			continue
 		}
@@ -532,6 +539,32 @@ func (j *Job) dataset(els []*dicomraw.Element, item *dicomraw.Item, sc scope) {
 		}
 	}
 	j.res.Counts.OverlayGroupsRemoved += len(overlayGone)
+}
+
+// namingTags are the top-level attributes the output is named and
+// decoded by: with a VR the dictionary contradicts, the file is refused
+// rather than guessed at.
+var namingTags = map[uint32]bool{
+	tagSOPClassUID: true, tagSOPInstanceUID: true, tagStudyInstanceUID: true, tagSeriesInstanceUID: true,
+}
+
+// contradictoryVR removes an element whose explicit VR the data dictionary
+// contradicts: its value cannot be interpreted safely, so nothing of it is
+// kept, whatever the profile says of its tag. A Specific Character Set
+// (at any depth) or a naming UID with such a VR refuses the whole file.
+func (j *Job) contradictoryVR(e *dicomraw.Element, sc scope) {
+	info, _ := dicomraw.Lookup(e.Tag)
+	want := strings.Join(info.VRs, " or ")
+	if e.Tag == tagSpecificCharacterSet || sc.depth == 0 && namingTags[uint32(e.Tag)] {
+		if j.refusal == nil {
+			j.refusal = reject("unsupported", "%s %s has VR %s where the data dictionary says %s: the file cannot be interpreted safely",
+				keyword(e.Tag), e.Tag, e.VR, want)
+		}
+		return
+	}
+	e.Op = dicomraw.OpRemove
+	j.res.Counts.VRMismatchRemoved++
+	j.note(sc.path+keyword(e.Tag), rules.Remove, fmt.Sprintf("VR %s contradicts the data dictionary (%s): not interpreted", e.VR, want))
 }
 
 // valueType is a content item's Value Type (0040,A040).

@@ -51,3 +51,26 @@ func Lookup(t Tag) (tag.Info, bool) {
 	info, err = tag.Find(tag.Tag{Group: g, Element: e})
 	return info, err == nil
 }
+
+// VRContradicts reports that an explicitly written VR is none of the VRs
+// the data dictionary gives a known public tag. Such a value cannot be
+// interpreted safely: read with the tag's meaning its bytes may be
+// something else, read with the written VR it may hide what the tag's
+// meaning would have removed (a Specific Character Set written as SQ
+// carries items). UN, private tags, group lengths and tags the dictionary
+// does not know are never contradictions.
+func VRContradicts(t Tag, vr string) bool {
+	if vr == "UN" || vr == "" || t.IsPrivate() || t.Element() == 0x0000 || t.Group() == 0xFFFE {
+		return false
+	}
+	info, ok := Lookup(t)
+	if !ok || len(info.VRs) == 0 {
+		return false
+	}
+	for _, v := range info.VRs {
+		if v == vr || len(v) != 2 {
+			return false
+		}
+	}
+	return true
+}

@@ -178,8 +178,17 @@ func (s *Set) dataset(els []*dicomraw.Element, path string, cs *charset.Set, ins
 func (s *Set) public(e *dicomraw.Element, path string, cs *charset.Set, inside bool) {
 	t := uint32(e.Tag)
 	vr := e.VR
-	if vr == "UN" || vr == "" {
+	contradicted := dicomraw.VRContradicts(e.Tag, vr)
+	if vr == "UN" || vr == "" || contradicted {
+		// What identifies is decided by the tag's meaning, not by a VR
+		// the file may have wrong.
 		vr = dicomraw.DictVR(e.Tag)
+	}
+	if contradicted {
+		// The bytes may be anything: the text in them counts too.
+		for _, r := range textRuns(e.Value) {
+			s.add(r, path, KindPrivate)
+		}
 	}
 	raw := trim(e.Value)
 	row, inTable := ps315.Lookup(t)
