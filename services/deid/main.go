@@ -24,6 +24,9 @@ const usage = `deid de-identifies DICOM files (PS3.15 2024c Basic Profile and op
 
 Usage:
   deid run --in DIR --out DIR --profile NAME|FILE --key-file FILE [--report FILE] [--workers N] [--dry-run]
+  deid demo [--instances N] [--profile NAME]       (the whole pipeline on a synthetic study)
+  deid serve [--data DIR] [--nats-url URL] [--s3-endpoint HOST:PORT] [flags]   (deid serve -h)
+  deid submit --bucket B --prefix P [--nats-url URL]
   deid verify --orig DIR --anon DIR [--json FILE] [--profile NAME|FILE]
   deid keygen --out FILE
   deid profiles list
@@ -43,6 +46,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "run":
 		return runCmd(args[1:], stdout, stderr)
+	case "demo":
+		return demoCmd(args[1:], stdout, stderr)
+	case "serve":
+		return serveCmd(args[1:], stdout, stderr)
+	case "submit":
+		return submitCmd(args[1:], stdout, stderr)
 	case "verify":
 		return verifyCmd(args[1:], stdout, stderr)
 	case "keygen":

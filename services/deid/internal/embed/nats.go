@@ -1,0 +1,100 @@
+// Package embed runs the servers `deid serve` needs when none are given:
+// a NATS server with JetStream and an S3-compatible endpoint, both in the
+// process, both storing under the data directory, both on loopback. They
+// are the same software users run in production (nats-server, versitygw),
+// so the embedded default behaves as a deployment does.
+package embed
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"go.uber.org/zap"
+)
+
+// NATSConfig configures an embedded NATS server.
+type NATSConfig struct {
+	// StoreDir holds the JetStream file store.
+	StoreDir string
+	// Listen is host:port for clients (deid submit, MinIO, tools); empty:
+	// no TCP listener, in-process connections only.
+	Listen string
+	Logger *zap.Logger
+}
+
+// NATS is a running embedded NATS server.
+type NATS struct {
+	srv *server.Server
+}
+
+// StartNATS starts the server and returns once it accepts connections.
+func StartNATS(c NATSConfig) (*NATS, error) {
+	opts := &server.Options{ServerName: "deid-embedded", JetStream: true, StoreDir: c.StoreDir, NoSigs: true}
+	if c.Listen == "" {
+		opts.DontListen = true
+	} else {
+		host, port, err := net.SplitHostPort(c.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("listen address %q: %w", c.Listen, err)
+		}
+		p, err := strconv.Atoi(port)
+		if err != nil {
+			return nil, fmt.Errorf("listen address %q: bad port", c.Listen)
+		}
+		if p == 0 {
+			p = server.RANDOM_PORT
+		}
+		opts.Host, opts.Port = host, p
+	}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		return nil, err
+	}
+	if c.Logger != nil {
+		srv.SetLoggerV2(natsLog{c.Logger.Sugar()}, false, false, false)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		srv.Shutdown()
+		if c.Listen != "" {
+			return nil, fmt.Errorf("not ready within 10 s (is %s already in use?)", c.Listen)
+		}
+		return nil, errors.New("not ready within 10 s")
+	}
+	return &NATS{srv: srv}, nil
+}
+
+// ClientURL is the nats:// URL clients connect to ("" without a listener).
+func (n *NATS) ClientURL() string {
+	if n.srv.Addr() == nil {
+		return ""
+	}
+	return n.srv.ClientURL()
+}
+
+// Connect opens an in-process connection (no TCP).
+func (n *NATS) Connect(opts ...nats.Option) (*nats.Conn, error) {
+	return nats.Connect("", append(opts, nats.InProcessServer(n.srv))...)
+}
+
+// Shutdown stops the server; JetStream data stays on disk.
+func (n *NATS) Shutdown() {
+	n.srv.Shutdown()
+	n.srv.WaitForShutdown()
+}
+
+// natsLog sends the server's log to zap. Its notices (banner, JetStream
+// layout) are debug detail for a service that embeds it.
+type natsLog struct{ l *zap.SugaredLogger }
+
+func (n natsLog) Noticef(f string, v ...any) { n.l.Debugf(f, v...) }
+func (n natsLog) Warnf(f string, v ...any)   { n.l.Warnf(f, v...) }
+func (n natsLog) Fatalf(f string, v ...any)  { n.l.Errorf(f, v...) }
+func (n natsLog) Errorf(f string, v ...any)  { n.l.Errorf(f, v...) }
+func (n natsLog) Debugf(f string, v ...any)  { n.l.Debugf(f, v...) }
+func (n natsLog) Tracef(f string, v ...any)  { n.l.Debugf(f, v...) }

@@ -1,0 +1,272 @@
+package embed
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// sigV4 checks AWS Signature Version 4 on requests to the embedded S3
+// endpoint (gofakes3 itself accepts anyone). It recomputes the signature
+// over exactly the headers the client says it signed, as S3 does, for
+// header-signed requests and presigned URLs. The payload is taken as the
+// client declares it (X-Amz-Content-Sha256): the seed signature proves
+// who sent the request, which is what a loopback endpoint needs.
+type sigV4 struct {
+	access, secret string
+	// skew bounds the difference between the request's date and now.
+	skew time.Duration
+	now  func() time.Time
+}
+
+const (
+	sigAlgorithm  = "AWS4-HMAC-SHA256"
+	amzDateLayout = "20060102T150405Z"
+)
+
+var (
+	errNoAuth       = errors.New("request is not signed")
+	errBadAuth      = errors.New("malformed AWS Signature Version 4")
+	errAccessKey    = errors.New("unknown access key")
+	errSignature    = errors.New("signature does not match")
+	errRequestTime  = errors.New("request time too skewed")
+	errPresignLapse = errors.New("presigned URL expired")
+)
+
+// sigParams are the parts of a signature, from the Authorization header
+// or a presigned URL's query.
+type sigParams struct {
+	access, date, region, service string
+	signed                        []string
+	signature                     string
+	amzDate                       time.Time
+	payload                       string
+	presigned                     bool
+}
+
+// verify returns nil when r is signed with the endpoint's credentials.
+func (s *sigV4) verify(r *http.Request) error {
+	p, err := s.params(r)
+	if err != nil {
+		return err
+	}
+	if subtleDiffer(p.access, s.access) {
+		return errAccessKey
+	}
+	now := time.Now
+	if s.now != nil {
+		now = s.now
+	}
+	if d := now().Sub(p.amzDate); !p.presigned && (d > s.skew || d < -s.skew) {
+		return errRequestTime
+	}
+	want := s.signature(r, p)
+	if !hmac.Equal([]byte(want), []byte(p.signature)) {
+		return errSignature
+	}
+	return nil
+}
+
+func subtleDiffer(a, b string) bool { return !hmac.Equal([]byte(a), []byte(b)) }
+
+func (s *sigV4) params(r *http.Request) (sigParams, error) {
+	var p sigParams
+	q := r.URL.Query()
+	if q.Get("X-Amz-Algorithm") != "" {
+		if q.Get("X-Amz-Algorithm") != sigAlgorithm {
+			return p, errBadAuth
+		}
+		p.presigned = true
+		if err := p.credential(q.Get("X-Amz-Credential")); err != nil {
+			return p, err
+		}
+		p.signed = strings.Split(q.Get("X-Amz-SignedHeaders"), ";")
+		p.signature = q.Get("X-Amz-Signature")
+		t, err := time.Parse(amzDateLayout, q.Get("X-Amz-Date"))
+		if err != nil {
+			return p, errBadAuth
+		}
+		p.amzDate = t
+		exp, err := time.ParseDuration(q.Get("X-Amz-Expires") + "s")
+		if err != nil || exp <= 0 || exp > 7*24*time.Hour {
+			return p, errBadAuth
+		}
+		now := time.Now
+		if s.now != nil {
+			now = s.now
+		}
+		if now().After(t.Add(exp)) || now().Before(t.Add(-s.skew)) {
+			return p, errPresignLapse
+		}
+		p.payload = "UNSIGNED-PAYLOAD"
+		return p, nil
+	}
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return p, errNoAuth
+	}
+	alg, rest, ok := strings.Cut(h, " ")
+	if !ok || alg != sigAlgorithm {
+		return p, errBadAuth
+	}
+	for _, part := range strings.Split(rest, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok {
+			return p, errBadAuth
+		}
+		switch k {
+		case "Credential":
+			if err := p.credential(v); err != nil {
+				return p, err
+			}
+		case "SignedHeaders":
+			p.signed = strings.Split(v, ";")
+		case "Signature":
+			p.signature = v
+		}
+	}
+	if p.access == "" || len(p.signed) == 0 || p.signature == "" {
+		return p, errBadAuth
+	}
+	t, err := time.Parse(amzDateLayout, r.Header.Get("X-Amz-Date"))
+	if err != nil {
+		if t, err = http.ParseTime(r.Header.Get("Date")); err != nil {
+			return p, errBadAuth
+		}
+	}
+	p.amzDate = t
+	p.payload = r.Header.Get("X-Amz-Content-Sha256")
+	if p.payload == "" {
+		return p, errBadAuth // S3 requires it with Signature Version 4
+	}
+	return p, nil
+}
+
+// credential parses AKID/yyyymmdd/region/service/aws4_request.
+func (p *sigParams) credential(v string) error {
+	c := strings.Split(v, "/")
+	if len(c) != 5 || c[4] != "aws4_request" || c[0] == "" {
+		return errBadAuth
+	}
+	p.access, p.date, p.region, p.service = c[0], c[1], c[2], c[3]
+	return nil
+}
+
+// signature computes the expected signature of r.
+func (s *sigV4) signature(r *http.Request, p sigParams) string {
+	var b strings.Builder
+	b.WriteString(r.Method)
+	b.WriteByte('\n')
+	path := r.URL.Path
+	if path == "" {
+		path = "/"
+	}
+	b.WriteString(awsEscape(path, false))
+	b.WriteByte('\n')
+	b.WriteString(canonicalQuery(r.URL.Query(), p.presigned))
+	b.WriteByte('\n')
+	for _, name := range p.signed {
+		b.WriteString(name)
+		b.WriteByte(':')
+		b.WriteString(headerValue(r, name))
+		b.WriteByte('\n')
+	}
+	b.WriteByte('\n')
+	b.WriteString(strings.Join(p.signed, ";"))
+	b.WriteByte('\n')
+	b.WriteString(p.payload)
+
+	scope := p.date + "/" + p.region + "/" + p.service + "/aws4_request"
+	sum := sha256.Sum256([]byte(b.String()))
+	toSign := sigAlgorithm + "\n" + p.amzDate.UTC().Format(amzDateLayout) + "\n" + scope + "\n" + hex.EncodeToString(sum[:])
+	k := hmacSHA256([]byte("AWS4"+s.secret), p.date)
+	k = hmacSHA256(k, p.region)
+	k = hmacSHA256(k, p.service)
+	k = hmacSHA256(k, "aws4_request")
+	return hex.EncodeToString(hmacSHA256(k, toSign))
+}
+
+func hmacSHA256(key []byte, data string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(data))
+	return m.Sum(nil)
+}
+
+// headerValue is a signed header's canonical value: Go keeps Host and
+// Content-Length outside the header map; values are trimmed, inner runs
+// of spaces folded, several values joined by commas.
+func headerValue(r *http.Request, name string) string {
+	var vals []string
+	switch name {
+	case "host":
+		vals = []string{r.Host}
+	case "content-length":
+		if v := r.Header.Get("Content-Length"); v != "" {
+			vals = []string{v}
+		} else if r.ContentLength >= 0 {
+			vals = []string{strconv.FormatInt(r.ContentLength, 10)}
+		}
+	case "transfer-encoding":
+		vals = r.TransferEncoding
+	default:
+		vals = r.Header.Values(name)
+	}
+	for i, v := range vals {
+		vals[i] = strings.Join(strings.Fields(v), " ")
+	}
+	return strings.Join(vals, ",")
+}
+
+// canonicalQuery sorts and escapes the query; a presigned URL's own
+// signature is not part of what it signs.
+func canonicalQuery(q url.Values, presigned bool) string {
+	var pairs [][2]string
+	for k, vs := range q {
+		if presigned && k == "X-Amz-Signature" {
+			continue
+		}
+		for _, v := range vs {
+			pairs = append(pairs, [2]string{awsEscape(k, true), awsEscape(v, true)})
+		}
+	}
+	sort.Slice(pairs, func(i, j int) bool {
+		if pairs[i][0] != pairs[j][0] {
+			return pairs[i][0] < pairs[j][0]
+		}
+		return pairs[i][1] < pairs[j][1]
+	})
+	out := make([]string, len(pairs))
+	for i, p := range pairs {
+		out[i] = p[0] + "=" + p[1]
+	}
+	return strings.Join(out, "&")
+}
+
+// awsEscape is URI encoding as Signature Version 4 defines it: every
+// byte but A-Z a-z 0-9 - _ . ~ is %XX (upper case); '/' too in query
+// parts, not in the path.
+func awsEscape(s string, slash bool) string {
+	const hexDigits = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-', c == '_', c == '.', c == '~':
+			b.WriteByte(c)
+		case c == '/' && !slash:
+			b.WriteByte(c)
+		default:
+			b.WriteByte('%')
+			b.WriteByte(hexDigits[c>>4])
+			b.WriteByte(hexDigits[c&15])
+		}
+	}
+	return b.String()
+}

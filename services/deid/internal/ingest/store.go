@@ -1,0 +1,182 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/notification"
+)
+
+// Store is the object store as the worker sees it.
+type Store interface {
+	// Get streams an object into w and returns its ETag and size.
+	Get(ctx context.Context, bucket, key string, w io.Writer) (etag string, size int64, err error)
+	// Put stores size bytes from r with the given user metadata. With
+	// create set it stores only if no object has that key, and reports
+	// ErrExists otherwise (a conditional PUT: If-None-Match: *).
+	Put(ctx context.Context, bucket, key string, r io.Reader, size int64, meta map[string]string, create bool) error
+	// Metadata returns an object's user metadata, keys in lower case.
+	Metadata(ctx context.Context, bucket, key string) (map[string]string, error)
+	// Copy copies an object within the store.
+	Copy(ctx context.Context, srcBucket, srcKey, dstBucket, dstKey string) error
+	// List returns the objects under a prefix.
+	List(ctx context.Context, bucket, prefix string) ([]Object, error)
+}
+
+// Object is one listed object.
+type Object struct {
+	Key  string
+	ETag string
+	Size int64
+}
+
+// Errors a Store reports by kind.
+var (
+	ErrNotFound = errors.New("object not found")
+	ErrExists   = errors.New("object already exists")
+	ErrNoBucket = errors.New("no such bucket")
+)
+
+// MinioStore is a Store over any S3-compatible endpoint (AWS S3, MinIO,
+// versitygw, the embedded endpoint) through minio-go.
+type MinioStore struct{ C *minio.Client }
+
+// Get implements Store.
+func (s MinioStore) Get(ctx context.Context, bucket, key string, w io.Writer) (string, int64, error) {
+	obj, err := s.C.GetObject(ctx, bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		return "", 0, fmt.Errorf("get object: %w", classify(err))
+	}
+	defer obj.Close()
+	st, err := obj.Stat()
+	if err != nil {
+		return "", 0, fmt.Errorf("get object: %w", classify(err))
+	}
+	n, err := io.Copy(w, obj)
+	if err != nil {
+		return "", 0, fmt.Errorf("get object: %w", classify(err))
+	}
+	if n != st.Size {
+		return "", 0, fmt.Errorf("get object: read %d of %d bytes", n, st.Size)
+	}
+	return st.ETag, n, nil
+}
+
+// Put implements Store.
+func (s MinioStore) Put(ctx context.Context, bucket, key string, r io.Reader, size int64, meta map[string]string, create bool) error {
+	opts := minio.PutObjectOptions{
+		UserMetadata: meta, ContentType: "application/dicom",
+		// One streamed PUT up to S3's single-PUT limit: memory stays flat
+		// (multipart buffers whole parts) and a retry rewrites the object
+		// whole.
+		DisableMultipart: size <= 5<<30,
+	}
+	if create {
+		opts.SetMatchETagExcept("*")
+	}
+	_, err := s.C.PutObject(ctx, bucket, key, r, size, opts)
+	if err != nil {
+		return fmt.Errorf("put object: %w", classify(err))
+	}
+	return nil
+}
+
+// Metadata implements Store.
+func (s MinioStore) Metadata(ctx context.Context, bucket, key string) (map[string]string, error) {
+	st, err := s.C.StatObject(ctx, bucket, key, minio.StatObjectOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("stat object: %w", classify(err))
+	}
+	out := map[string]string{}
+	for k, v := range st.UserMetadata {
+		out[strings.ToLower(k)] = v
+	}
+	return out, nil
+}
+
+// Copy implements Store.
+func (s MinioStore) Copy(ctx context.Context, srcBucket, srcKey, dstBucket, dstKey string) error {
+	_, err := s.C.CopyObject(ctx, minio.CopyDestOptions{Bucket: dstBucket, Object: dstKey},
+		minio.CopySrcOptions{Bucket: srcBucket, Object: srcKey})
+	if err != nil {
+		return fmt.Errorf("copy object: %w", classify(err))
+	}
+	return nil
+}
+
+// List implements Store.
+func (s MinioStore) List(ctx context.Context, bucket, prefix string) ([]Object, error) {
+	var out []Object
+	for o := range s.C.ListObjects(ctx, bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if o.Err != nil {
+			return nil, fmt.Errorf("list objects: %w", classify(o.Err))
+		}
+		out = append(out, Object{Key: o.Key, ETag: o.ETag, Size: o.Size})
+	}
+	return out, nil
+}
+
+// EnsureBuckets creates missing buckets.
+func (s MinioStore) EnsureBuckets(ctx context.Context, names ...string) error {
+	for _, b := range names {
+		ok, err := s.C.BucketExists(ctx, b)
+		if err != nil {
+			return fmt.Errorf("bucket %s: %w", b, classify(err))
+		}
+		if !ok {
+			if err := s.C.MakeBucket(ctx, b, minio.MakeBucketOptions{}); err != nil {
+				return fmt.Errorf("create bucket %s: %w", b, classify(err))
+			}
+		}
+	}
+	return nil
+}
+
+// classify turns a client error into one that names no bucket, key or
+// URL (object keys may hold patient names, and errors reach logs), keeping
+// what tells a retry from a permanent failure.
+// NotifyOnCreate sets a MinIO bucket notification: every object created
+// in bucket is sent to the target ARN (a NATS JetStream target publishing
+// on deid.ingest.objects).
+func (s MinioStore) NotifyOnCreate(ctx context.Context, bucket, arn string) error {
+	a, err := notification.NewArnFromString(arn)
+	if err != nil {
+		return err
+	}
+	q := notification.NewConfig(a)
+	q.AddEvents(notification.ObjectCreatedAll)
+	var cfg notification.Configuration
+	cfg.AddQueue(q)
+	if err := s.C.SetBucketNotification(ctx, bucket, cfg); err != nil {
+		return classify(err)
+	}
+	return nil
+}
+
+func classify(err error) error {
+	var er minio.ErrorResponse
+	if errors.As(err, &er) {
+		switch {
+		case er.Code == "NoSuchKey":
+			return ErrNotFound
+		case er.Code == "NoSuchBucket":
+			return ErrNoBucket
+		case er.StatusCode == http.StatusNotFound:
+			return ErrNotFound
+		case er.StatusCode == http.StatusPreconditionFailed || er.Code == "PreconditionFailed":
+			return ErrExists
+		}
+		return fmt.Errorf("S3 error %s (HTTP %d)", er.Code, er.StatusCode)
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("S3 request: %s: %w", ue.Op, ue.Err)
+	}
+	return err
+}

@@ -1,0 +1,661 @@
+package ingest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/dicomdeid/dicomdeid/pipeline/deid"
+	"github.com/dicomdeid/dicomdeid/pipeline/ps315"
+)
+
+// Config configures a Service.
+type Config struct {
+	InBucket, OutBucket, QuarantineBucket string
+	Engine                                *deid.Engine
+	// Workers is the number of jobs processed at once by this process.
+	Workers int
+	// TempDir holds the spooled input and output of jobs in flight.
+	TempDir  string
+	Topology Topology
+	// StudySettle is how long a study must see no new instance before
+	// deid.events.study.done is published for it (notification-triggered
+	// instances; submitted prefixes report when complete).
+	StudySettle time.Duration
+	// OpTimeout bounds each NATS or S3 operation; a timed-out operation is
+	// retried (publishes with the same Msg-Id).
+	OpTimeout time.Duration
+	// JobTimeout bounds one job; past it the job is returned for redelivery.
+	JobTimeout time.Duration
+	// RetryBase is the first redelivery delay after a transient failure;
+	// it doubles with each delivery, up to 64 times RetryBase.
+	RetryBase time.Duration
+	Logger     *zap.Logger
+	Metrics    *Metrics
+}
+
+// Service runs workers over the shared work queue.
+type Service struct {
+	cfg     Config
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	store   Store
+	cons    jetstream.Consumer
+	studies jetstream.KeyValue
+	jobs    jetstream.KeyValue
+	log     *zap.Logger
+	m       *Metrics
+	profile string
+}
+
+// New sets up the topology and returns a service ready to Run.
+func New(ctx context.Context, nc *nats.Conn, store Store, cfg Config) (*Service, error) {
+	if cfg.Engine == nil {
+		return nil, errors.New("ingest: no engine")
+	}
+	if cfg.Workers < 1 {
+		cfg.Workers = 1
+	}
+	if cfg.OpTimeout <= 0 {
+		cfg.OpTimeout = 10 * time.Second
+	}
+	if cfg.JobTimeout <= 0 {
+		cfg.JobTimeout = 10 * time.Minute
+	}
+	if cfg.RetryBase <= 0 {
+		cfg.RetryBase = time.Second
+	}
+	if cfg.StudySettle <= 0 {
+		cfg.StudySettle = 30 * time.Second
+	}
+	if cfg.Topology.AckWait <= 0 {
+		cfg.Topology = DefaultTopology()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	var cons jetstream.Consumer
+	err = retry(ctx, cfg.OpTimeout, 5, func(ctx context.Context) error {
+		var err error
+		cons, err = Setup(ctx, js, cfg.Topology)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{cfg: cfg, nc: nc, js: js, store: store, cons: cons, log: cfg.Logger, m: cfg.Metrics,
+		profile: cfg.Engine.Profile().Name}
+	if s.studies, err = js.KeyValue(ctx, KVStudies); err != nil {
+		return nil, fmt.Errorf("key-value %s: %w", KVStudies, err)
+	}
+	if s.jobs, err = js.KeyValue(ctx, KVJobs); err != nil {
+		return nil, fmt.Errorf("key-value %s: %w", KVJobs, err)
+	}
+	return s, nil
+}
+
+// Run processes jobs until ctx is cancelled, then stops taking new jobs,
+// lets the jobs in flight finish (each bounded by JobTimeout) and returns.
+func (s *Service) Run(ctx context.Context) error {
+	sub, err := s.nc.Subscribe("$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES."+StreamIngest+"."+ConsumerName, s.deadLetter)
+	if err != nil {
+		return fmt.Errorf("subscribe to advisories: %w", err)
+	}
+	defer sub.Unsubscribe()
+	var wg sync.WaitGroup
+	iters := make([]jetstream.MessagesContext, 0, s.cfg.Workers)
+	for i := 0; i < s.cfg.Workers; i++ {
+		it, err := s.cons.Messages(jetstream.PullMaxMessages(1))
+		if err != nil {
+			for _, it := range iters {
+				it.Stop()
+			}
+			return fmt.Errorf("consume: %w", err)
+		}
+		iters = append(iters, it)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				msg, err := it.Next()
+				if err != nil {
+					if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+						return
+					}
+					continue
+				}
+				s.handle(msg)
+			}
+		}()
+	}
+	wg.Add(2)
+	go func() { defer wg.Done(); s.sweep(ctx) }()
+	go func() { defer wg.Done(); s.watchLag(ctx) }()
+	<-ctx.Done()
+	// Graceful: no new jobs; Drain delivers what was already pulled, and the
+	// workers finish their current job before the iterators close.
+	for _, it := range iters {
+		it.Drain()
+	}
+	wg.Wait()
+	return nil
+}
+
+// handle runs one job to an ack, a nak (retry later) or a term.
+func (s *Service) handle(msg jetstream.Msg) {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.JobTimeout)
+	defer cancel()
+	stop := s.heartbeat(msg)
+	defer stop()
+	var err error
+	switch msg.Subject() {
+	case SubjectObjects:
+		err = s.handleNotification(ctx, msg.Data())
+	case SubjectStudyJobs:
+		err = s.handleStudyJob(ctx, msg.Data())
+	case SubjectInstanceJobs:
+		var j InstanceJob
+		if e := json.Unmarshal(msg.Data(), &j); e != nil {
+			err = permanent("malformed instance job")
+		} else {
+			err = s.processInstance(ctx, j)
+		}
+	default:
+		err = permanent("unknown subject")
+	}
+	md, _ := msg.Metadata()
+	delivered := uint64(1)
+	if md != nil {
+		delivered = md.NumDelivered
+	}
+	var pe *permanentError
+	switch {
+	case err == nil:
+		if e := retry(ctx, s.cfg.OpTimeout, 3, msg.DoubleAck); e != nil {
+			s.log.Warn("ack failed; the job will be redelivered and is idempotent", zap.Error(e))
+		}
+		s.observe(start)
+	case errors.As(err, &pe):
+		// Failure already reported (event, quarantine); the job must not
+		// come back.
+		msg.TermWithReason(pe.reason)
+		s.observe(start)
+	default:
+		s.count("retried")
+		delay := backoff(s.cfg.RetryBase, delivered)
+		s.log.Warn("job failed, retrying", zap.String("subject", msg.Subject()), zap.Uint64("delivery", delivered),
+			zap.Duration("delay", delay), zap.Error(err))
+		msg.NakWithDelay(delay)
+	}
+}
+
+func (s *Service) observe(start time.Time) {
+	if s.m != nil {
+		s.m.Latency.Observe(time.Since(start).Seconds())
+	}
+}
+
+func (s *Service) count(outcome string) {
+	if s.m != nil {
+		s.m.Instances.WithLabelValues(outcome).Inc()
+	}
+}
+
+// heartbeat tells the server the job is still being worked on, so a large
+// object is not redelivered to another worker while this one is busy.
+func (s *Service) heartbeat(msg jetstream.Msg) (stop func()) {
+	every := s.cfg.Topology.AckWait / 3
+	if every <= 0 {
+		every = 10 * time.Second
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				msg.InProgress()
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// s3Event is the part of an AWS/MinIO notification the worker needs.
+type s3Event struct {
+	Records []struct {
+		EventName string `json:"eventName"`
+		S3        struct {
+			Bucket struct {
+				Name string `json:"name"`
+			} `json:"bucket"`
+			Object struct {
+				Key  string `json:"key"`
+				Size int64  `json:"size"`
+				ETag string `json:"eTag"`
+			} `json:"object"`
+		} `json:"s3"`
+	} `json:"Records"`
+}
+
+func (s *Service) handleNotification(ctx context.Context, data []byte) error {
+	var ev s3Event
+	if err := json.Unmarshal(data, &ev); err != nil {
+		return permanent("malformed S3 notification")
+	}
+	for _, r := range ev.Records {
+		if !strings.HasPrefix(r.EventName, "s3:ObjectCreated:") && !strings.HasPrefix(r.EventName, "ObjectCreated:") {
+			continue
+		}
+		if r.S3.Bucket.Name != s.cfg.InBucket {
+			continue // notifications of other buckets are not ours
+		}
+		key, err := url.QueryUnescape(r.S3.Object.Key)
+		if err != nil {
+			return permanent("malformed object key in S3 notification")
+		}
+		err = s.processInstance(ctx, InstanceJob{Bucket: r.S3.Bucket.Name, Key: key, ETag: strings.Trim(r.S3.Object.ETag, `"`)})
+		var pe *permanentError
+		if err != nil && !errors.As(err, &pe) {
+			return err
+		}
+	}
+	return nil
+}
+
+// handleStudyJob expands a submitted prefix into instance jobs (one per
+// object, deduplicated by Msg-Id) and records how many to expect.
+func (s *Service) handleStudyJob(ctx context.Context, data []byte) error {
+	var j StudyJob
+	if err := json.Unmarshal(data, &j); err != nil || !ValidJobID(j.JobID) || j.Bucket == "" {
+		return permanent("malformed study job")
+	}
+	if j.Bucket == s.cfg.OutBucket || j.Bucket == s.cfg.QuarantineBucket {
+		return s.failJob(ctx, j, "the bucket holds this service's outputs, not inputs")
+	}
+	var objs []Object
+	err := retry(ctx, s.cfg.OpTimeout, 3, func(ctx context.Context) error {
+		var err error
+		objs, err = s.store.List(ctx, j.Bucket, j.Prefix)
+		if errors.Is(err, ErrNoBucket) {
+			return stopRetry{err}
+		}
+		return err
+	})
+	if errors.Is(err, ErrNoBucket) {
+		return s.failJob(ctx, j, "no such bucket")
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.createJob(ctx, j, len(objs)); err != nil {
+		return fmt.Errorf("record job: %w", err)
+	}
+	for _, o := range objs {
+		b, _ := json.Marshal(InstanceJob{JobID: j.JobID, Bucket: j.Bucket, Key: o.Key, ETag: o.ETag})
+		id := "instance/" + j.JobID + "/" + shortHash(j.Bucket+"/"+o.Key+"/"+o.ETag)
+		if err := s.publish(ctx, SubjectInstanceJobs, b, id); err != nil {
+			return err
+		}
+	}
+	if s.m != nil {
+		s.m.Jobs.WithLabelValues("study").Inc()
+	}
+	s.audit(ctx, Audit{Event: "job.expanded", JobID: j.JobID, InputBucket: j.Bucket, InputKey: j.Prefix,
+		Reason: fmt.Sprintf("%d objects", len(objs))}, "job.expanded/"+j.JobID)
+	if len(objs) == 0 {
+		st, err := JobStatus(ctx, s.js, j.JobID)
+		if err != nil {
+			return err
+		}
+		if !st.Complete {
+			return s.completeJob(ctx, st)
+		}
+	}
+	return nil
+}
+
+// failJob reports a submitted job that cannot run at all.
+func (s *Service) failJob(ctx context.Context, j StudyJob, reason string) error {
+	ev, _ := json.Marshal(JobDone{Schema: EventsSchema, Time: time.Now().UTC(), JobID: j.JobID, Studies: []string{},
+		Bucket: s.cfg.OutBucket, Profile: s.profile, Error: reason})
+	if err := s.publish(ctx, SubjectJobDone, ev, "job-done/"+j.JobID); err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	b, _ := json.Marshal(JobState{JobID: j.JobID, Bucket: j.Bucket, Prefix: j.Prefix, Complete: true, Error: reason,
+		Studies: map[string]int{}, Created: now, Updated: now})
+	cctx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
+	s.jobs.Create(cctx, jobKey(j.JobID), b)
+	cancel()
+	s.audit(ctx, Audit{Event: "job.failed", JobID: j.JobID, InputBucket: j.Bucket, InputKey: j.Prefix, Reason: reason},
+		"job.failed/"+j.JobID)
+	s.log.Warn("submitted job refused", zap.String("job", j.JobID), zap.String("reason", reason))
+	return permanent(reason)
+}
+
+// processInstance is one object: spool, de-identify, verify, store,
+// announce. The order makes a retry safe at every step: the output key
+// and bytes depend only on the input and the key, and events carry
+// Msg-Ids.
+func (s *Service) processInstance(ctx context.Context, j InstanceJob) error {
+	if j.Bucket == s.cfg.OutBucket || j.Bucket == s.cfg.QuarantineBucket {
+		return permanent("object is in an output bucket")
+	}
+	in, err := os.CreateTemp(s.cfg.TempDir, "in-*.dcm")
+	if err != nil {
+		return fmt.Errorf("spool input: %w", err)
+	}
+	defer os.Remove(in.Name())
+	defer in.Close()
+	var etag string
+	var size int64
+	err = retry(ctx, s.cfg.OpTimeout*6, 3, func(ctx context.Context) error {
+		if _, err := in.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		if err := in.Truncate(0); err != nil {
+			return err
+		}
+		var err error
+		etag, size, err = s.store.Get(ctx, j.Bucket, j.Key, in)
+		if errors.Is(err, ErrNotFound) {
+			return stopRetry{err}
+		}
+		return err
+	})
+	if errors.Is(err, ErrNotFound) {
+		return s.fail(ctx, j, "gone", "the input object no longer exists", false)
+	}
+	if err != nil {
+		return err
+	}
+	if j.ETag == "" {
+		j.ETag = etag
+	}
+	if s.m != nil {
+		s.m.Bytes.WithLabelValues("in").Add(float64(size))
+	}
+	job, err := s.cfg.Engine.Plan(in, size)
+	var rej *deid.Rejection
+	if errors.As(err, &rej) {
+		return s.fail(ctx, j, rej.Kind, rej.Reason, true)
+	}
+	if err != nil {
+		return fmt.Errorf("read spooled input: %w", err) // the spool, not the input: retried
+	}
+	outF, err := os.CreateTemp(s.cfg.TempDir, "out-*.dcm")
+	if err != nil {
+		return fmt.Errorf("spool output: %w", err)
+	}
+	defer os.Remove(outF.Name())
+	defer outF.Close()
+	spool := &hashSpool{f: outF, h: sha256.New()}
+	n, _, err := job.WriteVerified(spool)
+	if errors.As(err, &rej) {
+		return s.fail(ctx, j, rej.Kind, rej.Reason, true)
+	}
+	if err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	sum := hex.EncodeToString(spool.h.Sum(nil))
+	r := job.Result()
+	key := OutputKey(r)
+	meta := map[string]string{"deid-profile": s.profile, "deid-standard-edition": ps315.Edition, "deid-sha256": sum}
+	// First writer wins: an instance is written once. A retry of this
+	// input finds its own bytes (same digest) and carries on; another input
+	// of the same SOP Instance (another transfer syntax, a resend with
+	// other header values) is reported, not written over it.
+	err = retry(ctx, s.cfg.OpTimeout*6, 4, func(ctx context.Context) error {
+		err := s.store.Put(ctx, s.cfg.OutBucket, key, io.NewSectionReader(outF, 0, n), n, meta, true)
+		if errors.Is(err, ErrExists) {
+			return stopRetry{err}
+		}
+		return err
+	})
+	if errors.Is(err, ErrExists) {
+		var have map[string]string
+		err = retry(ctx, s.cfg.OpTimeout, 4, func(ctx context.Context) error {
+			var err error
+			have, err = s.store.Metadata(ctx, s.cfg.OutBucket, key)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if have["deid-sha256"] != sum {
+			return s.fail(ctx, j, "duplicate", "another input already produced this instance (same SOP Instance UID) with other bytes; the first written stays", true)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if s.m != nil {
+		s.m.Bytes.WithLabelValues("out").Add(float64(n))
+	}
+	done := InstanceDone{Schema: EventsSchema, Time: time.Now().UTC(), JobID: j.JobID, StudyUID: r.StudyUID,
+		SeriesUID: r.SeriesUID, SOPInstanceUID: r.SOPInstanceUID, SOPClassUID: r.SOPClassUID, Bucket: s.cfg.OutBucket,
+		Key: key, Size: n, SHA256: sum, Profile: s.profile, Edition: ps315.Edition, Counts: r.Counts}
+	b, _ := json.Marshal(done)
+	if err := s.publish(ctx, SubjectInstanceDone, b, "done/"+key+"/"+sum); err != nil {
+		return err
+	}
+	s.audit(ctx, Audit{Event: "instance.done", JobID: j.JobID, InputBucket: j.Bucket, InputKey: j.Key, InputETag: j.ETag,
+		OutputBucket: s.cfg.OutBucket, OutputKey: key}, "audit-done/"+key+"/"+sum)
+	if err := s.track(ctx, j, r.StudyUID, false); err != nil {
+		return err
+	}
+	s.count("done")
+	s.log.Info("instance done", zap.String("job", shortHash(j.Bucket+"/"+j.Key)), zap.String("output", key),
+		zap.Int64("bytes", n))
+	return nil
+}
+
+// fail reports a permanent failure: the input is copied to the quarantine
+// bucket (with a note of why), a public event names it by an opaque id,
+// an audit event links it to the input.
+func (s *Service) fail(ctx context.Context, j InstanceJob, kind, reason string, copyInput bool) error {
+	id := shortHash(j.Bucket + "/" + j.Key + "/" + j.ETag)
+	qb := ""
+	if copyInput && s.cfg.QuarantineBucket != "" {
+		qb = s.cfg.QuarantineBucket
+		note, _ := json.Marshal(map[string]string{"kind": kind, "reason": reason, "input_bucket": j.Bucket,
+			"input_key": j.Key, "input_etag": j.ETag, "job_id": j.JobID, "time": time.Now().UTC().Format(time.RFC3339)})
+		err := retry(ctx, s.cfg.OpTimeout*6, 4, func(ctx context.Context) error {
+			if err := s.store.Copy(ctx, j.Bucket, j.Key, qb, id+".dcm"); err != nil {
+				return err
+			}
+			return s.store.Put(ctx, qb, id+".json", strings.NewReader(string(note)), int64(len(note)), nil, false)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	ev, _ := json.Marshal(InstanceFailed{Schema: EventsSchema, Time: time.Now().UTC(), JobID: j.JobID,
+		QuarantineID: id, Bucket: qb, Kind: kind, Reason: reason, Profile: s.profile})
+	if err := s.publish(ctx, SubjectInstanceFailed, ev, "failed/"+id); err != nil {
+		return err
+	}
+	s.audit(ctx, Audit{Event: "instance.failed", JobID: j.JobID, InputBucket: j.Bucket, InputKey: j.Key,
+		InputETag: j.ETag, QuarantineID: id, Reason: reason}, "audit-failed/"+id)
+	if err := s.track(ctx, j, "", true); err != nil {
+		return err
+	}
+	s.count("failed")
+	s.log.Warn("instance failed", zap.String("job", shortHash(j.Bucket+"/"+j.Key)), zap.String("quarantine_id", id),
+		zap.String("kind", kind), zap.String("reason", reason))
+	return permanent(kind + ": " + reason)
+}
+
+// OutputKey names an output by pseudonymised UIDs only.
+func OutputKey(r *deid.Result) string {
+	study, series := r.StudyUID, r.SeriesUID
+	if study == "" {
+		study = "no-study"
+	}
+	if series == "" {
+		series = "no-series"
+	}
+	return study + "/" + series + "/" + r.SOPInstanceUID + ".dcm"
+}
+
+// publish stores a message in JetStream with a Msg-Id, retrying on timeouts:
+// the same Msg-Id makes a repeated publish a no-op within the dedup window.
+func (s *Service) publish(ctx context.Context, subject string, data []byte, id string) error {
+	return retry(ctx, s.cfg.OpTimeout, 5, func(ctx context.Context) error {
+		_, err := s.js.Publish(ctx, subject, data, jetstream.WithMsgID(id))
+		return err
+	})
+}
+
+func (s *Service) audit(ctx context.Context, a Audit, id string) {
+	a.Schema, a.Time = EventsSchema, time.Now().UTC()
+	b, _ := json.Marshal(a)
+	if err := s.publish(ctx, SubjectAudit+a.Event, b, id); err != nil {
+		s.log.Warn("audit event not published", zap.String("event", a.Event), zap.Error(err))
+	}
+}
+
+// deadLetter moves a job that reached MaxDeliver to the dead-letter stream
+// (the work queue keeps it otherwise), reports it, and removes it.
+func (s *Service) deadLetter(m *nats.Msg) {
+	var adv struct {
+		StreamSeq  uint64 `json:"stream_seq"`
+		Deliveries uint64 `json:"deliveries"`
+	}
+	if json.Unmarshal(m.Data, &adv) != nil || adv.StreamSeq == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*s.cfg.OpTimeout)
+	defer cancel()
+	stream, err := s.js.Stream(ctx, StreamIngest)
+	if err != nil {
+		return
+	}
+	raw, err := stream.GetMsg(ctx, adv.StreamSeq)
+	if err != nil {
+		return // already moved by another worker
+	}
+	id := fmt.Sprintf("dlq-%d", adv.StreamSeq)
+	out := &nats.Msg{Subject: SubjectDLQPrefix + raw.Subject, Data: raw.Data, Header: nats.Header{}}
+	out.Header.Set("Deid-Orig-Seq", fmt.Sprint(adv.StreamSeq))
+	out.Header.Set("Deid-Deliveries", fmt.Sprint(adv.Deliveries))
+	err = retry(ctx, s.cfg.OpTimeout, 3, func(ctx context.Context) error {
+		_, err := s.js.PublishMsg(ctx, out, jetstream.WithMsgID(id))
+		return err
+	})
+	if err != nil {
+		s.log.Error("dead-letter copy failed", zap.Uint64("seq", adv.StreamSeq), zap.Error(err))
+		return
+	}
+	ev, _ := json.Marshal(InstanceFailed{Schema: EventsSchema, Time: time.Now().UTC(), QuarantineID: id,
+		Kind: "dead-lettered", Reason: fmt.Sprintf("gave up after %d deliveries", adv.Deliveries), Profile: s.profile})
+	s.publish(ctx, SubjectInstanceFailed, ev, "failed/"+id)
+	s.audit(ctx, Audit{Event: "dlq", QuarantineID: id, Deliveries: adv.Deliveries, Reason: "max deliveries"}, "audit-"+id)
+	if err := stream.DeleteMsg(ctx, adv.StreamSeq); err == nil && s.m != nil {
+		s.m.DLQ.Inc()
+	}
+	s.log.Error("job dead-lettered", zap.Uint64("seq", adv.StreamSeq), zap.Uint64("deliveries", adv.Deliveries))
+}
+
+// watchLag keeps the consumer lag gauges current.
+func (s *Service) watchLag(ctx context.Context) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			ictx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
+			info, err := s.cons.Info(ictx)
+			cancel()
+			if err == nil && s.m != nil {
+				s.m.Pending.Set(float64(info.NumPending))
+				s.m.AckPend.Set(float64(info.NumAckPending))
+			}
+		}
+	}
+}
+
+// hashSpool is the output spool: written once, hashed as it is written,
+// read back by the verifier and the upload.
+type hashSpool struct {
+	f *os.File
+	h hash.Hash
+}
+
+func (s *hashSpool) Write(p []byte) (int, error) {
+	n, err := s.f.Write(p)
+	s.h.Write(p[:n])
+	return n, err
+}
+
+func (s *hashSpool) ReadAt(p []byte, off int64) (int, error) { return s.f.ReadAt(p, off) }
+
+// permanentError is a failure that retrying cannot fix.
+type permanentError struct{ reason string }
+
+func (e *permanentError) Error() string { return e.reason }
+
+func permanent(reason string) error { return &permanentError{reason: reason} }
+
+type stopRetry struct{ err error }
+
+func (e stopRetry) Error() string { return e.err.Error() }
+func (e stopRetry) Unwrap() error { return e.err }
+
+// retry runs op with a fresh per-attempt timeout, a few times, backing off:
+// a NATS request dropped during a leader election, or an S3 endpoint
+// restarting, is retried instead of hanging the job.
+func retry(ctx context.Context, timeout time.Duration, attempts int, op func(context.Context) error) error {
+	var err error
+	for a := 0; a < attempts; a++ {
+		actx, cancel := context.WithTimeout(ctx, timeout)
+		err = op(actx)
+		cancel()
+		var sr stopRetry
+		if err == nil || errors.As(err, &sr) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(a+1) * 200 * time.Millisecond):
+		}
+	}
+	return err
+}
+
+// backoff is the redelivery delay after the n-th delivery failed.
+func backoff(base time.Duration, n uint64) time.Duration {
+	return base << min(n-1, 6)
+}
+
+// shortHash is an opaque, stable id for a trusted-side name.
+func shortHash(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:12])
+}

@@ -1,0 +1,405 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"net/url"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/dicomdeid/dicomdeid/pipeline/deid"
+	"github.com/dicomdeid/dicomdeid/pipeline/pseudonym"
+	"github.com/dicomdeid/dicomdeid/profiles"
+	"github.com/dicomdeid/dicomdeid/services/deid/internal/embed"
+	"github.com/dicomdeid/dicomdeid/services/deid/internal/ingest"
+)
+
+// serveConfig holds the flags of `deid serve`; each is also DEID_<FLAG>.
+type serveConfig struct {
+	data                            string
+	natsURL, natsListen, natsCreds  string
+	s3Endpoint, s3Listen            string
+	s3Access, s3Secret, s3Region    string
+	s3TLS                           bool
+	minioNotifyARN                  string
+	inBucket, outBucket, quarantine string
+	profile, keyFile                string
+	workers, replicas               int
+	httpAddr                        string
+	studySettle, ackWait, opTimeout time.Duration
+	logLevel                        string
+}
+
+func serveFlags(c *serveConfig, fs *flag.FlagSet) {
+	fs.StringVar(&c.data, "data", "./data", "directory for the embedded NATS and S3 stores, the default key and temporary files")
+	fs.StringVar(&c.natsURL, "nats-url", "", "NATS server(s) to use; empty: an embedded NATS server with JetStream under --data")
+	fs.StringVar(&c.natsListen, "nats-listen", "127.0.0.1:4222", "where the embedded NATS server listens (for deid submit and other clients)")
+	fs.StringVar(&c.natsCreds, "nats-creds", "", "NATS credentials file (JWT and NKey) for --nats-url")
+	fs.StringVar(&c.s3Endpoint, "s3-endpoint", "", "S3 endpoint host:port; empty: an embedded S3-compatible endpoint over --data")
+	fs.StringVar(&c.s3Listen, "s3-listen", "127.0.0.1:9000", "where the embedded S3 endpoint listens")
+	fs.StringVar(&c.s3Access, "s3-access-key", "", "S3 access key (embedded: generated into --data when empty)")
+	fs.StringVar(&c.s3Secret, "s3-secret-key", "", "S3 secret key")
+	fs.BoolVar(&c.s3TLS, "s3-tls", false, "use https for --s3-endpoint")
+	fs.StringVar(&c.s3Region, "s3-region", "", "S3 region (default: asked of the endpoint)")
+	fs.StringVar(&c.minioNotifyARN, "minio-notify-arn", "", "MinIO only: make the input bucket send object-created notifications to this target (e.g. arn:minio:sqs::PRIMARY:nats, whose subject must be deid.ingest.objects)")
+	fs.StringVar(&c.inBucket, "in-bucket", "deid-incoming", "bucket of identifiable inputs")
+	fs.StringVar(&c.outBucket, "out-bucket", "deid-anonymised", "bucket of de-identified outputs")
+	fs.StringVar(&c.quarantine, "quarantine-bucket", "deid-quarantine", "bucket where inputs that failed are copied, with the reason")
+	fs.StringVar(&c.profile, "profile", "research", "built-in profile name or profile file")
+	fs.StringVar(&c.keyFile, "key-file", "", "project key file; empty: <data>/project.key, generated on first start")
+	fs.IntVar(&c.workers, "workers", runtime.NumCPU(), "jobs processed at once by this process")
+	fs.IntVar(&c.replicas, "replicas", 1, "JetStream replicas of the streams (3 on a cluster)")
+	fs.StringVar(&c.httpAddr, "http", "127.0.0.1:8080", "address of /healthz, /readyz and /metrics")
+	fs.DurationVar(&c.studySettle, "study-settle", 30*time.Second, "publish study.done after a study saw no new instance for this long")
+	fs.DurationVar(&c.ackWait, "ack-wait", 60*time.Second, "redeliver a job not acknowledged or heartbeated within this")
+	fs.DurationVar(&c.opTimeout, "op-timeout", 10*time.Second, "timeout of each NATS or S3 operation (retried)")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+}
+
+// envDefaults lets every flag not given on the command line come from
+// DEID_<FLAG> (dashes as underscores), for containers.
+func envDefaults(fs *flag.FlagSet) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || err != nil {
+			return
+		}
+		env := "DEID_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok {
+			if e := f.Value.Set(v); e != nil {
+				err = fmt.Errorf("%s: %w", env, e)
+			}
+		}
+	})
+	return err
+}
+
+func newLogger(level string, w io.Writer) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, err
+	}
+	enc := zap.NewProductionEncoderConfig()
+	enc.TimeKey, enc.EncodeTime = "time", zapcore.ISO8601TimeEncoder
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(w), lvl)
+	return zap.New(core), nil
+}
+
+func serveCmd(args []string, stdout, stderr io.Writer) int {
+	var c serveConfig
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	serveFlags(&c, fs)
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "deid serve: unexpected arguments")
+		return exitUsage
+	}
+	if err := envDefaults(fs); err != nil {
+		fmt.Fprintln(stderr, "deid serve:", err)
+		return exitUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv, err := startService(ctx, c, stdout, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "deid serve:", err)
+		return exitRejected
+	}
+	err = srv.wait()
+	if err != nil {
+		fmt.Fprintln(stderr, "deid serve:", err)
+		return exitRejected
+	}
+	return exitOK
+}
+
+// service is a running `deid serve`: what it started, to stop it in order.
+type service struct {
+	log      *zap.Logger
+	cancel   context.CancelFunc
+	done     chan error
+	nats     *embed.NATS
+	s3       *embed.S3
+	nc       *nats.Conn
+	http     *http.Server
+	httpAddr string
+	s3Addr   string
+	natsURL  string
+	creds    [2]string
+	store    ingest.MinioStore
+	cfg      serveConfig
+}
+
+// startService starts everything and returns once the workers run.
+func startService(parent context.Context, c serveConfig, stdout, stderr io.Writer) (*service, error) {
+	log, err := newLogger(c.logLevel, stderr)
+	if err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	if err := os.MkdirAll(c.data, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	tmp := filepath.Join(c.data, "tmp")
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	key, err := serviceKey(c, log)
+	if err != nil {
+		return nil, err
+	}
+	prof, err := (&profiles.Loader{}).Load(c.profile)
+	if err != nil {
+		return nil, err
+	}
+	eng, err := deid.New(deid.Config{Profile: prof, Key: key})
+	if err != nil {
+		return nil, err
+	}
+	s := &service{log: log, cfg: c, done: make(chan error, 1)}
+	ok := false
+	defer func() {
+		if !ok {
+			s.shutdown()
+		}
+	}()
+
+	// NATS: embedded unless --nats-url.
+	if c.natsURL == "" {
+		s.nats, err = embed.StartNATS(embed.NATSConfig{StoreDir: filepath.Join(c.data, "nats"), Listen: c.natsListen, Logger: log.Named("nats")})
+		if err != nil {
+			return nil, fmt.Errorf("embedded NATS: %w", err)
+		}
+		s.natsURL = s.nats.ClientURL()
+		s.nc, err = s.nats.Connect(nats.Name("deid serve"))
+	} else {
+		s.natsURL = c.natsURL
+		opts := []nats.Option{nats.Name("deid serve"), nats.MaxReconnects(-1),
+			nats.ReconnectWait(500 * time.Millisecond), nats.Timeout(5 * time.Second),
+			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("NATS disconnected; reconnecting", zap.Error(err)) }),
+			nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("NATS reconnected", zap.String("server", redactURL(nc.ConnectedUrl()))) })}
+		if c.natsCreds != "" {
+			opts = append(opts, nats.UserCredentials(c.natsCreds))
+		}
+		s.nc, err = nats.Connect(c.natsURL, opts...)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach NATS at %s: %w", redactURL(s.natsURL), err)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := ingest.NewMetrics(reg)
+	top := ingest.DefaultTopology()
+	top.Replicas, top.AckWait = c.replicas, c.ackWait
+	setupCtx, cancelSetup := context.WithTimeout(parent, 30*time.Second)
+	defer cancelSetup()
+	js, err := jetstream.New(s.nc)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := ingest.Setup(setupCtx, js, top); err != nil {
+		return nil, fmt.Errorf("NATS JetStream setup: %w", err)
+	}
+
+	// S3: embedded unless --s3-endpoint; the embedded endpoint announces
+	// every object created in the input bucket on deid.ingest.objects, as
+	// MinIO's bucket notifications would.
+	endpoint, access, secret := c.s3Endpoint, c.s3Access, c.s3Secret
+	if endpoint == "" {
+		if access == "" || secret == "" {
+			cr, created, err := embed.EnsureCredentials(c.data)
+			if err != nil {
+				return nil, fmt.Errorf("embedded S3 credentials: %w", err)
+			}
+			access, secret = cr.AccessKey, cr.SecretKey
+			if created {
+				fmt.Fprintf(stdout, "embedded S3 credentials (shown once, kept in %s): access key %s, secret key %s\n",
+					filepath.Join(c.data, "s3-credentials.json"), access, secret)
+			}
+		}
+		s.s3, err = embed.StartS3(embed.S3Config{Dir: filepath.Join(c.data, "s3"), Listen: c.s3Listen,
+			AccessKey: access, SecretKey: secret, NotifyBuckets: []string{c.inBucket}, Logger: log.Named("s3"),
+			Notify: func(ctx context.Context, n embed.Notification) error {
+				// One job per object version: a repeated notification of the
+				// same bytes is dropped by JetStream's deduplication.
+				_, err := js.Publish(ctx, ingest.SubjectObjects, n.Event,
+					jetstream.WithMsgID("s3/"+string(hashKey(n.Bucket+"/"+n.Key+"/"+n.ETag))))
+				return err
+			}})
+		if err != nil {
+			return nil, fmt.Errorf("embedded S3: %w", err)
+		}
+		endpoint = s.s3.Endpoint()
+	}
+	s.s3Addr, s.creds = endpoint, [2]string{access, secret}
+	if access == "" || secret == "" {
+		return nil, errors.New("--s3-endpoint needs --s3-access-key and --s3-secret-key (or DEID_S3_ACCESS_KEY, DEID_S3_SECRET_KEY)")
+	}
+	mc, err := minio.New(endpoint, &minio.Options{Creds: credentials.NewStaticV4(access, secret, ""), Secure: c.s3TLS, Region: c.s3Region})
+	if err != nil {
+		return nil, fmt.Errorf("S3 endpoint %s: %w", endpoint, err)
+	}
+	s.store = ingest.MinioStore{C: mc}
+	if err := s.store.EnsureBuckets(setupCtx, c.inBucket, c.outBucket, c.quarantine); err != nil {
+		return nil, fmt.Errorf("cannot use S3 at %s: %w", endpoint, err)
+	}
+	if c.minioNotifyARN != "" {
+		if err := s.store.NotifyOnCreate(setupCtx, c.inBucket, c.minioNotifyARN); err != nil {
+			return nil, fmt.Errorf("bucket notification %s -> %s: %w", c.inBucket, c.minioNotifyARN, err)
+		}
+	}
+
+	svc, err := ingest.New(setupCtx, s.nc, s.store, ingest.Config{InBucket: c.inBucket, OutBucket: c.outBucket,
+		QuarantineBucket: c.quarantine, Engine: eng, Workers: c.workers, TempDir: tmp, Topology: top,
+		StudySettle: c.studySettle, OpTimeout: c.opTimeout, Logger: log.Named("ingest"), Metrics: metrics})
+	if err != nil {
+		return nil, err
+	}
+
+	// HTTP: health, readiness, metrics.
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if !s.nc.IsConnected() {
+			http.Error(w, "NATS not connected", http.StatusServiceUnavailable)
+			return
+		}
+		if _, err := mc.BucketExists(ctx, c.inBucket); err != nil {
+			http.Error(w, "S3 not reachable", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	ln, err := net.Listen("tcp", c.httpAddr)
+	if err != nil {
+		return nil, fmt.Errorf("--http %s: %w", c.httpAddr, err)
+	}
+	s.httpAddr = ln.Addr().String()
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go s.http.Serve(ln)
+
+	runCtx, cancel := context.WithCancel(parent)
+	s.cancel = cancel
+	go func() {
+		err := svc.Run(runCtx)
+		s.shutdown()
+		s.done <- err
+	}()
+	log.Info("deid serve running", zap.String("nats", s.natsURL), zap.String("s3", endpoint),
+		zap.String("in_bucket", c.inBucket), zap.String("out_bucket", c.outBucket), zap.String("profile", prof.Name),
+		zap.Int("workers", c.workers), zap.String("http", s.httpAddr))
+	fmt.Fprintf(stdout, "deid serve: NATS %s, S3 %s (buckets %s -> %s, quarantine %s), profile %s, http://%s/metrics\n",
+		s.natsURL, endpoint, c.inBucket, c.outBucket, c.quarantine, prof.Name, s.httpAddr)
+	ok = true
+	return s, nil
+}
+
+// wait blocks until the service stopped (signal or Stop).
+func (s *service) wait() error { return <-s.done }
+
+// Stop asks the service to finish its jobs in flight and stop.
+func (s *service) Stop() error {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	return s.wait()
+}
+
+// shutdown stops what was started, in reverse order. The embedded NATS
+// server goes last, after the client drained.
+func (s *service) shutdown() {
+	if s.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		s.http.Shutdown(ctx)
+		cancel()
+	}
+	if s.s3 != nil {
+		s.s3.Close()
+	}
+	if s.nc != nil {
+		s.nc.Drain()
+		for i := 0; i < 50 && !s.nc.IsClosed(); i++ {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if s.nats != nil {
+		s.nats.Shutdown()
+	}
+	s.log.Sync()
+}
+
+// serviceKey loads the project key, or on the embedded default generates
+// one into the data directory (with a warning: back it up).
+func serviceKey(c serveConfig, log *zap.Logger) (pseudonym.Key, error) {
+	path := c.keyFile
+	if path == "" {
+		if v := os.Getenv("DEID_KEY"); v != "" {
+			return pseudonym.ParseKey([]byte(v))
+		}
+		path = filepath.Join(c.data, "project.key")
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			k, err := pseudonym.GenerateKey()
+			if err != nil {
+				return pseudonym.Key{}, err
+			}
+			if err := pseudonym.WriteKeyFile(path, k); err != nil {
+				return pseudonym.Key{}, fmt.Errorf("write project key: %w", err)
+			}
+			log.Warn("generated a new project key; back it up: without it pseudonyms cannot be reproduced", zap.String("path", path))
+		}
+	}
+	k, err := pseudonym.LoadKeyFile(path)
+	if err != nil {
+		return pseudonym.Key{}, fmt.Errorf("project key: %w", err)
+	}
+	return k, nil
+}
+
+// redactURL drops user and password from a server URL before it is shown.
+func redactURL(u string) string {
+	var parts []string
+	for _, one := range strings.Split(u, ",") {
+		if p, err := url.Parse(strings.TrimSpace(one)); err == nil && p.User != nil {
+			p.User = nil
+			one = p.String()
+		}
+		parts = append(parts, one)
+	}
+	return strings.Join(parts, ",")
+}
+
+// hashKey is an opaque id for a name that may identify (an object key).
+func hashKey(s string) []byte {
+	h := sha256.Sum256([]byte(s))
+	return []byte(hex.EncodeToString(h[:12]))
+}
