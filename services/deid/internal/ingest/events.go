@@ -78,7 +78,7 @@ type StudyDone struct {
 	Bucket    string    `json:"bucket"`
 	Prefix    string    `json:"prefix"`
 	Instances int       `json:"instances"`
-	Reason    string    `json:"reason"`           // "submitted prefix complete" or "settled"
+	Reason    string    `json:"reason"` // "submitted prefix complete" or "settled"
 	Profile   string    `json:"profile"`
 }
 

@@ -44,8 +44,8 @@ type Config struct {
 	// RetryBase is the first redelivery delay after a transient failure;
 	// it doubles with each delivery, up to 64 times RetryBase.
 	RetryBase time.Duration
-	Logger     *zap.Logger
-	Metrics    *Metrics
+	Logger    *zap.Logger
+	Metrics   *Metrics
 }
 
 // Service runs workers over the shared work queue.
