@@ -72,7 +72,7 @@ func runDemo(dir string, n int, profile string, stdout, stderr io.Writer) error 
 	serveFlags(&c, fs)
 	c.data, c.profile, c.workers = dir, profile, 2
 	c.natsListen, c.s3Listen, c.httpAddr = "", "127.0.0.1:0", "127.0.0.1:0" // nothing fixed: the demo never clashes with a running serve
-	c.studySettle, c.logLevel = 2*time.Second, "warn"
+	c.studySettle, c.logLevel = 2*time.Second, "error"
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	fmt.Fprintln(stdout, "1. starting the service: embedded NATS JetStream + S3 endpoint, profile", profile)

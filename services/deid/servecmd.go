@@ -166,7 +166,12 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 	if err := os.MkdirAll(c.data, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
+	// The spool of jobs in flight: what a killed process left there is
+	// redelivered and redone, so it goes.
 	tmp := filepath.Join(c.data, "tmp")
+	if err := os.RemoveAll(tmp); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}

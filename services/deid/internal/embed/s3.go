@@ -70,7 +70,12 @@ func StartS3(c S3Config) (*S3, error) {
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
 	}
+	// Uploads in progress; what a killed process left there was never
+	// acknowledged to its client.
 	spool := filepath.Join(c.Dir, "spool")
+	if err := os.RemoveAll(spool); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(spool, 0o700); err != nil {
 		return nil, err
 	}

@@ -33,6 +33,7 @@ const (
 
 var (
 	errNoAuth       = errors.New("request is not signed")
+	errSigV2        = errors.New("AWS Signature Version 2 is not accepted; sign with Signature Version 4")
 	errBadAuth      = errors.New("malformed AWS Signature Version 4")
 	errAccessKey    = errors.New("unknown access key")
 	errSignature    = errors.New("signature does not match")
@@ -109,6 +110,9 @@ func (s *sigV4) params(r *http.Request) (sigParams, error) {
 		return p, nil
 	}
 	h := r.Header.Get("Authorization")
+	if strings.HasPrefix(h, "AWS ") || q.Get("AWSAccessKeyId") != "" {
+		return p, errSigV2
+	}
 	if h == "" {
 		return p, errNoAuth
 	}

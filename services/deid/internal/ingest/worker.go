@@ -272,9 +272,9 @@ func (s *Service) handleNotification(ctx context.Context, data []byte) error {
 		if r.S3.Bucket.Name != s.cfg.InBucket {
 			continue // notifications of other buckets are not ours
 		}
-		key, err := url.QueryUnescape(r.S3.Object.Key)
+		key, err := s.notifiedKey(ctx, r.S3.Bucket.Name, r.S3.Object.Key)
 		if err != nil {
-			return permanent("malformed object key in S3 notification")
+			return err
 		}
 		err = s.processInstance(ctx, InstanceJob{Bucket: r.S3.Bucket.Name, Key: key, ETag: strings.Trim(r.S3.Object.ETag, `"`)})
 		var pe *permanentError
@@ -283,6 +283,37 @@ func (s *Service) handleNotification(ctx context.Context, data []byte) error {
 		}
 	}
 	return nil
+}
+
+// notifiedKey is the object key a notification names. AWS and MinIO
+// URL-encode it (spaces as '+'); some servers (versitygw) send it as it
+// is. When the two readings differ and the decoded one does not exist,
+// the key as sent is taken if it does.
+func (s *Service) notifiedKey(ctx context.Context, bucket, raw string) (string, error) {
+	key, err := url.QueryUnescape(raw)
+	if err != nil {
+		return raw, nil
+	}
+	if key == raw {
+		return key, nil
+	}
+	var mErr error
+	err = retry(ctx, s.cfg.OpTimeout, 3, func(ctx context.Context) error {
+		_, mErr = s.store.Metadata(ctx, bucket, key)
+		if mErr == nil || errors.Is(mErr, ErrNotFound) {
+			return nil
+		}
+		return mErr
+	})
+	if err != nil {
+		return "", err
+	}
+	if errors.Is(mErr, ErrNotFound) {
+		if _, err := s.store.Metadata(ctx, bucket, raw); err == nil {
+			return raw, nil
+		}
+	}
+	return key, nil
 }
 
 // handleStudyJob expands a submitted prefix into instance jobs (one per

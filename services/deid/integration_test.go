@@ -1,0 +1,291 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dicomdeid/dicomdeid/services/deid/internal/ingest"
+)
+
+// Integration tests run the service against the servers users deploy:
+// nats-server v2.15.2, versitygw v1.8.0 and MinIO (its bucket
+// notifications into JetStream). scripts/test installs them with go
+// install and sets DEID_REQUIRE_SERVERS=1, so in CI they run or fail;
+// elsewhere they are skipped when a binary is missing.
+
+// serverBinary finds an installed server binary.
+func serverBinary(t *testing.T, name string) string {
+	t.Helper()
+	var dirs []string
+	if gobin := os.Getenv("GOBIN"); gobin != "" {
+		dirs = append(dirs, gobin)
+	}
+	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
+		for _, p := range filepath.SplitList(strings.TrimSpace(string(out))) {
+			dirs = append(dirs, filepath.Join(p, "bin"))
+		}
+	}
+	for _, d := range dirs {
+		if p := filepath.Join(d, name); isExecutable(p) {
+			return p
+		}
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	if os.Getenv("DEID_REQUIRE_SERVERS") == "1" {
+		t.Fatalf("%s is not installed (scripts/test installs it with go install)", name)
+	}
+	t.Skipf("%s is not installed; scripts/test installs it", name)
+	return ""
+}
+
+func isExecutable(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir() && st.Mode()&0o111 != 0
+}
+
+// startProcess runs a server on loopback and stops it (by its PID) when
+// the test ends. Its output is kept for failure messages.
+func startProcess(t *testing.T, env []string, bin string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("%s output:\n%s", filepath.Base(bin), tail(out.String(), 3000))
+		}
+	})
+	return cmd
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// waitHTTP waits until url answers 200.
+func waitHTTP(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s not ready within 60 s", url)
+}
+
+func waitTCP(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s not listening within 60 s", addr)
+}
+
+// startNATSServer runs nats-server with JetStream; it returns the client URL.
+func startNATSServer(t *testing.T) string {
+	t.Helper()
+	bin := serverBinary(t, "nats-server")
+	addr, mon := freePort(t), freePort(t)
+	host, port, _ := net.SplitHostPort(addr)
+	_, mport, _ := net.SplitHostPort(mon)
+	startProcess(t, nil, bin, "-a", host, "-p", port, "-m", mport, "-js", "-sd", t.TempDir(), "--server_name", "it")
+	waitHTTP(t, "http://"+mon+"/healthz")
+	return "nats://" + addr
+}
+
+const itAccess, itSecret = "deidintegration", "integration-secret-0123456789"
+
+// startVersityGW runs versitygw over a directory; with natsURL its
+// object-created events go to deid.ingest.objects.
+func startVersityGW(t *testing.T, natsURL string) string {
+	t.Helper()
+	bin := serverBinary(t, "versitygw")
+	addr := freePort(t)
+	root, meta := t.TempDir(), t.TempDir()
+	args := []string{"--access", itAccess, "--secret", itSecret, "--port", addr, "--quiet"}
+	if natsURL != "" {
+		args = append(args, "--event-nats-url", natsURL, "--event-nats-topic", ingest.SubjectObjects)
+	}
+	args = append(args, "posix", "--sidecar", meta, root)
+	startProcess(t, nil, bin, args...)
+	waitTCP(t, addr)
+	return addr
+}
+
+// startMinIO runs MinIO with a NATS JetStream notification target that
+// publishes on deid.ingest.objects.
+func startMinIO(t *testing.T, natsURL string) string {
+	t.Helper()
+	bin := serverBinary(t, "minio")
+	addr, console := freePort(t), freePort(t)
+	env := []string{"MINIO_ROOT_USER=" + itAccess, "MINIO_ROOT_PASSWORD=" + itSecret, "MINIO_BROWSER=off",
+		"MINIO_NOTIFY_NATS_ENABLE_PRIMARY=on", "MINIO_NOTIFY_NATS_ADDRESS_PRIMARY=" + strings.TrimPrefix(natsURL, "nats://"),
+		"MINIO_NOTIFY_NATS_SUBJECT_PRIMARY=" + ingest.SubjectObjects, "MINIO_NOTIFY_NATS_JETSTREAM_PRIMARY=on",
+		"MINIO_NOTIFY_NATS_QUEUE_DIR_PRIMARY=" + t.TempDir(), "MINIO_UPDATE=off"}
+	startProcess(t, env, bin, "server", "--address", addr, "--console-address", console, "--quiet", t.TempDir())
+	waitHTTP(t, "http://"+addr+"/minio/health/ready")
+	return addr
+}
+
+// externalService starts deid serve against external NATS and S3.
+func externalService(t *testing.T, natsURL, s3 string, extra func(*serveConfig)) *service {
+	t.Helper()
+	c := serveConfigForTest(t)
+	c.natsURL, c.s3Endpoint, c.s3Access, c.s3Secret = natsURL, s3, itAccess, itSecret
+	if extra != nil {
+		extra(&c)
+	}
+	srv := startForTest(t, c, io.Discard)
+	srv.creds = [2]string{itAccess, itSecret}
+	return srv
+}
+
+// uploadAndAwait uploads corpus files to the input bucket and waits for
+// each to be finished (audit events), then checks outputs against events.
+func uploadAndAwait(t *testing.T, srv *service, natsURL string, files []string) (written, failed int) {
+	t.Helper()
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	audits := make(chan *nats.Msg, 1024)
+	nc.ChanSubscribe("deid.audit.>", audits)
+	mc := srv.s3Client(t)
+	ctx := context.Background()
+	keys := map[string]bool{}
+	for _, f := range files {
+		data, err := os.ReadFile(filepath.Join(corpusDir(t), f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := "Doe Jane 1970/" + f
+		if _, err := mc.PutObject(ctx, srv.cfg.inBucket, key, bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		keys[key] = true
+	}
+	awaitInputs(t, audits, keys, 2*time.Minute)
+	js, _ := jetstream.New(nc)
+	for _, m := range streamMessages(t, js, ingest.StreamEvents) {
+		switch m.Subject() {
+		case ingest.SubjectInstanceDone:
+			var ev ingest.InstanceDone
+			json.Unmarshal(m.Data(), &ev)
+			st, err := mc.StatObject(ctx, srv.cfg.outBucket, ev.Key, minio.StatObjectOptions{})
+			if err != nil || st.Size != ev.Size {
+				t.Errorf("done event without its output: %v", err)
+			}
+			if strings.Contains(string(m.Data()), "Doe") {
+				t.Error("public event names the input")
+			}
+			written++
+		case ingest.SubjectInstanceFailed:
+			failed++
+		}
+	}
+	return written, failed
+}
+
+var itFiles = []string{"ct_small_explicit_le.dcm", "mr_small_explicit_be.dcm", "rtplan_small.dcm", "sc_rgb_jpeg_baseline.dcm",
+	"charset_japanese_ir87.dcm", "malformed_mr_truncated.dcm"}
+
+// TestIntegrationVersityGW: real nats-server and versitygw; versitygw's
+// own NATS events trigger the workers, and a submitted prefix runs too.
+func TestIntegrationVersityGW(t *testing.T) {
+	natsURL := startNATSServer(t)
+	// versitygw must be up for the service's bucket setup; it publishes
+	// its events with core NATS, which the stream captures once the
+	// service has created it.
+	vgw := startVersityGW(t, natsURL)
+	srv := externalService(t, natsURL, vgw, nil)
+	written, failed := uploadAndAwait(t, srv, natsURL, itFiles)
+	if written != 5 || failed != 1 {
+		t.Errorf("versitygw events: %d written, %d failed; want 5 and 1", written, failed)
+	}
+	// A batch over existing data in another bucket.
+	mc := srv.s3Client(t)
+	ctx := context.Background()
+	if err := mc.MakeBucket(ctx, "archive", minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(corpusDir(t), "nm_multiframe_heart.dcm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mc.PutObject(ctx, "archive", "old/Doe Jane/nm.dcm", bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runDeid(t, "submit", "--bucket", "archive", "--prefix", "old/", "--nats-url", natsURL, "--wait")
+	if code != 0 || !strings.Contains(out, "1 of 1 objects finished (1 written, 0 failed)") {
+		t.Errorf("submit --wait against versitygw: %d\n%s%s", code, out, errOut)
+	}
+}
+
+// TestIntegrationMinIO: real nats-server and MinIO; MinIO publishes its
+// bucket notifications into JetStream (the service configures the input
+// bucket to send them), and the workers read and write MinIO.
+func TestIntegrationMinIO(t *testing.T) {
+	natsURL := startNATSServer(t)
+	// MinIO's JetStream target needs the stream: a first service start
+	// creates it (and every later start keeps it as it is).
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := ingest.Setup(ctx, js, ingest.DefaultTopology()); err != nil {
+		t.Fatal(err)
+	}
+	nc.Close()
+	minioAddr := startMinIO(t, natsURL)
+	srv := externalService(t, natsURL, minioAddr, func(c *serveConfig) { c.minioNotifyARN = "arn:minio:sqs::PRIMARY:nats" })
+	written, failed := uploadAndAwait(t, srv, natsURL, itFiles)
+	if written != 5 || failed != 1 {
+		t.Errorf("MinIO notifications: %d written, %d failed; want 5 and 1", written, failed)
+	}
+	q := 0
+	for range srv.s3Client(t).ListObjects(context.Background(), srv.cfg.quarantine, minio.ListObjectsOptions{Recursive: true}) {
+		q++
+	}
+	if q != 2 {
+		t.Errorf("quarantine holds %d objects, want the failed input and its note", q)
+	}
+}
