@@ -537,3 +537,26 @@ func TestServeStartupErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestDemo: the newcomer's first command shows the main job end to end.
+func TestDemo(t *testing.T) {
+	code, out, errOut := runDeid(t, "demo", "--instances", "3")
+	if code != 0 {
+		t.Fatalf("demo: %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{"Patient's Name", "Kowalska^Zofia^Maria", "ANON", "pixel data identical: true",
+		"deid.events.instance.done      3", "deid.events.study.done         1", "s3://deid-anonymised/"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
+	}
+	// The output column and the keys show no input identifier.
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "   2.25.") && strings.Contains(line, "Kowalska") {
+			t.Errorf("an output key names the patient: %s", line)
+		}
+		if f := strings.Fields(line); len(f) > 2 && strings.HasPrefix(line, "Patient ID") && strings.Contains(f[len(f)-1], "4471") {
+			t.Errorf("the output Patient ID is the input's: %s", line)
+		}
+	}
+}

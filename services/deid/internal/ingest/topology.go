@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -25,9 +26,11 @@ func DefaultTopology() Topology {
 	return Topology{Replicas: 1, AckWait: 60 * time.Second, MaxDeliver: 5, MaxAckPending: 256, Dedup: 2 * time.Hour}
 }
 
-// Setup creates or updates the streams, the durable pull consumer shared by
-// all workers, and the key-value buckets. Every process runs it at start;
-// it is idempotent.
+// Setup creates the streams, the durable pull consumer shared by all
+// workers, and the key-value buckets, where they are missing. Every
+// process runs it at start. What exists is left as it is: an operator may
+// have tuned it (replicas, limits), and one worker started with other
+// flags must not reconfigure a running cluster.
 func Setup(ctx context.Context, js jetstream.JetStream, t Topology) (jetstream.Consumer, error) {
 	streams := []jetstream.StreamConfig{
 		{Name: StreamIngest, Subjects: []string{SubjectObjects, SubjectStudyJobs, SubjectInstanceJobs},
@@ -40,23 +43,28 @@ func Setup(ctx context.Context, js jetstream.JetStream, t Topology) (jetstream.C
 			Storage: jetstream.FileStorage, Replicas: t.Replicas, Duplicates: t.Dedup},
 	}
 	for _, sc := range streams {
-		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
+		if _, err := js.CreateStream(ctx, sc); err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 			return nil, fmt.Errorf("stream %s: %w", sc.Name, err)
 		}
 	}
-	for _, name := range []string{KVStudies, KVJobs} {
-		if _, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: name, Replicas: t.Replicas,
-			Storage: jetstream.FileStorage, History: 1}); err != nil {
-			return nil, fmt.Errorf("key-value %s: %w", name, err)
+	// Progress records expire: a study's marks after a week (a study that
+	// grows later starts a new count), a job's after 30 days.
+	for _, kv := range []jetstream.KeyValueConfig{{Bucket: KVStudies, TTL: 7 * 24 * time.Hour}, {Bucket: KVJobs, TTL: 30 * 24 * time.Hour}} {
+		kv.Replicas, kv.Storage, kv.History = t.Replicas, jetstream.FileStorage, 1
+		if _, err := js.CreateKeyValue(ctx, kv); err != nil && !errors.Is(err, jetstream.ErrBucketExists) {
+			return nil, fmt.Errorf("key-value %s: %w", kv.Bucket, err)
 		}
 	}
-	cons, err := js.CreateOrUpdateConsumer(ctx, StreamIngest, jetstream.ConsumerConfig{
+	cons, err := js.CreateConsumer(ctx, StreamIngest, jetstream.ConsumerConfig{
 		Durable:       ConsumerName,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       t.AckWait,
 		MaxDeliver:    t.MaxDeliver,
 		MaxAckPending: t.MaxAckPending,
 	})
+	if errors.Is(err, jetstream.ErrConsumerExists) {
+		cons, err = js.Consumer(ctx, StreamIngest, ConsumerName)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s: %w", ConsumerName, err)
 	}
