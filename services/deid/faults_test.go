@@ -434,4 +434,3 @@ func (c *natsCluster) leader(js jetstream.JetStream) string {
 
 func (c *natsCluster) kill(name string)    { c.nodes[name].kill() }
 func (c *natsCluster) restart(name string) { c.nodes[name].start() }
-
