@@ -81,7 +81,7 @@ func (j *Job) apply(e *dicomraw.Element, d decision, path string, sc scope) {
 		j.note(path, d.action, d.why)
 	case rules.UID:
 		if d.vr != "UI" {
-			j.dummy(e, d.vr, d.domain)
+			j.dummy(e, d.vr, d.domain())
 			j.note(path, rules.Dummy, d.why+" (not a UID)")
 			return
 		}
@@ -89,11 +89,11 @@ func (j *Job) apply(e *dicomraw.Element, d decision, path string, sc scope) {
 		c.UIDsMapped++
 		j.note(path, d.action, d.why)
 	case rules.Dummy:
-		j.dummy(e, d.vr, d.domain)
+		j.dummy(e, d.vr, d.domain())
 		c.Dummied++
 		j.note(path, d.action, d.why)
 	case rules.Pseudonym:
-		j.pseudonym(e, d.vr, d.domain)
+		j.pseudonym(e, d.vr, d.domain())
 		c.Pseudonymised++
 		j.note(path, d.action, d.why)
 	case rules.Clean:
@@ -215,6 +215,11 @@ func (j *Job) pseudonym(e *dicomraw.Element, vr, tagDomain string) {
 	if err != nil { // templates are checked when the engine is built
 		s = dummyFor(vr)
 	}
+	// With a lookup table the patient is named by the broker's research
+	// ID; another person's ID in a sequence keeps its keyed pseudonym.
+	if j.researchID != "" && (e.Tag == tagPatientName || e.Tag == tagPatientID && orig == j.patientID) {
+		s = j.researchID
+	}
 	if l := maxLen(vr); len(s) > l {
 		s = s[:l]
 	}
@@ -225,7 +230,7 @@ func (j *Job) pseudonym(e *dicomraw.Element, vr, tagDomain string) {
 }
 
 func (j *Job) replaceTemplate(e *dicomraw.Element, d decision, path string) {
-	s, err := j.eng.pz.Format(d.value, d.domain, strings.Trim(string(e.Value), "\x00 "))
+	s, err := j.eng.pz.Format(d.value, d.domain(), strings.Trim(string(e.Value), "\x00 "))
 	if err != nil {
 		s = dummyFor(d.vr)
 	}
@@ -243,12 +248,12 @@ func (j *Job) clean(e *dicomraw.Element, d decision, path string, sc scope) {
 	case d.vr == "DA" || d.vr == "DT":
 		j.shiftValue(e, d.vr)
 	case d.vr == "TM":
-		c.Kept++ // whole-day shifts keep the time of day
+		j.shiftValue(e, d.vr) // whole-day shifts keep the time of day
 	case d.vr == "UI":
 		j.mapUIDs(e, d.vr)
 		c.UIDsMapped++
 	case d.vr == "PN":
-		j.pseudonym(e, d.vr, d.domain)
+		j.pseudonym(e, d.vr, d.domain())
 		c.Pseudonymised++
 	case isText(d.vr):
 		j.cleanText(e, d.vr, sc)

@@ -33,6 +33,20 @@ type Config struct {
 	Profile *rules.Profile
 	Key     pseudonym.Key
 	Limits  dicomraw.Limits
+	// RecordPaths fills Result.Paths (every attribute path seen and what
+	// was done with it, for dry runs); off, planning skips that work.
+	RecordPaths bool
+	// PatientLookup, when set, is an honest broker's table of research
+	// IDs: the patient's Patient ID and Patient's Name are written as its
+	// research ID instead of a keyed pseudonym, and a file whose patient
+	// the table lacks is refused (Rejection kind "not-in-lookup").
+	PatientLookup PatientLookup
+}
+
+// PatientLookup maps a patient (Patient ID, Issuer of Patient ID) to a
+// research ID.
+type PatientLookup interface {
+	ResearchID(patientID, issuer string) (string, bool)
 }
 
 // Engine applies one profile with one key. It is safe for concurrent use.
@@ -44,6 +58,8 @@ type Engine struct {
 	byPrivate map[privKey]rules.Rule
 	method    string
 	policy    verify.Policy
+	record    bool
+	lookup    PatientLookup
 }
 
 type privKey struct {
@@ -80,6 +96,8 @@ func New(cfg Config) (*Engine, error) {
 		}
 	}
 	e.method = methodText(p)
+	e.record = cfg.RecordPaths
+	e.lookup = cfg.PatientLookup
 	e.policy = VerifyPolicy(p)
 	return e, nil
 }
@@ -159,12 +177,13 @@ type Job struct {
 	f   *dicomraw.File
 	res *Result
 
-	patientID string // top-level Patient ID as stored (trimmed)
-	shiftKey  string
-	shift     int
-	shifted   bool
-	needles   []needle
-	meta      []dicomraw.MetaElement
+	patientID  string // top-level Patient ID as stored (trimmed)
+	researchID string // the patient's ID in the engine's lookup table, if it has one
+	shiftKey   string
+	shift      int
+	shifted    bool
+	needles    []needle
+	meta       []dicomraw.MetaElement
 
 	deadline time.Time // Limits.MaxDuration after Plan started
 	ticks    int
@@ -181,7 +200,8 @@ type Result struct {
 	SOPInstanceUID string `json:"sop_instance_uid"`
 	TransferSyntax string `json:"transfer_syntax"`
 	Counts         Counts `json:"counts"`
-	// Paths maps each attribute path seen (never a value) to what was done.
+	// Paths maps each attribute path seen (never a value) to what was
+	// done, when the engine records paths (Config.RecordPaths).
 	Paths map[string]PathAction `json:"-"`
 }
 

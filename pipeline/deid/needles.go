@@ -12,10 +12,26 @@ import (
 // needle is an identifying string looked for in free text (lower case).
 type needle struct {
 	runes []rune
-	// whole requires word boundaries around a match: short tokens would
-	// otherwise hit inside ordinary words.
-	whole bool
+	bound bound
 }
+
+// bound is what may not surround a match of a needle. The rules are those
+// of the verifier (verify.bounded), which checks every written output:
+// text it would find must not be left in.
+type bound uint8
+
+const (
+	// boundNone: anywhere (long needles, CJK text, which has no spaces
+	// between words).
+	boundNone bound = iota
+	// boundWord: short tokens would otherwise hit inside ordinary words;
+	// no ASCII letter or digit may touch a match.
+	boundWord
+	// boundNumber: dates, UIDs and digit strings stand alone as numbers;
+	// no digit, nor a '.' and a digit, may touch a match (letters may:
+	// "DOB19450321").
+	boundNumber
+)
 
 const minNeedle = 3
 
@@ -34,32 +50,40 @@ func (j *Job) collect(els []*dicomraw.Element, sc scope) {
 	for _, n := range j.needles {
 		seen[string(n.runes)] = true
 	}
-	add := func(s string, whole bool) {
+	// add records a needle; numeric is true for dates and UIDs.
+	add := func(s string, numeric bool) {
 		r := []rune(strings.ToLower(strings.TrimSpace(s)))
 		if needleWeight(r) < minNeedle || seen[string(r)] || !hasAlnum(r) {
 			return
 		}
 		seen[string(r)] = true
-		if hasIdeographic(r) {
+		b := boundNone
+		switch {
+		case numeric || allDigits(r):
+			b = boundNumber
+		case hasIdeographic(r):
 			// CJK text has no spaces between words, so word boundaries
 			// mean nothing there; two ideographs are already specific.
-			whole = false
-		} else {
-			whole = whole || len(r) < 5
+		case len(r) < 5:
+			b = boundWord
 		}
-		j.needles = append(j.needles, needle{runes: r, whole: whole})
+		j.needles = append(j.needles, needle{runes: r, bound: b})
 	}
 	for _, e := range els {
 		if e.Tag.IsPrivateCreator() || e.Tag.Element() == 0 || e.Tag == tagSpecificCharacterSet {
 			continue
 		}
-		d, _ := j.decide(e, sc, crs)
+		d := j.decide(e, sc, crs)
 		if d.vr == "SQ" {
 			child := sc
 			child.depth++
 			for _, it := range e.Items {
 				j.collect(it.Elements, child)
 			}
+			continue
+		}
+		if d.vr == "UI" {
+			j.collectUIDs(e, sc, add)
 			continue
 		}
 		if d.private || !e.Loaded || len(e.Value) == 0 {
@@ -97,6 +121,15 @@ func (j *Job) collect(els []*dicomraw.Element, sc scope) {
 			}
 		case "DA", "DT":
 			for _, v := range strings.Split(text, `\`) {
+				// The date part as written, whether or not it reads as a
+				// date (one that cannot be read could still be the real
+				// one), and the ways people write it when it does.
+				v = strings.TrimSpace(v)
+				if len(v) >= 8 {
+					add(v[:8], true)
+				} else {
+					add(v, true)
+				}
 				for _, s := range dateForms(v) {
 					add(s, true)
 				}
@@ -131,7 +164,9 @@ func needleWeight(r []rune) int {
 }
 
 func isIdeographic(c rune) bool {
-	return unicode.In(c, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Hangul)
+	// Hangul Jamo (U+1100) is the first of these scripts: text below it
+	// skips the table lookups, which are most of the cost otherwise.
+	return c >= 0x1100 && unicode.In(c, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Hangul)
 }
 
 func hasIdeographic(r []rune) bool {
@@ -166,8 +201,23 @@ func dateForms(v string) []string {
 }
 
 // redact replaces every occurrence of a needle in text (case-insensitive)
-// with "***" and returns the number of replacements.
+// with "***" and returns the number of replacements. It repeats until
+// nothing is found: taking one value out can free the bounds of another
+// ("000000m$&" loses "000000", and "m$&" no longer touches a digit).
+// Every replacement takes away a letter or digit and adds none, so this
+// ends.
 func redact(text string, needles []needle) (string, int) {
+	total := 0
+	for {
+		out, n := redactOnce(text, needles)
+		if n == 0 {
+			return text, total
+		}
+		text, total = out, total+n
+	}
+}
+
+func redactOnce(text string, needles []needle) (string, int) {
 	if len(needles) == 0 || text == "" {
 		return text, 0
 	}
@@ -184,7 +234,7 @@ func redact(text string, needles []needle) (string, int) {
 			if !equalRunes(low[i:i+m], nd.runes) {
 				continue
 			}
-			if nd.whole && ((i > 0 && isWord(low[i-1])) || (i+m < len(low) && isWord(low[i+m]))) {
+			if !nd.bounded(src, i, i+m) {
 				continue
 			}
 			for k := i; k < i+m; k++ {
@@ -220,4 +270,35 @@ func equalRunes(a, b []rune) bool {
 	return true
 }
 
-func isWord(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
+// bounded checks what surrounds a match at src[start:end] (the runes as
+// written: lower-casing can turn a non-ASCII letter into an ASCII one).
+func (nd needle) bounded(src []rune, start, end int) bool {
+	at := func(i int) rune {
+		if i < 0 || i >= len(src) {
+			return 0
+		}
+		return src[i]
+	}
+	digit := func(i int) bool { c := at(i); return c >= '0' && c <= '9' }
+	switch nd.bound {
+	case boundWord:
+		return !asciiWord(at(start-1)) && !asciiWord(at(end))
+	case boundNumber:
+		return !digit(start-1) && !digit(end) &&
+			!(at(start-1) == '.' && digit(start-2)) && !(at(end) == '.' && digit(end+1))
+	}
+	return true
+}
+
+func asciiWord(c rune) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+func allDigits(r []rune) bool {
+	for _, c := range r {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return len(r) > 0
+}

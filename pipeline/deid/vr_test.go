@@ -43,6 +43,11 @@ func TestContradictoryVRs(t *testing.T) {
 			removed: 1, gone: tStudyDesc, secret: "WOJCIECHOWSKA"},
 		{name: "three levels down", els: base(sq(0x00081110, item(sq(0x0040A730, item(sq(0x0040A730, item(s(tTextValue, "PN", "Aleksandra Wojciechowska")))))))),
 			removed: 1, secret: "Aleksandra"},
+		// Table E.1-1 (2024c) attributes newer than the library's dictionary.
+		{name: "kept sequence written as AT", els: base(s(0x00102161, "AT", "Wojciechowska 1.2.826.0.1.999.1.2.9")),
+			removed: 1, gone: 0x00102161, secret: "Wojciechowska"},
+		{name: "UID written as OB", els: base(s(0x300A0054, "OB", "WOJCIECHOWSKA 1.2.826.0.1.999.1.2.9")),
+			removed: 1, gone: 0x300A0054, secret: "WOJCIECHOWSKA"},
 		{name: "character set written as a sequence", els: append(without(base(), 0x00080005),
 			sq(0x00080005, item(s(tagPatientName, "PN", "Wojciechowska^Aleksandra")))), reject: true},
 		{name: "SOP Instance UID written as a date", els: append(without(base(), tagSOPInstanceUID),

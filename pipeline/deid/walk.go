@@ -73,7 +73,8 @@ type decision struct {
 	deflt   bool   // attribute not in the table: kept by default
 	unknown bool   // public tag the data dictionary does not know
 	value   string // the rule's template, for replace
-	domain  string // pseudonym domain: the tag, or group+creator+element for private
+	tag     dicomraw.Tag
+	creator string // private: the block's normalised creator ("" when none)
 }
 
 func (j *Job) run() error {
@@ -95,8 +96,18 @@ func (j *Job) run() error {
 	if sopInstance == "" {
 		return reject("missing", "no SOP Instance UID (0008,0018) nor Media Storage SOP Instance UID (0002,0003): not a composite instance that can be named")
 	}
+	if err := unreadableIdentity(f.Elements); err != nil {
+		return err
+	}
 	p := j.eng.prof
 	j.patientID = j.topString(tagPatientID)
+	if j.eng.lookup != nil {
+		rid, ok := j.eng.lookup.ResearchID(j.patientID, j.topString(0x00100021))
+		if !ok {
+			return reject("not-in-lookup", "the patient is not in the project's lookup table of research IDs")
+		}
+		j.researchID = rid
+	}
 	j.shiftKey = j.patientID
 	if j.shiftKey == "" {
 		j.shiftKey = "study:" + j.topString(tagStudyInstanceUID)
@@ -237,7 +248,7 @@ func effectiveVR(e *dicomraw.Element, privVR string) string {
 func keyword(t dicomraw.Tag) string {
 	if info, ok := dicomraw.Lookup(t); ok && info.Keyword != "" {
 		if t.Group() >= 0x5000 && t.Group() <= 0x60FF && t.Group()&0xFF00 != 0x5400 {
-			return fmt.Sprintf("%s[%04X]", info.Keyword, t.Group())
+			return info.Keyword + "[" + dicomraw.Hex(uint64(t.Group()), 4) + "]"
 		}
 		return info.Keyword
 	}
@@ -246,9 +257,9 @@ func keyword(t dicomraw.Tag) string {
 
 func privateName(t dicomraw.Tag, creator string) string {
 	if creator == "" {
-		return fmt.Sprintf("Private(%04X,%04X)", t.Group(), t.Element())
+		return "Private(" + dicomraw.Hex(uint64(t.Group()), 4) + "," + dicomraw.Hex(uint64(t.Element()), 4) + ")"
 	}
-	return fmt.Sprintf("Private(%04X,%s,%02X)", t.Group(), printable(creator), t.Element()&0xFF)
+	return "Private(" + dicomraw.Hex(uint64(t.Group()), 4) + "," + printable(creator) + "," + dicomraw.Hex(uint64(t.Element()&0xFF), 2) + ")"
 }
 
 // printable keeps report paths readable and bounded whatever a file holds.
@@ -327,8 +338,27 @@ func resolveCode(code ps315.Code, isSeq bool) rules.Action {
 	return rules.Remove // an unknown code never keeps anything
 }
 
+// domain is the pseudonym domain of the element: its tag, or for a
+// private attribute its group, creator and element (independent of the
+// block it was written in).
+func (d decision) domain() string {
+	t := d.tag
+	if d.private {
+		return "private:" + dicomraw.Hex(uint64(t.Group()), 4) + ":" + d.creator + ":" + dicomraw.Hex(uint64(uint8(t.Element())), 2)
+	}
+	return "tag:" + t.String()
+}
+
+// name is the element's name in attribute paths.
+func (d decision) name() string {
+	if d.private {
+		return privateName(d.tag, d.creator)
+	}
+	return keyword(d.tag)
+}
+
 // decide returns the action for one element of a dataset.
-func (j *Job) decide(e *dicomraw.Element, sc scope, crs map[uint32]string) (decision, string) {
+func (j *Job) decide(e *dicomraw.Element, sc scope, crs map[uint32]string) decision {
 	t := e.Tag
 	eng := j.eng
 	if t.IsPrivate() {
@@ -336,15 +366,14 @@ func (j *Job) decide(e *dicomraw.Element, sc scope, crs map[uint32]string) (deci
 		if t.Element() >= 0x1000 {
 			creator = crs[blockKey(t)]
 		}
-		path := sc.path + privateName(t, creator)
-		d := decision{private: true}
-		privVR := ""
+		d := decision{private: true, tag: t, creator: creator}
+		privVR, safe := "", false
 		if creator != "" {
-			if sp, ok := ps315.LookupSafePrivate(t.Group(), creator, uint8(t.Element())); ok && len(sp.VR) == 2 {
+			var sp ps315.SafePrivate
+			if sp, safe = ps315.LookupSafePrivate(t.Group(), creator, uint8(t.Element())); safe && len(sp.VR) == 2 {
 				privVR = sp.VR
 			}
 		}
-		d.domain = fmt.Sprintf("private:%04X:%s:%02X", t.Group(), creator, uint8(t.Element()))
 		if r, ok := eng.byPrivate[privKey{t.Group(), creator, uint8(t.Element())}]; ok && creator != "" {
 			d.action, d.why, d.value = r.Action, ruleWhy(r), r.Value
 		} else if r, ok := eng.byTag[uint32(t)]; ok {
@@ -352,7 +381,7 @@ func (j *Job) decide(e *dicomraw.Element, sc scope, crs map[uint32]string) (deci
 		} else if creator != "" && eng.prof.Options[ps315.RetainSafePrivate] && privVR != "" {
 			d.action, d.why, d.byTable = rules.Keep, "safe private attribute (Table E.3.10-1)", true
 		} else if creator != "" && eng.prof.Options[ps315.RetainSafePrivate] {
-			if _, ok := ps315.LookupSafePrivate(t.Group(), creator, uint8(t.Element())); ok {
+			if safe {
 				d.action, d.why, d.byTable = rules.Keep, "safe private attribute (Table E.3.10-1)", true
 			} else {
 				d.action, d.why, d.byTable = rules.Remove, "private attribute not in the safe list", true
@@ -361,14 +390,13 @@ func (j *Job) decide(e *dicomraw.Element, sc scope, crs map[uint32]string) (deci
 			d.action, d.why, d.byTable = rules.Remove, "private attribute", true
 		}
 		d.vr = effectiveVR(e, privVR)
-		return d, path
+		return d
 	}
-	path := sc.path + keyword(t)
-	d := decision{vr: effectiveVR(e, ""), domain: "tag:" + t.String()}
+	d := decision{vr: effectiveVR(e, ""), tag: t}
 	isSeq := d.vr == "SQ"
 	if r, ok := eng.byTag[uint32(t)]; ok {
 		d.action, d.why, d.value = r.Action, ruleWhy(r), r.Value
-		return d, path
+		return d
 	}
 	if row, ok := ps315.Lookup(uint32(t)); ok {
 		a, code := j.tableAction(iodBasic(uint32(t), row.Basic), row.Option, isSeq)
@@ -378,11 +406,11 @@ func (j *Job) decide(e *dicomraw.Element, sc scope, crs map[uint32]string) (deci
 				d.action, d.why = rules.Pseudonym, "patient pseudonym (Table E.1-1 "+code+")"
 			}
 		}
-		return d, path
+		return d
 	}
 	if _, known := dicomraw.Lookup(t); !known {
 		d.action, d.why, d.byTable, d.unknown = rules.Remove, "public tag not in the PS3.6 dictionary", true, true
-		return d, path
+		return d
 	}
 	d.action, d.why, d.byTable, d.deflt = rules.Keep, "not in Table E.1-1", true, true
 	if sc.mode == textDummyAll && isTextVR(d.vr) && !codeVocabulary[uint32(t)] {
@@ -390,13 +418,13 @@ func (j *Job) decide(e *dicomraw.Element, sc scope, crs map[uint32]string) (deci
 		// Identification Code Sequence, Institution Code Sequence...), the
 		// codes themselves identify: a person's ID is a Code Value there.
 		d.action, d.why, d.deflt = rules.Dummy, "text inside a dummied sequence", false
-		return d, path
+		return d
 	}
 	if g := t.Group(); g >= 0x6000 && g <= 0x60FF && isTextVR(d.vr) {
 		// Overlay Description and Label stay with a kept overlay (Clean
 		// Graphics) but may name the patient.
 		d.action, d.why, d.deflt = rules.Clean, "overlay text: identifying values of the file removed", false
-		return d, path
+		return d
 	}
 	if isFreeText(d.vr) {
 		switch sc.mode {
@@ -413,7 +441,7 @@ func (j *Job) decide(e *dicomraw.Element, sc scope, crs map[uint32]string) (deci
 		}
 		d.deflt = false
 	}
-	return d, path
+	return d
 }
 
 func ruleWhy(r rules.Rule) string {
@@ -503,7 +531,11 @@ func (j *Job) dataset(els []*dicomraw.Element, item *dicomraw.Item, sc scope) {
 			e.Op = dicomraw.OpRemove // replaced by this run's own statement
 			continue
 		}
-		d, path := j.decide(e, sc, crs)
+		d := j.decide(e, sc, crs)
+		var path string
+		if j.eng.record { // paths only name what the dry run reports
+			path = sc.path + d.name()
+		}
 		if contentAction != "" && contentValueTags[uint32(e.Tag)] {
 			d.action, d.why, d.byTable, d.deflt = contentAction, contentWhy, true, false
 		}
@@ -524,7 +556,7 @@ func (j *Job) dataset(els []*dicomraw.Element, item *dicomraw.Item, sc scope) {
 		if e.Tag.IsPrivateCreator() {
 			j.res.Counts.Elements++
 			bk := uint32(e.Tag.Group())<<8 | uint32(e.Tag.Element())
-			path := sc.path + fmt.Sprintf("PrivateCreator(%04X,%02X)", e.Tag.Group(), e.Tag.Element())
+			path := sc.path + "PrivateCreator(" + dicomraw.Hex(uint64(e.Tag.Group()), 4) + "," + dicomraw.Hex(uint64(e.Tag.Element()), 2) + ")"
 			if keptBlocks[bk] {
 				j.note(path, rules.Keep, "creator of kept private attributes")
 			} else {
@@ -598,6 +630,9 @@ func conceptName(els []*dicomraw.Element) (string, string, bool) {
 }
 
 func (j *Job) note(path string, a rules.Action, why string) {
+	if !j.eng.record {
+		return
+	}
 	if _, ok := j.res.Paths[path]; !ok {
 		j.res.Paths[path] = PathAction{Action: string(a), Why: why}
 	}

@@ -38,6 +38,9 @@ func Lookup(t Tag) (tag.Info, bool) {
 	if err == nil {
 		return info, true
 	}
+	if info, ok := supplement[t]; ok {
+		return info, true
+	}
 	switch {
 	case g >= 0x5000 && g <= 0x50FF && g&1 == 0:
 		g = 0x5000
@@ -73,4 +76,26 @@ func VRContradicts(t Tag, vr string) bool {
 		}
 	}
 	return true
+}
+
+// supplement completes the dictionary of github.com/suyashkumar/dicom
+// (generated from an older PS3.6) with the attributes that PS3.15 Table
+// E.1-1 (2024c) acts on and that it lacks. Every attribute the profile
+// decides on must be known here: the VR a file writes is only checked
+// against the dictionary (VRContradicts), implicit VR values are only
+// read as what they are through it (DictVR), and a value the profile keeps
+// but whose VR nothing checks would be kept uninterpreted (an "Ethnic Group
+// Code Sequence" written as AT bytes). TestDictionaryCoversTableE11 keeps
+// this list complete.
+var supplement = map[Tag]tag.Info{
+	// PS3.7 command group, listed in Table E.1-1.
+	0x00001000: supplementInfo(0x0000, 0x1000, "UI", "Affected SOP Instance UID", "AffectedSOPInstanceUID"),
+	0x00001001: supplementInfo(0x0000, 0x1001, "UI", "Requested SOP Instance UID", "RequestedSOPInstanceUID"),
+	// PS3.6 2024c.
+	0x00102161: supplementInfo(0x0010, 0x2161, "SQ", "Ethnic Group Code Sequence", "EthnicGroupCodeSequence"),
+	0x300A0054: supplementInfo(0x300A, 0x0054, "UI", "Table Top Position Alignment UID", "TableTopPositionAlignmentUID"),
+}
+
+func supplementInfo(g, e uint16, vr, name, keyword string) tag.Info {
+	return tag.Info{Tag: tag.Tag{Group: g, Element: e}, VRs: []string{vr}, Name: name, Keyword: keyword, VM: "1"}
 }

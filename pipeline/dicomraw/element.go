@@ -12,8 +12,6 @@
 // bounds nesting, element counts and value sizes.
 package dicomraw
 
-import "fmt"
-
 // Tag is a DICOM tag as group<<16 | element.
 type Tag uint32
 
@@ -35,7 +33,28 @@ func (t Tag) IsPrivateCreator() bool {
 }
 
 // String formats the tag as (GGGG,EEEE).
-func (t Tag) String() string { return fmt.Sprintf("(%04X,%04X)", t.Group(), t.Element()) }
+func (t Tag) String() string {
+	b := make([]byte, 0, 11)
+	b = append(b, '(')
+	b = AppendHex(b, uint64(t.Group()), 4)
+	b = append(b, ',')
+	b = AppendHex(b, uint64(t.Element()), 4)
+	return string(append(b, ')'))
+}
+
+// AppendHex appends the low digits hexadecimal digits of v, upper case,
+// to dst: tags and paths are formatted for every element of every file,
+// and fmt is the slow way.
+func AppendHex(dst []byte, v uint64, digits int) []byte {
+	const hex = "0123456789ABCDEF"
+	for i := digits - 1; i >= 0; i-- {
+		dst = append(dst, hex[v>>(4*uint(i))&15])
+	}
+	return dst
+}
+
+// Hex is AppendHex as a string.
+func Hex(v uint64, digits int) string { return string(AppendHex(make([]byte, 0, digits), v, digits)) }
 
 // Special tags of the encoding itself.
 const (

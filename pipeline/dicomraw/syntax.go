@@ -1,5 +1,7 @@
 package dicomraw
 
+import "sync"
+
 // Syntax describes how a transfer syntax encodes the dataset.
 type Syntax struct {
 	UID       string
@@ -89,8 +91,12 @@ func syntaxes() map[string]Syntax {
 	return m
 }
 
+// syntaxTable is the table, built once on first use (every parse looks
+// its syntax up) and never changed.
+var syntaxTable = sync.OnceValue(syntaxes)
+
 // LookupSyntax returns the encoding of a transfer syntax UID.
 func LookupSyntax(uid string) (Syntax, bool) {
-	s, ok := syntaxes()[uid]
+	s, ok := syntaxTable()[uid]
 	return s, ok
 }

@@ -24,9 +24,12 @@ type MetaElement struct {
 func Write(dst io.Writer, f *File, meta []MetaElement) error {
 	bw, ok := dst.(*bufio.Writer)
 	if !ok {
-		bw = bufio.NewWriterSize(dst, 256<<10)
+		bw = bufio.NewWriterSize(dst, 64<<10)
 	}
-	w := &writer{src: f.Body, buf: make([]byte, 256<<10)}
+	// Copies go through the buffered writer's own buffer (bufio.Writer
+	// reads into it: io.ReaderFrom), 64 KiB at a time: memory stays flat
+	// and nothing is allocated per element.
+	w := &writer{src: f.Body}
 	var pre [132]byte
 	copy(pre[128:], "DICM")
 	if _, err := bw.Write(pre[:]); err != nil {
@@ -123,7 +126,6 @@ func AppendHeader(b []byte, t Tag, vr string, length uint32, enc Encoding) ([]by
 type writer struct {
 	out *bufio.Writer
 	src io.ReaderAt
-	buf []byte
 	hdr []byte
 }
 
@@ -155,7 +157,7 @@ func markDirty(els []*Element) bool {
 }
 
 func (w *writer) copyRange(off, end int64) error {
-	_, err := io.CopyBuffer(w.out, io.NewSectionReader(w.src, off, end-off), w.buf)
+	_, err := w.out.ReadFrom(io.NewSectionReader(w.src, off, end-off))
 	if err != nil {
 		return fmt.Errorf("copy source bytes %d-%d: %w", off, end, err)
 	}

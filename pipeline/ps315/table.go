@@ -239,11 +239,5 @@ func LookupContentCodeType(scheme, value, valueType string) (ContentCode, bool) 
 // reports; any other creator string came from the file and may hold
 // anything, so it is not shown.
 func IsKnownCreator(group uint16, creator string) bool {
-	c := NormalizeCreator(creator)
-	for i := range safePrivates {
-		if safePrivates[i].Group == group && NormalizeCreator(safePrivates[i].Creator) == c {
-			return true
-		}
-	}
-	return false
+	return knownCreators[safePrivateKey{group, NormalizeCreator(creator), 0}]
 }

@@ -2227,6 +2227,36 @@ var safePrivateIndex = map[safePrivateKey]int{
 	{0x7FD1, "SIEMENS SYNGO ULTRA-SOUND TOYON DATA STREAMING", 0x11}: 478,
 }
 
+// knownCreators holds (group, NormalizeCreator(creator), 0) for every block Table E.3.10-1 names.
+var knownCreators = map[safePrivateKey]bool{
+	{0x7053, "PHILIPS PET PRIVATE GROUP", 0}:                      true,
+	{0x00E1, "ELSCINT1", 0}:                                       true,
+	{0x01E1, "ELSCINT1", 0}:                                       true,
+	{0x01F1, "ELSCINT1", 0}:                                       true,
+	{0x0019, "GEMS_ACQU_01", 0}:                                   true,
+	{0x0043, "GEMS_PARM_01", 0}:                                   true,
+	{0x0045, "GEMS_HELIOS_01", 0}:                                 true,
+	{0x0903, "GEIIS PACS", 0}:                                     true,
+	{0x2001, "PHILIPS IMAGING DD 001", 0}:                         true,
+	{0x2001, "PHILIPS IMAGING DD 002", 0}:                         true,
+	{0x2001, "PHILIPS IMAGING DD 097", 0}:                         true,
+	{0x2001, "PHILIPS IMAGING DD 129", 0}:                         true,
+	{0x0025, "PHILIPS ST80I", 0}:                                  true,
+	{0x0019, "SIEMENS MR HEADER", 0}:                              true,
+	{0x0025, "GEMS_SERS_01", 0}:                                   true,
+	{0x7E01, "HOLOGIC, INC.", 0}:                                  true,
+	{0x0099, "NQHEADER", 0}:                                       true,
+	{0x0199, "NQLEFT", 0}:                                         true,
+	{0x0299, "NQRIGHT", 0}:                                        true,
+	{0x2005, "PHILIPS MR IMAGING DD 001", 0}:                      true,
+	{0x0119, "SIEMENS ULTRASOUND SC2000", 0}:                      true,
+	{0x0129, "SIEMENS ULTRASOUND SC2000", 0}:                      true,
+	{0x0139, "SIEMENS ULTRASOUND SC2000", 0}:                      true,
+	{0x0149, "SIEMENS ULTRASOUND SC2000", 0}:                      true,
+	{0x7FD1, "SIEMENS ULTRASOUND SC2000", 0}:                      true,
+	{0x7FD1, "SIEMENS SYNGO ULTRA-SOUND TOYON DATA STREAMING", 0}: true,
+}
+
 // contentCodes is Table E.3.4-1, in source order.
 var contentCodes = [...]ContentCode{
 	{Meaning: "Accession Number", Value: "121022", Scheme: "DCM", ValueType: "TEXT", Retired: false, InStdTemplate: true, Basic: CodeX, Option: [NumOptions]Code{}},

@@ -8,8 +8,8 @@ package verify
 
 import (
 	"bytes"
-	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -159,7 +159,7 @@ func (s *Set) dataset(els []*dicomraw.Element, path string, cs *charset.Set, ins
 		if len(e.Items) > 0 {
 			child := inside || s.identifyingSequence(uint32(t))
 			for i, it := range e.Items {
-				s.dataset(it.Elements, fmt.Sprintf("%s[%d]/", p, i+1), cs, child)
+				s.dataset(it.Elements, p+"["+strconv.Itoa(i+1)+"]/", cs, child)
 			}
 			continue
 		}
@@ -448,7 +448,9 @@ func isText(vr string) bool {
 }
 
 func isIdeographic(c rune) bool {
-	return unicode.In(c, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Hangul)
+	// Hangul Jamo (U+1100) is the first of these scripts: text below it
+	// skips the table lookups, which are most of the cost otherwise.
+	return c >= 0x1100 && unicode.In(c, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Hangul)
 }
 
 func trim(b []byte) []byte {
@@ -542,9 +544,12 @@ func attrName(t dicomraw.Tag, creators map[uint32]string) string {
 			c = creators[uint32(t.Group())<<8|uint32(t.Element()>>8)]
 		}
 		if c == "" || !ps315.IsKnownCreator(t.Group(), c) {
-			return fmt.Sprintf("(%04X,xx%02X)", t.Group(), uint8(t.Element()))
+			return "(" + dicomraw.Hex(uint64(t.Group()), 4) + ",xx" + dicomraw.Hex(uint64(uint8(t.Element())), 2) + ")"
 		}
-		return fmt.Sprintf("(%04X,\"%s\",%02X)", t.Group(), c, uint8(t.Element()))
+		// Named as the table spells it: the file's spelling matched it
+		// only once normalised, and may carry a NUL or other padding.
+		c = ps315.NormalizeCreator(c)
+		return "(" + dicomraw.Hex(uint64(t.Group()), 4) + ",\"" + c + "\"," + dicomraw.Hex(uint64(uint8(t.Element())), 2) + ")"
 	}
 	if info, ok := dicomraw.Lookup(t); ok && info.Keyword != "" {
 		return info.Keyword

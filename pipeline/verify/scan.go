@@ -6,11 +6,10 @@ import (
 	"io"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf16"
-
-	ahocorasick "github.com/petar-dambovaliev/aho-corasick"
 
 	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
 )
@@ -31,7 +30,7 @@ func (f Finding) String() string {
 // concurrent use.
 type Matcher struct {
 	set    *Set
-	ac     ahocorasick.AhoCorasick
+	index  *patternIndex
 	pats   []pattern
 	maxLen int
 }
@@ -68,6 +67,15 @@ func (s *Set) Compile() *Matcher {
 		case len([]rune(n.text)) < 5 && !hasIdeographic(n.text):
 			bound = 'w'
 		}
+		if asciiOnly(n.text) && !slices.ContainsFunc(n.forms, func(f string) bool { return !asciiOnly(f) }) {
+			// Plain ASCII is the same bytes in every character set a file
+			// can declare, and its case variants (the spellings met
+			// included) are one pattern to a matcher that folds ASCII
+			// letters: the text and its UTF-16LE form are all there is.
+			addPat([]byte(n.text), pattern{needle: i, unit: 1, bound: bound})
+			addPat(toUTF16LE(n.text), pattern{needle: i, unit: 2, bound: bound})
+			continue
+		}
 		for _, v := range caseVariants(n.text, n.forms) {
 			addPat([]byte(v), pattern{needle: i, unit: 1, bound: bound})
 			if l1, ok := toLatin1(v); ok {
@@ -82,20 +90,13 @@ func (s *Set) Compile() *Matcher {
 				if err != nil {
 					continue
 				}
-				for _, form := range escapeForms(b) {
+				for _, form := range escapeForms(b, cs.UsesCodeExtensions()) {
 					addPat(form, pattern{needle: i, unit: 1, bound: bound})
 				}
 			}
 		}
 	}
-	b := ahocorasick.NewAhoCorasickBuilder(ahocorasick.Opts{
-		AsciiCaseInsensitive: true,
-		MatchKind:            ahocorasick.StandardMatch,
-		// The NFA builds an order of magnitude faster than the DFA, and a
-		// matcher serves one file: building dominates scanning.
-		DFA: false,
-	})
-	m.ac = b.BuildByte(raw)
+	m.index = newPatternIndex(raw)
 	return m
 }
 
@@ -157,7 +158,7 @@ func (st *scanState) dataset(src io.ReaderAt, els []*dicomraw.Element, path stri
 		p := path + attrName(t, creators)
 		if len(e.Items) > 0 {
 			for i, it := range e.Items {
-				if err := st.dataset(src, it.Elements, fmt.Sprintf("%s[%d]/", p, i+1), false); err != nil {
+				if err := st.dataset(src, it.Elements, p+"["+strconv.Itoa(i+1)+"]/", false); err != nil {
 					return err
 				}
 			}
@@ -197,24 +198,23 @@ func (st *scanState) stream(src io.ReaderAt, e *dicomraw.Element, path string) e
 }
 
 func (st *scanState) scan(v []byte, path string, whole bool) {
-	it := st.m.ac.IterOverlappingByte(v)
-	for mt := it.Next(); mt != nil; mt = it.Next() {
-		p := st.m.pats[mt.Pattern()]
-		if !bounded(v, mt.Start(), mt.End(), p) || st.binary && mt.End()-mt.Start() < minBinaryMatch {
-			continue
+	st.m.index.each(v, func(pi, start, end int) {
+		p := st.m.pats[pi]
+		if !bounded(v, start, end, p) || st.binary && end-start < minBinaryMatch {
+			return
 		}
 		n := st.m.set.needles[p.needle]
 		// A name is excused by a kept value only inside a code string (CS:
 		// ImageType PERFUSION, ValueType TEXT), which holds defined terms;
 		// "patient Kowalski" in a kept code meaning is still a leak.
 		if whole && (n.kind != KindName || st.codeString) {
-			if where, ok := st.m.set.excused(v, mt.Start(), n.kind); ok {
+			if where, ok := st.m.set.excused(v, start, n.kind); ok {
 				st.exempt[path] = "holds the value of " + where + " (kept, not identifying)"
-				continue
+				return
 			}
 		}
 		st.found[Finding{Path: path, Source: n.source, Kind: n.kind}] = true
-	}
+	})
 }
 
 // excused reports whether the value of v that contains offset at is one
@@ -342,13 +342,22 @@ func toUTF16LE(s string) []byte {
 // longer text: as encoded, without the final return to ASCII (the text
 // goes on in the same set), and, when long enough to be specific, without
 // any escape sequence (the text was already in that set).
-func escapeForms(b []byte) [][]byte {
-	if bytes.IndexByte(b, 0x1B) < 0 {
+//
+// Only an encoding with code extensions (iso2022) has escape sequences:
+// its encoder refuses a literal ESC, so every ESC it writes designates a
+// set, and a final return follows an earlier designation. In any other
+// set an ESC is a byte of the value (one decoded without a known character
+// set) and cutting there would leave a shorter pattern than the value, as
+// short as two digits, with none of the value's specificity.
+func escapeForms(b []byte, iso2022 bool) [][]byte {
+	if !iso2022 || bytes.IndexByte(b, 0x1B) < 0 {
 		return [][]byte{b}
 	}
 	out := [][]byte{b}
 	trimmed := b
-	if i := bytes.LastIndexByte(b, 0x1B); i > 0 && i >= len(b)-4 {
+	// Only a return (it follows a designation, which the trimmed form
+	// keeps) is cut: a designation near the end is the start of the text.
+	if i := bytes.LastIndexByte(b, 0x1B); i > 0 && i >= len(b)-4 && bytes.IndexByte(b[:i], 0x1B) >= 0 {
 		trimmed = b[:i]
 		out = append(out, trimmed)
 	}
@@ -368,6 +377,15 @@ func escapeForms(b []byte) [][]byte {
 		out = append(out, core)
 	}
 	return out
+}
+
+func asciiOnly(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 func isDigits(s string) bool {

@@ -26,7 +26,10 @@ Usage:
   deid run --in DIR --out DIR --profile NAME|FILE --key-file FILE [--report FILE] [--workers N] [--dry-run]
   deid demo [--instances N] [--profile NAME]       (the whole pipeline on a synthetic study)
   deid serve [--data DIR] [--nats-url URL] [--s3-endpoint HOST:PORT] [flags]   (deid serve -h)
-  deid submit --bucket B --prefix P [--nats-url URL]
+  deid submit --bucket B --prefix P [--nats-url URL] [--wait]
+  deid project create NAME [--lookup FILE] | deid project list
+  deid dataset request --project P (--studies FILE | --prefix P ...) | deid dataset status ID | deid dataset list
+  deid pseudonym (--project P | --key-file FILE) --patient-id ID [--uid UID]   (honest broker)
   deid verify --orig DIR --anon DIR [--json FILE] [--profile NAME|FILE]
   deid keygen --out FILE
   deid profiles list
@@ -52,6 +55,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serveCmd(args[1:], stdout, stderr)
 	case "submit":
 		return submitCmd(args[1:], stdout, stderr)
+	case "project":
+		return projectCmd(args[1:], stdout, stderr)
+	case "dataset":
+		return datasetCmd(args[1:], stdout, stderr)
+	case "pseudonym":
+		return pseudonymCmd(args[1:], stdout, stderr)
 	case "verify":
 		return verifyCmd(args[1:], stdout, stderr)
 	case "keygen":

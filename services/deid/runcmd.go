@@ -141,7 +141,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	c.limits.MaxFileSize = c.maxFileMB << 20
-	eng, err := deid.New(deid.Config{Profile: prof, Key: key, Limits: c.limits})
+	eng, err := deid.New(deid.Config{Profile: prof, Key: key, Limits: c.limits, RecordPaths: c.dryRun})
 	if err != nil {
 		fmt.Fprintln(stderr, "deid run:", err)
 		return exitUsage

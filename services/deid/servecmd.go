@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -34,6 +35,7 @@ import (
 	"github.com/dicomdeid/dicomdeid/profiles"
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/embed"
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/ingest"
+	"github.com/dicomdeid/dicomdeid/services/deid/internal/projects"
 )
 
 // serveConfig holds the flags of `deid serve`; each is also DEID_<FLAG>.
@@ -45,7 +47,7 @@ type serveConfig struct {
 	s3TLS                           bool
 	minioNotifyARN                  string
 	inBucket, outBucket, quarantine string
-	profile, keyFile                string
+	profile, keyFile, projectsDir   string
 	workers, replicas               int
 	httpAddr                        string
 	studySettle, ackWait, opTimeout time.Duration
@@ -69,7 +71,9 @@ func serveFlags(c *serveConfig, fs *flag.FlagSet) {
 	fs.StringVar(&c.quarantine, "quarantine-bucket", "deid-quarantine", "bucket where inputs that failed are copied, with the reason")
 	fs.StringVar(&c.profile, "profile", "research", "built-in profile name or profile file")
 	fs.StringVar(&c.keyFile, "key-file", "", "project key file; empty: <data>/project.key, generated on first start")
-	fs.IntVar(&c.workers, "workers", runtime.NumCPU(), "jobs processed at once by this process")
+	fs.StringVar(&c.projectsDir, "projects", "", "project store of dataset deliveries (deid project create); empty: <data>/projects")
+	// Twice the cores: a job spends much of its time waiting on S3 and NATS.
+	fs.IntVar(&c.workers, "workers", 2*runtime.NumCPU(), "jobs processed at once by this process")
 	fs.IntVar(&c.replicas, "replicas", 1, "JetStream replicas of the streams (3 on a cluster)")
 	fs.StringVar(&c.httpAddr, "http", "127.0.0.1:8080", "address of /healthz, /readyz and /metrics")
 	fs.DurationVar(&c.studySettle, "study-settle", 30*time.Second, "publish study.done after a study saw no new instance for this long")
@@ -145,6 +149,8 @@ type service struct {
 	log      *zap.Logger
 	cancel   context.CancelFunc
 	done     chan error
+	waitOnce sync.Once
+	err      error
 	nats     *embed.NATS
 	s3       *embed.S3
 	nc       *nats.Conn
@@ -271,7 +277,7 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 	if err != nil {
 		return nil, fmt.Errorf("S3 endpoint %s: %w", endpoint, err)
 	}
-	s.store = ingest.MinioStore{C: mc}
+	s.store = ingest.MinioStore{C: mc, UnsignedPayload: s.s3 != nil}
 	if err := s.store.EnsureBuckets(setupCtx, c.inBucket, c.outBucket, c.quarantine); err != nil {
 		return nil, fmt.Errorf("cannot use S3 at %s: %w", endpoint, err)
 	}
@@ -281,7 +287,12 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 		}
 	}
 
-	svc, err := ingest.New(setupCtx, s.nc, s.store, ingest.Config{InBucket: c.inBucket, OutBucket: c.outBucket,
+	projDir := c.projectsDir
+	if projDir == "" {
+		projDir = filepath.Join(c.data, "projects")
+	}
+	engines := &projectEngines{store: projects.DirStore{Dir: projDir}, loader: &profiles.Loader{}}
+	svc, err := ingest.New(setupCtx, s.nc, s.store, ingest.Config{InBucket: c.inBucket, OutBucket: c.outBucket, Projects: engines,
 		QuarantineBucket: c.quarantine, Engine: eng, Workers: c.workers, TempDir: tmp, Topology: top,
 		StudySettle: c.studySettle, OpTimeout: c.opTimeout, Logger: log.Named("ingest"), Metrics: metrics})
 	if err != nil {
@@ -329,8 +340,12 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 	return s, nil
 }
 
-// wait blocks until the service stopped (signal or Stop).
-func (s *service) wait() error { return <-s.done }
+// wait blocks until the service stopped (signal or Stop); it can be
+// called any number of times.
+func (s *service) wait() error {
+	s.waitOnce.Do(func() { s.err = <-s.done })
+	return s.err
+}
 
 // Stop asks the service to finish its jobs in flight and stop.
 func (s *service) Stop() error {

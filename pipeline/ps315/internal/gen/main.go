@@ -312,7 +312,8 @@ func genSafePrivates(b *bytes.Buffer, path string) error {
 		return err
 	}
 	seen := map[string]int{}
-	var index []string
+	var index, creators []string
+	creatorSeen := map[string]bool{}
 	b.WriteString("// safePrivates is Table E.3.10-1, in source order.\nvar safePrivates = [...]SafePrivate{\n")
 	for i, rec := range t.recs {
 		txt := t.get(rec, "tag")
@@ -339,6 +340,10 @@ func genSafePrivates(b *bytes.Buffer, path string) error {
 		}
 		seen[key] = i
 		index = append(index, fmt.Sprintf("%s: %d", key, i))
+		if ck := fmt.Sprintf("{0x%04X, %q, 0}", gv, normalizeCreator(creator)); !creatorSeen[ck] {
+			creatorSeen[ck] = true
+			creators = append(creators, ck)
+		}
 		fmt.Fprintf(b, "{Group: 0x%04X, Creator: %q, Element: 0x%02X, VR: %q, VM: %q, Meaning: %q},\n",
 			gv, creator, ev, t.get(rec, "vr"), t.get(rec, "vm"), t.get(rec, "meaning"))
 	}
@@ -347,6 +352,12 @@ func genSafePrivates(b *bytes.Buffer, path string) error {
 	b.WriteString("var safePrivateIndex = map[safePrivateKey]int{\n")
 	for _, s := range index {
 		b.WriteString(s + ",\n")
+	}
+	b.WriteString("}\n\n")
+	b.WriteString("// knownCreators holds (group, NormalizeCreator(creator), 0) for every block Table E.3.10-1 names.\n")
+	b.WriteString("var knownCreators = map[safePrivateKey]bool{\n")
+	for _, s := range creators {
+		b.WriteString(s + ": true,\n")
 	}
 	b.WriteString("}\n\n")
 	return nil

@@ -14,6 +14,9 @@ const (
 	SubjectObjects        = "deid.ingest.objects"         // S3 notifications (Records)
 	SubjectStudyJobs      = "deid.jobs.study"             // {job_id, bucket, prefix}
 	SubjectInstanceJobs   = "deid.jobs.instance"          // {job_id, bucket, key, etag}
+	SubjectDatasetJobs    = "deid.jobs.dataset"           // a dataset request to resolve
+	SubjectDatasetRequest = "deid.datasets.request"       // NATS request: DatasetRequest in, DatasetReply out
+	SubjectDatasetReady   = "deid.events.dataset.ready"   // public
 	SubjectInstanceDone   = "deid.events.instance.done"   // public
 	SubjectInstanceFailed = "deid.events.instance.failed" // public
 	SubjectStudyDone      = "deid.events.study.done"      // public
@@ -31,6 +34,7 @@ const (
 	ConsumerName = "deid-workers"
 	KVStudies    = "DEID_STUDIES"
 	KVJobs       = "DEID_JOBS"
+	KVIndex      = "DEID_INDEX" // trusted side: source studies -> objects
 	EventsSchema = "dicomdeid.event/v1"
 )
 
@@ -129,4 +133,11 @@ type InstanceJob struct {
 	Bucket string `json:"bucket"`
 	Key    string `json:"key"`
 	ETag   string `json:"etag,omitempty"`
+	// Dataset deliveries: the project and profile decide the engine, the
+	// output goes under datasets/<job_id>/, Position is the requested
+	// study's place in the request (1-based).
+	Dataset  bool   `json:"dataset,omitempty"`
+	Project  string `json:"project,omitempty"`
+	Profile  string `json:"profile,omitempty"`
+	Position int    `json:"position,omitempty"`
 }

@@ -544,7 +544,15 @@ func TestSubmittedJob(t *testing.T) {
 	if n != 4 {
 		t.Errorf("study.done events count %d instances, want 4", n)
 	}
-	st, err := JobStatus(context.Background(), r.js, "job-1")
+	// The record says complete once the announcements are out.
+	var st *JobState
+	var err error
+	for i := 0; i < 100; i++ {
+		if st, err = JobStatus(context.Background(), r.js, "job-1"); err == nil && st.Complete {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	if err != nil || !st.Complete || st.Done != 4 || st.Failed != 1 {
 		t.Errorf("job status %+v (%v)", st, err)
 	}

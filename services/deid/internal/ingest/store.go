@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/notification"
@@ -45,7 +46,13 @@ var (
 
 // MinioStore is a Store over any S3-compatible endpoint (AWS S3, MinIO,
 // versitygw, the embedded endpoint) through minio-go.
-type MinioStore struct{ C *minio.Client }
+type MinioStore struct {
+	C *minio.Client
+	// UnsignedPayload sends object bodies without a payload signature
+	// (the request itself is still signed): for the embedded endpoint in
+	// the same process, where hashing every body buys nothing.
+	UnsignedPayload bool
+}
 
 // Get implements Store.
 func (s MinioStore) Get(ctx context.Context, bucket, key string, w io.Writer) (string, int64, error) {
@@ -75,7 +82,8 @@ func (s MinioStore) Put(ctx context.Context, bucket, key string, r io.Reader, si
 		// One streamed PUT up to S3's single-PUT limit: memory stays flat
 		// (multipart buffers whole parts) and a retry rewrites the object
 		// whole.
-		DisableMultipart: size <= 5<<30,
+		DisableMultipart:     size <= 5<<30,
+		DisableContentSha256: s.UnsignedPayload,
 	}
 	if create {
 		opts.SetMatchETagExcept("*")
@@ -125,17 +133,39 @@ func (s MinioStore) List(ctx context.Context, bucket, prefix string) ([]Object, 
 // EnsureBuckets creates missing buckets.
 func (s MinioStore) EnsureBuckets(ctx context.Context, names ...string) error {
 	for _, b := range names {
-		ok, err := s.C.BucketExists(ctx, b)
+		err := untilReady(ctx, func() error {
+			ok, err := s.C.BucketExists(ctx, b)
+			if err != nil || ok {
+				return err
+			}
+			err = s.C.MakeBucket(ctx, b, minio.MakeBucketOptions{})
+			if er := minio.ToErrorResponse(err); er.Code == "BucketAlreadyOwnedByYou" || er.Code == "BucketAlreadyExists" {
+				return nil // another worker made it meanwhile
+			}
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("bucket %s: %w", b, classify(err))
 		}
-		if !ok {
-			if err := s.C.MakeBucket(ctx, b, minio.MakeBucketOptions{}); err != nil {
-				return fmt.Errorf("create bucket %s: %w", b, classify(err))
-			}
-		}
 	}
 	return nil
+}
+
+// untilReady retries op while the server says it is starting or busy
+// (HTTP 503: MinIO answers XMinioServerNotInitialized for a moment after
+// its health check turns ready), until ctx ends. Other errors return.
+func untilReady(ctx context.Context, op func() error) error {
+	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
+		err := op()
+		if minio.ToErrorResponse(err).StatusCode != http.StatusServiceUnavailable {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(delay):
+		}
+	}
 }
 
 // classify turns a client error into one that names no bucket, key or

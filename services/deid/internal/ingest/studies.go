@@ -31,7 +31,12 @@ import (
 
 // JobState is a submitted prefix's progress.
 type JobState struct {
-	JobID    string         `json:"job_id"`
+	JobID string `json:"job_id"`
+	// Kind is "prefix" (deid submit) or "dataset" (a dataset request).
+	Kind string `json:"kind"`
+	// State is queued (dataset not resolved yet), running, ready
+	// (dataset delivered) or complete (prefix job finished).
+	State    string         `json:"state"`
 	Bucket   string         `json:"bucket"`
 	Prefix   string         `json:"prefix"`
 	Expected int            `json:"expected"`
@@ -42,12 +47,27 @@ type JobState struct {
 	Error    string         `json:"error,omitempty"` // why the job could not run
 	Created  time.Time      `json:"created"`
 	Updated  time.Time      `json:"updated"`
+	// Expanded is set once the objects to process are known (Expected).
+	Expanded bool `json:"expanded"`
+	// Datasets: the project and profile, how many studies or prefixes the
+	// request named, the positions (1-based) found nowhere and those whose
+	// patient the lookup table lacks, and the manifest's key.
+	Project     string `json:"project,omitempty"`
+	Profile     string `json:"profile,omitempty"`
+	Requested   int    `json:"requested,omitempty"`
+	NotFound    []int  `json:"not_found,omitempty"`
+	NotInLookup []int  `json:"not_in_lookup,omitempty"`
+	Manifest    string `json:"manifest,omitempty"`
 }
 
 // Mark is one finished input of a job.
 type Mark struct {
 	Study  string `json:"study,omitempty"`
 	Failed bool   `json:"failed,omitempty"`
+	Kind   string `json:"kind,omitempty"` // of a failure
+	// Datasets: the requested position and the manifest row.
+	Position int            `json:"position,omitempty"`
+	Entry    *ManifestEntry `json:"entry,omitempty"`
 }
 
 // StudyState is a notification-fed study: when its last instance arrived.
@@ -95,8 +115,8 @@ func JobStatus(ctx context.Context, js jetstream.JetStream, id string) (*JobStat
 // it recorded.
 func (s *Service) createJob(ctx context.Context, j StudyJob, expected int) error {
 	now := time.Now().UTC()
-	st := JobState{JobID: j.JobID, Bucket: j.Bucket, Prefix: j.Prefix, Expected: expected, Studies: map[string]int{},
-		Created: now, Updated: now}
+	st := JobState{JobID: j.JobID, Kind: "prefix", State: "running", Bucket: j.Bucket, Prefix: j.Prefix, Expected: expected,
+		Expanded: true, Studies: map[string]int{}, Created: now, Updated: now}
 	b, _ := json.Marshal(st)
 	return retry(ctx, s.cfg.OpTimeout, 3, func(ctx context.Context) error {
 		if _, err := s.jobs.Put(ctx, openKey(j.JobID), nil); err != nil {
@@ -110,13 +130,16 @@ func (s *Service) createJob(ctx context.Context, j StudyJob, expected int) error
 	})
 }
 
-// track records a finished input: in its submitted job, or in its study.
-func (s *Service) track(ctx context.Context, j InstanceJob, study string, failed bool) error {
+// track records a finished input: in its submitted job or dataset, or in
+// its study.
+func (s *Service) track(ctx context.Context, j InstanceJob, mk Mark) error {
 	input := shortHash(j.Bucket + "/" + j.Key + "/" + j.ETag)
 	if j.JobID != "" {
-		return s.trackJob(ctx, j.JobID, input, study, failed)
+		mk.Position = j.Position
+		return s.trackJob(ctx, j.JobID, input, mk)
 	}
-	if failed || study == "" {
+	study := mk.Study
+	if mk.Failed || study == "" {
 		return nil
 	}
 	return retry(ctx, s.cfg.OpTimeout, 3, func(ctx context.Context) error {
@@ -129,8 +152,8 @@ func (s *Service) track(ctx context.Context, j InstanceJob, study string, failed
 	})
 }
 
-func (s *Service) trackJob(ctx context.Context, id, input, study string, failed bool) error {
-	mb, _ := json.Marshal(Mark{Study: study, Failed: failed})
+func (s *Service) trackJob(ctx context.Context, id, input string, mk Mark) error {
+	mb, _ := json.Marshal(mk)
 	err := retry(ctx, s.cfg.OpTimeout, 3, func(ctx context.Context) error {
 		_, err := s.jobs.Create(ctx, markKey(id, input), mb)
 		if errors.Is(err, jetstream.ErrKeyExists) {
@@ -144,22 +167,64 @@ func (s *Service) trackJob(ctx context.Context, id, input, study string, failed 
 	if err != nil {
 		return fmt.Errorf("record finished input: %w", err)
 	}
-	st, err := s.updateJob(ctx, id, func(st *JobState) bool {
-		if failed {
-			st.Failed++
-		} else {
-			st.Done++
-			st.Studies[study]++
-		}
-		return true
-	})
-	if err != nil || st == nil {
-		return err
-	}
-	if !st.Complete && st.Done+st.Failed >= st.Expected {
-		return s.completeJob(ctx, st)
-	}
+	// The mark is durable; the job's counters are updated by the counting
+	// loop, which folds the marks of all this process's workers into one
+	// compare-and-set per job and round (they would otherwise contend for
+	// the record). A count lost with the process is recounted from the
+	// marks by the sweeper.
+	s.counts <- countDelta{job: id, mark: mk}
 	return nil
+}
+
+// countDelta is one finished input to add to its job's counters.
+type countDelta struct {
+	job  string
+	mark Mark
+}
+
+// countLoop applies finished inputs to their jobs' counters every few
+// milliseconds, and completes the jobs that are finished. It returns
+// once in is closed and everything received is applied.
+func (s *Service) countLoop(in <-chan countDelta) {
+	pending := map[string][]Mark{}
+	flush := func() {
+		for id, marks := range pending {
+			ctx, cancel := context.WithTimeout(context.Background(), 4*s.cfg.OpTimeout)
+			st, err := s.updateJob(ctx, id, func(st *JobState) bool {
+				for _, mk := range marks {
+					if mk.Failed {
+						st.Failed++
+					} else {
+						st.Done++
+						st.Studies[mk.Study]++
+					}
+				}
+				return true
+			})
+			if err == nil && st != nil && st.Expanded && !st.Complete && st.Done+st.Failed >= st.Expected {
+				err = s.completeJob(ctx, st)
+			}
+			cancel()
+			if err != nil {
+				s.log.Warn("job progress not recorded; the sweeper will recount it", zap.String("job", id), zap.Error(err))
+			}
+			delete(pending, id)
+		}
+	}
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case d, ok := <-in:
+			if !ok {
+				flush()
+				return
+			}
+			pending[d.job] = append(pending[d.job], d.mark)
+		case <-t.C:
+			flush()
+		}
+	}
 }
 
 // updateJob applies f to a job record with compare-and-set (several
@@ -210,6 +275,12 @@ func (s *Service) updateJob(ctx context.Context, id string, f func(*JobState) bo
 // so two workers (or a worker and the sweeper) completing the same job
 // publish each event once.
 func (s *Service) completeJob(ctx context.Context, st *JobState) error {
+	if st.Kind == "dataset" {
+		if err := s.completeDataset(ctx, st); err != nil {
+			return err
+		}
+		return s.closeJob(ctx, st)
+	}
 	studies := make([]string, 0, len(st.Studies))
 	for uid := range st.Studies {
 		studies = append(studies, uid)
@@ -231,11 +302,21 @@ func (s *Service) completeJob(ctx context.Context, st *JobState) error {
 	}
 	s.audit(ctx, Audit{Event: "job.done", JobID: st.JobID, InputBucket: st.Bucket, InputKey: st.Prefix,
 		Reason: fmt.Sprintf("%d done, %d failed of %d", st.Done, st.Failed, st.Expected)}, "job.done/"+st.JobID)
+	s.log.Info("job complete", zap.String("job", st.JobID), zap.Int("done", st.Done), zap.Int("failed", st.Failed),
+		zap.Int("studies", len(studies)))
+	return s.closeJob(ctx, st)
+}
+
+// closeJob marks a job complete once its announcements are out.
+func (s *Service) closeJob(ctx context.Context, st *JobState) error {
 	if _, err := s.updateJob(ctx, st.JobID, func(cur *JobState) bool {
 		if cur.Complete {
 			return false
 		}
 		cur.Complete = true
+		if cur.State != "ready" {
+			cur.State = "complete"
+		}
 		return true
 	}); err != nil {
 		return err
@@ -243,8 +324,6 @@ func (s *Service) completeJob(ctx context.Context, st *JobState) error {
 	dctx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
 	defer cancel()
 	s.jobs.Delete(dctx, openKey(st.JobID))
-	s.log.Info("job complete", zap.String("job", st.JobID), zap.Int("done", st.Done), zap.Int("failed", st.Failed),
-		zap.Int("studies", len(studies)))
 	return nil
 }
 
@@ -345,7 +424,7 @@ func (s *Service) reconcileJobs(ctx context.Context) {
 			s.jobs.Delete(lctx, k)
 			continue
 		}
-		if time.Since(st.Updated) < idle {
+		if !st.Expanded || time.Since(st.Updated) < idle {
 			continue
 		}
 		marks, err := keys(lctx, s.jobs, "done."+id+".*")
@@ -383,4 +462,53 @@ func (s *Service) reconcileJobs(ctx context.Context) {
 			s.log.Warn("job completion not announced; will retry", zap.String("job", id), zap.Error(err))
 		}
 	}
+}
+
+// JobFailures reads a job's failed inputs: by failure kind, the request
+// positions they came from (0 for prefix jobs).
+func JobFailures(ctx context.Context, js jetstream.JetStream, id string) (map[string][]int, error) {
+	kv, err := js.KeyValue(ctx, KVJobs)
+	if err != nil {
+		return nil, err
+	}
+	marks, err := keys(ctx, kv, "done."+id+".*")
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]int{}
+	for _, k := range marks {
+		e, err := kv.Get(ctx, k)
+		if err != nil {
+			continue
+		}
+		var m Mark
+		if json.Unmarshal(e.Value(), &m) == nil && m.Failed {
+			out[m.Kind] = append(out[m.Kind], m.Position)
+		}
+	}
+	return out, nil
+}
+
+// ListJobs reads every job and dataset record.
+func ListJobs(ctx context.Context, js jetstream.JetStream) ([]*JobState, error) {
+	kv, err := js.KeyValue(ctx, KVJobs)
+	if err != nil {
+		return nil, err
+	}
+	ks, err := keys(ctx, kv, "job.*")
+	if err != nil {
+		return nil, err
+	}
+	var out []*JobState
+	for _, k := range ks {
+		e, err := kv.Get(ctx, k)
+		if err != nil {
+			continue
+		}
+		var st JobState
+		if json.Unmarshal(e.Value(), &st) == nil {
+			out = append(out, &st)
+		}
+	}
+	return out, nil
 }

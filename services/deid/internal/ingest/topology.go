@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -33,7 +34,7 @@ func DefaultTopology() Topology {
 // flags must not reconfigure a running cluster.
 func Setup(ctx context.Context, js jetstream.JetStream, t Topology) (jetstream.Consumer, error) {
 	streams := []jetstream.StreamConfig{
-		{Name: StreamIngest, Subjects: []string{SubjectObjects, SubjectStudyJobs, SubjectInstanceJobs},
+		{Name: StreamIngest, Subjects: []string{SubjectObjects, SubjectStudyJobs, SubjectInstanceJobs, SubjectDatasetJobs},
 			Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage, Replicas: t.Replicas, Duplicates: t.Dedup},
 		{Name: StreamEvents, Subjects: []string{"deid.events.>"}, Retention: jetstream.LimitsPolicy,
 			Storage: jetstream.FileStorage, Replicas: t.Replicas, Duplicates: t.Dedup, MaxAge: 30 * 24 * time.Hour},
@@ -43,13 +44,18 @@ func Setup(ctx context.Context, js jetstream.JetStream, t Topology) (jetstream.C
 			Storage: jetstream.FileStorage, Replicas: t.Replicas, Duplicates: t.Dedup},
 	}
 	for _, sc := range streams {
-		if _, err := js.CreateStream(ctx, sc); err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		_, err := js.CreateStream(ctx, sc)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			err = addSubjects(ctx, js, sc)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("stream %s: %w", sc.Name, err)
 		}
 	}
 	// Progress records expire: a study's marks after a week (a study that
 	// grows later starts a new count), a job's after 30 days.
-	for _, kv := range []jetstream.KeyValueConfig{{Bucket: KVStudies, TTL: 7 * 24 * time.Hour}, {Bucket: KVJobs, TTL: 30 * 24 * time.Hour}} {
+	for _, kv := range []jetstream.KeyValueConfig{{Bucket: KVStudies, TTL: 7 * 24 * time.Hour}, {Bucket: KVJobs, TTL: 30 * 24 * time.Hour},
+		{Bucket: KVIndex}} {
 		kv.Replicas, kv.Storage, kv.History = t.Replicas, jetstream.FileStorage, 1
 		if _, err := js.CreateKeyValue(ctx, kv); err != nil && !errors.Is(err, jetstream.ErrBucketExists) {
 			return nil, fmt.Errorf("key-value %s: %w", kv.Bucket, err)
@@ -69,4 +75,30 @@ func Setup(ctx context.Context, js jetstream.JetStream, t Topology) (jetstream.C
 		return nil, fmt.Errorf("consumer %s: %w", ConsumerName, err)
 	}
 	return cons, nil
+}
+
+// addSubjects adds to an existing stream the subjects a newer version
+// reads, changing nothing else of its configuration.
+func addSubjects(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) error {
+	st, err := js.Stream(ctx, want.Name)
+	if err != nil {
+		return err
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return err
+	}
+	cfg := info.Config
+	missing := false
+	for _, w := range want.Subjects {
+		if !slices.Contains(cfg.Subjects, w) {
+			cfg.Subjects = append(cfg.Subjects, w)
+			missing = true
+		}
+	}
+	if !missing {
+		return nil
+	}
+	_, err = js.UpdateStream(ctx, cfg)
+	return err
 }

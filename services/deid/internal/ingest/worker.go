@@ -10,7 +10,6 @@ import (
 	"hash"
 	"io"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -41,6 +40,12 @@ type Config struct {
 	OpTimeout time.Duration
 	// JobTimeout bounds one job; past it the job is returned for redelivery.
 	JobTimeout time.Duration
+	// Projects gives the engines of dataset deliveries (nil: no datasets).
+	Projects EngineSource
+	// SpoolMemory is how large an input or output may be and still be
+	// held in memory while its job runs (default 16 MiB); larger ones go
+	// to files in TempDir.
+	SpoolMemory int
 	// RetryBase is the first redelivery delay after a transient failure;
 	// it doubles with each delivery, up to 64 times RetryBase.
 	RetryBase time.Duration
@@ -57,6 +62,9 @@ type Service struct {
 	cons    jetstream.Consumer
 	studies jetstream.KeyValue
 	jobs    jetstream.KeyValue
+	idx     jetstream.KeyValue
+	bufs    sync.Pool // spool memory, reused across jobs
+	counts  chan countDelta
 	log     *zap.Logger
 	m       *Metrics
 	profile string
@@ -75,6 +83,9 @@ func New(ctx context.Context, nc *nats.Conn, store Store, cfg Config) (*Service,
 	}
 	if cfg.JobTimeout <= 0 {
 		cfg.JobTimeout = 10 * time.Minute
+	}
+	if cfg.SpoolMemory <= 0 {
+		cfg.SpoolMemory = 16 << 20
 	}
 	if cfg.RetryBase <= 0 {
 		cfg.RetryBase = time.Second
@@ -109,6 +120,9 @@ func New(ctx context.Context, nc *nats.Conn, store Store, cfg Config) (*Service,
 	if s.jobs, err = js.KeyValue(ctx, KVJobs); err != nil {
 		return nil, fmt.Errorf("key-value %s: %w", KVJobs, err)
 	}
+	if s.idx, err = js.KeyValue(ctx, KVIndex); err != nil {
+		return nil, fmt.Errorf("key-value %s: %w", KVIndex, err)
+	}
 	return s, nil
 }
 
@@ -120,6 +134,16 @@ func (s *Service) Run(ctx context.Context) error {
 		return fmt.Errorf("subscribe to advisories: %w", err)
 	}
 	defer sub.Unsubscribe()
+	if s.cfg.Projects != nil {
+		dsub, err := s.serveDatasetRequests()
+		if err != nil {
+			return fmt.Errorf("subscribe to dataset requests: %w", err)
+		}
+		defer dsub.Unsubscribe()
+	}
+	s.counts = make(chan countDelta, 1024)
+	counted := make(chan struct{})
+	go func() { defer close(counted); s.countLoop(s.counts) }()
 	var wg sync.WaitGroup
 	iters := make([]jetstream.MessagesContext, 0, s.cfg.Workers)
 	for i := 0; i < s.cfg.Workers; i++ {
@@ -156,6 +180,8 @@ func (s *Service) Run(ctx context.Context) error {
 		it.Drain()
 	}
 	wg.Wait()
+	close(s.counts) // the counts of the last jobs are applied
+	<-counted
 	return nil
 }
 
@@ -172,6 +198,8 @@ func (s *Service) handle(msg jetstream.Msg) {
 		err = s.handleNotification(ctx, msg.Data())
 	case SubjectStudyJobs:
 		err = s.handleStudyJob(ctx, msg.Data())
+	case SubjectDatasetJobs:
+		err = s.handleDatasetJob(ctx, msg.Data())
 	case SubjectInstanceJobs:
 		var j InstanceJob
 		if e := json.Unmarshal(msg.Data(), &j); e != nil {
@@ -395,19 +423,12 @@ func (s *Service) processInstance(ctx context.Context, j InstanceJob) error {
 	if j.Bucket == s.cfg.OutBucket || j.Bucket == s.cfg.QuarantineBucket {
 		return permanent("object is in an output bucket")
 	}
-	in, err := os.CreateTemp(s.cfg.TempDir, "in-*.dcm")
-	if err != nil {
-		return fmt.Errorf("spool input: %w", err)
-	}
-	defer os.Remove(in.Name())
+	in := s.newSpool()
 	defer in.Close()
 	var etag string
 	var size int64
-	err = retry(ctx, s.cfg.OpTimeout*6, 3, func(ctx context.Context) error {
-		if _, err := in.Seek(0, io.SeekStart); err != nil {
-			return err
-		}
-		if err := in.Truncate(0); err != nil {
+	err := retry(ctx, s.cfg.OpTimeout*6, 3, func(ctx context.Context) error {
+		if err := in.Reset(); err != nil {
 			return err
 		}
 		var err error
@@ -429,19 +450,33 @@ func (s *Service) processInstance(ctx context.Context, j InstanceJob) error {
 	if s.m != nil {
 		s.m.Bytes.WithLabelValues("in").Add(float64(size))
 	}
-	job, err := s.cfg.Engine.Plan(in, size)
+	eng, profile, prefix := s.cfg.Engine, s.profile, ""
+	if j.Dataset {
+		if s.cfg.Projects == nil {
+			return s.fail(ctx, j, "unsupported", "this service has no project store", false)
+		}
+		if eng, err = s.cfg.Projects.Engine(ctx, j.Project, j.Profile); err != nil {
+			return s.fail(ctx, j, "project", err.Error(), false)
+		}
+		profile, prefix = eng.Profile().Name, "datasets/"+j.JobID+"/"
+	}
+	job, err := eng.Plan(in, size)
 	var rej *deid.Rejection
 	if errors.As(err, &rej) {
-		return s.fail(ctx, j, rej.Kind, rej.Reason, true)
+		return s.fail(ctx, j, rej.Kind, rej.Reason, rej.Kind != KindNotInLookup)
 	}
 	if err != nil {
 		return fmt.Errorf("read spooled input: %w", err) // the spool, not the input: retried
 	}
-	outF, err := os.CreateTemp(s.cfg.TempDir, "out-*.dcm")
-	if err != nil {
-		return fmt.Errorf("spool output: %w", err)
+	if !j.Dataset {
+		// Where this study is, for dataset requests: recorded whatever
+		// becomes of the instance, alongside the work.
+		src := job.Source()
+		indexed := make(chan struct{})
+		go func() { defer close(indexed); s.recordIndex(ctx, src, j) }()
+		defer func() { <-indexed }()
 	}
-	defer os.Remove(outF.Name())
+	outF := s.newSpool()
 	defer outF.Close()
 	spool := &hashSpool{f: outF, h: sha256.New()}
 	n, _, err := job.WriteVerified(spool)
@@ -453,8 +488,8 @@ func (s *Service) processInstance(ctx context.Context, j InstanceJob) error {
 	}
 	sum := hex.EncodeToString(spool.h.Sum(nil))
 	r := job.Result()
-	key := OutputKey(r)
-	meta := map[string]string{"deid-profile": s.profile, "deid-standard-edition": ps315.Edition, "deid-sha256": sum}
+	key := prefix + OutputKey(r)
+	meta := map[string]string{"deid-profile": profile, "deid-standard-edition": ps315.Edition, "deid-sha256": sum}
 	// First writer wins: an instance is written once. A retry of this
 	// input finds its own bytes (same digest) and carries on; another input
 	// of the same SOP Instance (another transfer syntax, a resend with
@@ -488,15 +523,37 @@ func (s *Service) processInstance(ctx context.Context, j InstanceJob) error {
 	}
 	done := InstanceDone{Schema: EventsSchema, Time: time.Now().UTC(), JobID: j.JobID, StudyUID: r.StudyUID,
 		SeriesUID: r.SeriesUID, SOPInstanceUID: r.SOPInstanceUID, SOPClassUID: r.SOPClassUID, Bucket: s.cfg.OutBucket,
-		Key: key, Size: n, SHA256: sum, Profile: s.profile, Edition: ps315.Edition, Counts: r.Counts}
+		Key: key, Size: n, SHA256: sum, Profile: profile, Edition: ps315.Edition, Counts: r.Counts}
 	b, _ := json.Marshal(done)
-	if err := s.publish(ctx, SubjectInstanceDone, b, "done/"+key+"/"+sum); err != nil {
-		return err
+	mk := Mark{Study: r.StudyUID}
+	if j.Dataset {
+		mk.Entry = &ManifestEntry{PatientID: job.OutputPatientID(), StudyUID: r.StudyUID, SeriesUID: r.SeriesUID,
+			SOPInstanceUID: r.SOPInstanceUID, SOPClassUID: r.SOPClassUID, Modality: job.Modality(), Key: key, Size: n, SHA256: sum}
 	}
-	s.audit(ctx, Audit{Event: "instance.done", JobID: j.JobID, InputBucket: j.Bucket, InputKey: j.Key, InputETag: j.ETag,
-		OutputBucket: s.cfg.OutBucket, OutputKey: key}, "audit-done/"+key+"/"+sum)
-	if err := s.track(ctx, j, r.StudyUID, false); err != nil {
-		return err
+	// The event, the audit record and the progress are
+	// independent writes to JetStream: in parallel, all done before the ack.
+	var wg sync.WaitGroup
+	var evErr, trackErr error
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		evErr = s.publish(ctx, SubjectInstanceDone, b, "done/"+key+"/"+sum)
+	}()
+	go func() {
+		defer wg.Done()
+		s.audit(ctx, Audit{Event: "instance.done", JobID: j.JobID, InputBucket: j.Bucket, InputKey: j.Key, InputETag: j.ETag,
+			OutputBucket: s.cfg.OutBucket, OutputKey: key}, "audit-done/"+key+"/"+sum)
+	}()
+	go func() {
+		defer wg.Done()
+		trackErr = s.track(ctx, j, mk)
+	}()
+	wg.Wait()
+	if evErr != nil {
+		return evErr
+	}
+	if trackErr != nil {
+		return trackErr
 	}
 	s.count("done")
 	s.log.Info("instance done", zap.String("job", shortHash(j.Bucket+"/"+j.Key)), zap.String("output", key),
@@ -531,7 +588,7 @@ func (s *Service) fail(ctx context.Context, j InstanceJob, kind, reason string, 
 	}
 	s.audit(ctx, Audit{Event: "instance.failed", JobID: j.JobID, InputBucket: j.Bucket, InputKey: j.Key,
 		InputETag: j.ETag, QuarantineID: id, Reason: reason}, "audit-failed/"+id)
-	if err := s.track(ctx, j, "", true); err != nil {
+	if err := s.track(ctx, j, Mark{Failed: true, Kind: kind}); err != nil {
 		return err
 	}
 	s.count("failed")
@@ -631,10 +688,24 @@ func (s *Service) watchLag(ctx context.Context) {
 	}
 }
 
+// newSpool is a spool for one job's input or output.
+func (s *Service) newSpool() *spool {
+	sp := &spool{dir: s.cfg.TempDir, limit: s.cfg.SpoolMemory}
+	if b, ok := s.bufs.Get().([]byte); ok {
+		sp.buf = b
+	}
+	sp.free = func(b []byte) {
+		if cap(b) <= 2<<20 { // keep the pool to what typical instances need
+			s.bufs.Put(b)
+		}
+	}
+	return sp
+}
+
 // hashSpool is the output spool: written once, hashed as it is written,
 // read back by the verifier and the upload.
 type hashSpool struct {
-	f *os.File
+	f *spool
 	h hash.Hash
 }
 

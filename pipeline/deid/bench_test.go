@@ -1,0 +1,128 @@
+package deid
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
+)
+
+// Benchmarks of the engine's hot paths on representative files: a 0.5 MB
+// CT slice with GE private groups (what the bench workload's 200 slices
+// are made of), an MR with a Siemens CSA header, and an SR. Run with
+// go test -bench . -benchmem ./pipeline/deid
+var benchFiles = []string{"ct_ge_private.dcm", "mr_siemens_csa.dcm", "sr_comprehensive_nested.dcm"}
+
+func benchInputs(b *testing.B) map[string][]byte {
+	b.Helper()
+	out := map[string][]byte{}
+	for _, n := range benchFiles {
+		data, err := os.ReadFile(filepath.Join(corpusDir(b), n))
+		if err != nil {
+			b.Skipf("%s: %v", n, err)
+		}
+		out[n] = data
+	}
+	return out
+}
+
+func BenchmarkParse(b *testing.B) {
+	for name, in := range benchInputs(b) {
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(in)))
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if _, err := dicomraw.Parse(bytes.NewReader(in), int64(len(in)), dicomraw.Limits{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkPlan(b *testing.B) {
+	e := newEngine(b, researchProfile(), 1)
+	for name, in := range benchInputs(b) {
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(in)))
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if _, err := e.Plan(bytes.NewReader(in), int64(len(in))); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkWrite(b *testing.B) {
+	e := newEngine(b, researchProfile(), 1)
+	for name, in := range benchInputs(b) {
+		b.Run(name, func(b *testing.B) {
+			j, err := e.Plan(bytes.NewReader(in), int64(len(in)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(len(in)))
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if _, err := j.WriteTo(io.Discard); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkVerify(b *testing.B) {
+	e := newEngine(b, researchProfile(), 1)
+	for name, in := range benchInputs(b) {
+		b.Run(name, func(b *testing.B) {
+			j, err := e.Plan(bytes.NewReader(in), int64(len(in)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			var out bytes.Buffer
+			if _, err := j.WriteTo(&out); err != nil {
+				b.Fatal(err)
+			}
+			of, err := dicomraw.Parse(bytes.NewReader(out.Bytes()), int64(out.Len()), dicomraw.Limits{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(len(in)))
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if _, err := j.Verify(of); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkEndToEnd is one file through everything deid run does but the
+// file system: parse and plan, write, parse the output back, verify.
+func BenchmarkEndToEnd(b *testing.B) {
+	e := newEngine(b, researchProfile(), 1)
+	for name, in := range benchInputs(b) {
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(in)))
+			b.ReportAllocs()
+			var sp spool
+			for i := 0; i < b.N; i++ {
+				j, err := e.Plan(bytes.NewReader(in), int64(len(in)))
+				if err != nil {
+					b.Fatal(err)
+				}
+				sp.Reset()
+				if _, _, err := j.WriteVerified(&sp); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,90 @@
+// Package pixels blanks rectangles of pixel data, the Clean Pixel Data
+// option's tool for text burned into images: native (uncompressed) pixel
+// data of any bit depth, sign, planar configuration and frame count, and
+// RLE Lossless (decoded, masked and encoded again, one frame at a time).
+// Memory holds one frame, whatever the number of frames.
+package pixels
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Geometry is how a frame's pixels are laid out.
+type Geometry struct {
+	Rows, Columns   int
+	Frames          int
+	SamplesPerPixel int
+	BitsAllocated   int // 8, 16, 32 or 64 (1 is refused: packed bits)
+	// PlanarConfiguration 0: samples interleaved per pixel (RGBRGB...);
+	// 1: one plane per sample (RR..GG..BB..).
+	PlanarConfiguration int
+}
+
+// Rect is a rectangle of pixels: columns X to X+W-1, rows Y to Y+H-1.
+type Rect struct {
+	X, Y, W, H int
+}
+
+func (r Rect) String() string { return fmt.Sprintf("(%d,%d %dx%d)", r.X, r.Y, r.W, r.H) }
+
+// ErrGeometry is returned for pixel data that cannot be masked safely.
+var ErrGeometry = errors.New("pixel geometry not supported")
+
+// Check validates a geometry; only what can be masked exactly passes.
+func (g Geometry) Check() error {
+	switch {
+	case g.Rows <= 0 || g.Columns <= 0 || g.Frames <= 0:
+		return fmt.Errorf("%w: %d rows, %d columns, %d frames", ErrGeometry, g.Rows, g.Columns, g.Frames)
+	case g.SamplesPerPixel != 1 && g.SamplesPerPixel != 3 && g.SamplesPerPixel != 4:
+		return fmt.Errorf("%w: %d samples per pixel", ErrGeometry, g.SamplesPerPixel)
+	case g.BitsAllocated != 8 && g.BitsAllocated != 16 && g.BitsAllocated != 32 && g.BitsAllocated != 64:
+		return fmt.Errorf("%w: %d bits allocated", ErrGeometry, g.BitsAllocated)
+	case g.PlanarConfiguration != 0 && g.PlanarConfiguration != 1:
+		return fmt.Errorf("%w: planar configuration %d", ErrGeometry, g.PlanarConfiguration)
+	case int64(g.Rows)*int64(g.Columns)*int64(g.SamplesPerPixel)*int64(g.BitsAllocated/8) > 1<<31:
+		return fmt.Errorf("%w: frame larger than 2 GiB", ErrGeometry)
+	}
+	return nil
+}
+
+// FrameBytes is the size of one native frame.
+func (g Geometry) FrameBytes() int {
+	return g.Rows * g.Columns * g.SamplesPerPixel * (g.BitsAllocated / 8)
+}
+
+// clip limits rectangles to the image; empty ones are dropped.
+func (g Geometry) clip(rects []Rect) []Rect {
+	var out []Rect
+	for _, r := range rects {
+		x0, y0 := max(r.X, 0), max(r.Y, 0)
+		x1, y1 := min(r.X+r.W, g.Columns), min(r.Y+r.H, g.Rows)
+		if x1 > x0 && y1 > y0 {
+			out = append(out, Rect{x0, y0, x1 - x0, y1 - y0})
+		}
+	}
+	return out
+}
+
+// MaskFrame zeroes the rectangles in one native frame, in place.
+func (g Geometry) MaskFrame(frame []byte, rects []Rect) {
+	bps := g.BitsAllocated / 8 // bytes per sample
+	spp := g.SamplesPerPixel
+	for _, r := range g.clip(rects) {
+		if g.PlanarConfiguration == 0 || spp == 1 {
+			px := spp * bps
+			for y := r.Y; y < r.Y+r.H; y++ {
+				start := (y*g.Columns + r.X) * px
+				clear(frame[start : start+r.W*px])
+			}
+			continue
+		}
+		plane := g.Rows * g.Columns * bps
+		for s := 0; s < spp; s++ {
+			for y := r.Y; y < r.Y+r.H; y++ {
+				start := s*plane + (y*g.Columns+r.X)*bps
+				clear(frame[start : start+r.W*bps])
+			}
+		}
+	}
+}

@@ -1,0 +1,154 @@
+//go:build bench
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/dicomdeid/dicomdeid/services/deid/internal/ingest"
+)
+
+// TestServeThroughput is the service-path benchmark of scripts/bench:
+// the files of BENCH_IN through `deid serve` S3 -> S3 (a submitted
+// prefix, from submit to the job's completion), on the embedded S3
+// endpoint and on versitygw, with 1, 2 and 4 workers, next to `deid run`
+// on the same files with as many workers, in the same run. Medians of
+// BENCH_RUNS (default 3).
+func TestServeThroughput(t *testing.T) {
+	in := os.Getenv("BENCH_IN")
+	if in == "" {
+		t.Skip("BENCH_IN names the workload directory")
+	}
+	runs := 3
+	if v, err := strconv.Atoi(os.Getenv("BENCH_RUNS")); err == nil && v > 0 {
+		runs = v
+	}
+	var files []string
+	filepath.Walk(in, func(p string, info os.FileInfo, err error) error {
+		if err == nil && info.Mode().IsRegular() {
+			files = append(files, p)
+		}
+		return nil
+	})
+	sort.Strings(files)
+	dir := t.TempDir()
+	keyFile := writeKey(t, dir, keyA)
+	workers := []int{1, 2, 4}
+
+	runRate := map[int]float64{}
+	for _, w := range workers {
+		var rates []float64
+		for r := 0; r < runs; r++ {
+			out := filepath.Join(dir, fmt.Sprintf("run-%d-%d", w, r))
+			start := time.Now()
+			if code, _, errOut := runDeid(t, "run", "--in", in, "--out", out, "--profile", "basic", "--key-file", keyFile,
+				"--workers", strconv.Itoa(w), "--no-progress"); code != 0 {
+				t.Fatalf("deid run: %s", errOut)
+			}
+			rates = append(rates, float64(len(files))/time.Since(start).Seconds())
+			os.RemoveAll(out)
+		}
+		runRate[w] = median(rates)
+		t.Logf("deid run, %d workers: %.1f files/s", w, runRate[w])
+	}
+
+	type result struct {
+		mode    string
+		workers int
+		rate    float64
+	}
+	var results []result
+	for _, mode := range []string{"embedded", "versitygw"} {
+		for _, w := range workers {
+			var rates []float64
+			for r := 0; r < runs; r++ {
+				rates = append(rates, serviceRate(t, mode, w, keyFile, files, in))
+				t.Logf("%s, %d workers: %.1f instances/s", mode, w, rates[len(rates)-1])
+			}
+			results = append(results, result{mode, w, median(rates)})
+		}
+	}
+	fmt.Printf("\nservice path, %d files (%s), profile basic, medians of %d runs\n", len(files), in, runs)
+	fmt.Printf("%-10s %8s %14s %18s %16s %14s\n", "S3", "workers", "instances/s", "per worker /s", "deid run files/s", "service/run")
+	for _, r := range results {
+		fmt.Printf("%-10s %8d %14.1f %18.1f %16.1f %13.0f%%\n", r.mode, r.workers, r.rate, r.rate/float64(r.workers),
+			runRate[r.workers], 100*r.rate/runRate[r.workers])
+	}
+}
+
+func median(v []float64) float64 {
+	sort.Float64s(v)
+	return v[len(v)/2]
+}
+
+// serviceRate uploads the files (untimed) and times one submitted job.
+func serviceRate(t *testing.T, mode string, workers int, keyFile string, files []string, root string) float64 {
+	c := serveConfigForTest(t)
+	c.workers, c.keyFile, c.profile, c.logLevel = workers, keyFile, "basic", "error"
+	natsURL := "nats://" + c.natsListen
+	var srv *service
+	if mode == "versitygw" {
+		natsURL = startNATSServer(t)
+		vgw := startVersityGW(t, "")
+		srv = externalService(t, natsURL, vgw, func(x *serveConfig) {
+			x.workers, x.keyFile, x.profile, x.logLevel = workers, keyFile, "basic", "error"
+		})
+	} else {
+		srv = startForTest(t, c, io.Discard)
+	}
+	defer srv.Stop()
+	mc := srv.s3Client(t)
+	ctx := context.Background()
+	if err := mc.MakeBucket(ctx, "bench", minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel, _ := filepath.Rel(root, f)
+		if _, err := mc.PutObject(ctx, "bench", "wl/"+filepath.ToSlash(rel), bytes.NewReader(b), int64(len(b)), minio.PutObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	id := fmt.Sprintf("bench-%s-%d-%d", mode, workers, time.Now().UnixNano())
+	start := time.Now()
+	if code, out, errOut := runDeid(t, "submit", "--bucket", "bench", "--prefix", "wl/", "--job-id", id, "--nats-url", natsURL); code != 0 {
+		t.Fatalf("submit: %s %s", out, errOut)
+	}
+	for {
+		st, err := ingest.JobStatus(ctx, js, id)
+		if err == nil && st.Complete {
+			if st.Done != len(files) {
+				t.Fatalf("%d of %d written: %s", st.Done, len(files), strings.TrimSpace(fmt.Sprint(st)))
+			}
+			break
+		}
+		if time.Since(start) > 10*time.Minute {
+			t.Fatal("job not complete in 10 minutes")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return float64(len(files)) / time.Since(start).Seconds()
+}
