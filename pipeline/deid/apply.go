@@ -292,6 +292,12 @@ func (j *Job) cleanText(e *dicomraw.Element, vr string, sc scope) {
 	}
 	raw := bytes.TrimRight(e.Value, "\x00 ")
 	text := sc.cs.Decode(raw, vr)
+	if !j.collected {
+		// Most files clean nothing: the identifying values of the whole
+		// file are gathered only when a text is to be cleaned of them.
+		j.collect(j.f.Elements, j.top)
+		j.collected = true
+	}
 	out, n := redact(text, j.needles)
 	if n == 0 {
 		c.Kept++

@@ -19,6 +19,14 @@ var benchFiles = []string{"ct_ge_private.dcm", "mr_siemens_csa.dcm", "sr_compreh
 func benchInputs(b *testing.B) map[string][]byte {
 	b.Helper()
 	out := map[string][]byte{}
+	if p := os.Getenv("BENCH_FILE"); p != "" { // a file of your own workload
+		data, err := os.ReadFile(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out[filepath.Base(p)] = data
+		return out
+	}
 	for _, n := range benchFiles {
 		data, err := os.ReadFile(filepath.Join(corpusDir(b), n))
 		if err != nil {

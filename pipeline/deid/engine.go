@@ -183,6 +183,9 @@ type Job struct {
 	shift      int
 	shifted    bool
 	needles    []needle
+	needleSeen map[string]bool // the needles' texts, to add each once
+	collected  bool            // needles gathered (on the first text to clean)
+	top        scope           // the dataset's scope, for collecting
 	meta       []dicomraw.MetaElement
 
 	deadline time.Time // Limits.MaxDuration after Plan started

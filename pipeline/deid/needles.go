@@ -46,10 +46,10 @@ func (j *Job) collect(els []*dicomraw.Element, sc scope) {
 		j.setCharset(&sc, els)
 	}
 	crs := creators(els)
-	seen := map[string]bool{}
-	for _, n := range j.needles {
-		seen[string(n.runes)] = true
+	if j.needleSeen == nil { // one set for the whole walk, every depth
+		j.needleSeen = map[string]bool{}
 	}
+	seen := j.needleSeen
 	// add records a needle; numeric is true for dates and UIDs.
 	add := func(s string, numeric bool) {
 		r := []rune(strings.ToLower(strings.TrimSpace(s)))

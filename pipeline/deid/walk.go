@@ -116,7 +116,7 @@ func (j *Job) run() error {
 
 	top := scope{}
 	j.setCharset(&top, f.Elements)
-	j.collect(f.Elements, top)
+	j.top = top // the needles of cleaning are collected on first need
 	j.dataset(f.Elements, nil, top)
 	if j.refusal != nil {
 		return j.refusal

@@ -12,7 +12,9 @@ type reader struct {
 	bufLen   int
 }
 
-const readerBuf = 64 << 10
+// readerBuf is enough for most headers in one read, small enough that
+// allocating it for every parse (two per file) costs little.
+const readerBuf = 16 << 10
 
 func newReader(src io.ReaderAt, pos, end int64) *reader {
 	n := int64(readerBuf)

@@ -26,9 +26,12 @@ func newPatternIndex(pats [][]byte) *patternIndex {
 	}
 	x.pats = make([][]byte, len(pats))
 	for i, p := range pats {
-		f := make([]byte, len(p))
-		for j, c := range p {
-			f[j] = fold(c)
+		f := p
+		if hasUpperASCII(p) { // most patterns are lower case already
+			f = make([]byte, len(p))
+			for j, c := range p {
+				f[j] = fold(c)
+			}
 		}
 		x.pats[i] = f
 		if len(f) == 0 {
@@ -46,6 +49,15 @@ func newPatternIndex(pats [][]byte) *patternIndex {
 func bloomBit(key uint32) (int, uint64) {
 	h := (key * 0x9E3779B1) >> 16
 	return int(h >> 6), 1 << (h & 63)
+}
+
+func hasUpperASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			return true
+		}
+	}
+	return false
 }
 
 // fold lowers an ASCII capital.

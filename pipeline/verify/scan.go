@@ -46,13 +46,13 @@ type pattern struct {
 // upper and lower case; ASCII letters match in any case.
 func (s *Set) Compile() *Matcher {
 	m := &Matcher{set: s}
+	// Patterns are not deduplicated: a pattern met twice only reports its
+	// matches twice into a set, and a map of them costs more than that.
 	var raw [][]byte
-	seen := map[string]bool{}
 	addPat := func(b []byte, p pattern) {
-		if len(b) == 0 || seen[string(b)] {
+		if len(b) == 0 {
 			return
 		}
-		seen[string(b)] = true
 		raw = append(raw, b)
 		m.pats = append(m.pats, p)
 		if len(b) > m.maxLen {
@@ -330,10 +330,14 @@ func toLatin1(s string) ([]byte, bool) {
 }
 
 func toUTF16LE(s string) []byte {
-	u := utf16.Encode([]rune(s))
-	b := make([]byte, 0, 2*len(u))
-	for _, c := range u {
-		b = append(b, byte(c), byte(c>>8))
+	b := make([]byte, 0, 2*len(s))
+	for _, r := range s {
+		if r >= 0x10000 {
+			r1, r2 := utf16.EncodeRune(r)
+			b = append(b, byte(r1), byte(r1>>8), byte(r2), byte(r2>>8))
+			continue
+		}
+		b = append(b, byte(r), byte(r>>8))
 	}
 	return b
 }
