@@ -60,6 +60,9 @@ type Engine struct {
 	policy    verify.Policy
 	record    bool
 	lookup    PatientLookup
+	// matchers: the verifier's compiled needle lists, shared by the files
+	// of a series (same patient, study and dates).
+	matchers *verify.Cache
 }
 
 type privKey struct {
@@ -98,6 +101,7 @@ func New(cfg Config) (*Engine, error) {
 	e.method = methodText(p)
 	e.record = cfg.RecordPaths
 	e.lookup = cfg.PatientLookup
+	e.matchers = verify.NewCache(256)
 	e.policy = VerifyPolicy(p)
 	return e, nil
 }
@@ -245,6 +249,20 @@ func (j *Job) Result() *Result { return j.res }
 // (io.WriterTo). Pixel data and other kept values are copied from the source
 // in bounded chunks, never loaded whole.
 func (j *Job) WriteTo(w io.Writer) (int64, error) {
+	if fd, ok := w.(dicomraw.FileDst); ok {
+		// A file: Pixel Data goes from file to file in the kernel; the
+		// size is where the file position ends up.
+		start, err := fd.Seek(0, io.SeekCurrent)
+		if err != nil {
+			return 0, err
+		}
+		err = dicomraw.Write(fd, j.f, j.meta)
+		end, serr := fd.Seek(0, io.SeekCurrent)
+		if err == nil {
+			err = serr
+		}
+		return end - start, err
+	}
 	cw := &countingWriter{w: w}
 	err := dicomraw.Write(cw, j.f, j.meta)
 	return cw.n, err

@@ -42,7 +42,7 @@ func VerifyPolicy(p *rules.Profile) verify.Policy {
 // the caller must not publish the output.
 func (j *Job) Verify(out *dicomraw.File) (*Verification, error) {
 	set := verify.Collect(j.f, j.eng.policy)
-	fs, ex, err := set.Compile().Scan(out)
+	fs, ex, err := set.CompileCached(j.eng.matchers).Scan(out)
 	if err != nil {
 		return nil, err
 	}

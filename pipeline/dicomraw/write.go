@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 )
 
@@ -16,12 +17,21 @@ type MetaElement struct {
 	Value []byte // unpadded; the writer pads
 }
 
+// FileDst is a destination file for Write: kept Pixel Data is then
+// copied from a source file to it by the kernel (copy_file_range) instead
+// of through memory. Its Write and ReadAt are the file's.
+type FileDst struct{ *os.File }
+
 // Write writes f as a Part 10 file: a zero preamble, "DICM", the given File
 // Meta (group length computed here), then the dataset in f's transfer syntax
 // following each element's Op. Elements not changed are copied from the
 // source byte for byte; sequences with changes inside are re-emitted around
 // their unchanged parts, keeping each item's and sequence's length form.
 func Write(dst io.Writer, f *File, meta []MetaElement) error {
+	var file *os.File
+	if fd, ok := dst.(FileDst); ok {
+		file, dst = fd.File, fd.File
+	}
 	bw, ok := dst.(*bufio.Writer)
 	if !ok {
 		bw = bufio.NewWriterSize(dst, 64<<10)
@@ -30,6 +40,9 @@ func Write(dst io.Writer, f *File, meta []MetaElement) error {
 	// reads into it: io.ReaderFrom), 64 KiB at a time: memory stays flat
 	// and nothing is allocated per element.
 	w := &writer{src: f.Body}
+	if !f.Syntax.Deflated {
+		w.file = file
+	}
 	var pre [132]byte
 	copy(pre[128:], "DICM")
 	if _, err := bw.Write(pre[:]); err != nil {
@@ -48,6 +61,9 @@ func Write(dst io.Writer, f *File, meta []MetaElement) error {
 		if err := w.elements(f.Elements, f.Insert, Encoding{Implicit: f.Syntax.Implicit, BigEndian: f.Syntax.BigEndian}); err != nil {
 			return err
 		}
+		if err := w.flushCopy(); err != nil {
+			return err
+		}
 		if err := w.out.Flush(); err != nil {
 			return err
 		}
@@ -57,6 +73,9 @@ func Write(dst io.Writer, f *File, meta []MetaElement) error {
 	} else {
 		w.out = bw
 		if err := w.elements(f.Elements, f.Insert, Encoding{Implicit: f.Syntax.Implicit, BigEndian: f.Syntax.BigEndian}); err != nil {
+			return err
+		}
+		if err := w.flushCopy(); err != nil {
 			return err
 		}
 	}
@@ -127,6 +146,12 @@ type writer struct {
 	out *bufio.Writer
 	src io.ReaderAt
 	hdr []byte
+	// pendStart, pendEnd: source bytes still to copy (see copyRange).
+	pendStart, pendEnd int64
+	// file is the destination when it is a file the kernel can copy into
+	// (FileDst); copied counts what went that way.
+	file   *os.File
+	copied int64
 }
 
 // markDirty computes, for every sequence, whether anything inside changed.
@@ -156,7 +181,43 @@ func markDirty(els []*Element) bool {
 	return any
 }
 
+// copyRange copies source bytes to the output. Consecutive kept elements
+// lie end to end in the source: their ranges are joined and copied in
+// one read (a header of thirty elements is then one read, not thirty).
 func (w *writer) copyRange(off, end int64) error {
+	if w.pendEnd > w.pendStart && w.pendEnd == off {
+		w.pendEnd = end
+		return nil
+	}
+	if err := w.flushCopy(); err != nil {
+		return err
+	}
+	w.pendStart, w.pendEnd = off, end
+	return nil
+}
+
+// flushCopy copies the pending source range; everything else that writes
+// calls it first, so the output stays in order.
+func (w *writer) flushCopy() error {
+	off, end := w.pendStart, w.pendEnd
+	if end <= off {
+		return nil
+	}
+	w.pendStart, w.pendEnd = 0, 0
+	if w.file != nil && end-off >= 64<<10 {
+		// Large kept values (Pixel Data) between two files: in the kernel.
+		if err := w.out.Flush(); err != nil {
+			return err
+		}
+		handled, err := copyFileRange(w.file, w.src, off, end-off)
+		if handled {
+			if err != nil {
+				return fmt.Errorf("copy source bytes %d-%d: %w", off, end, err)
+			}
+			w.copied += end - off
+			return nil
+		}
+	}
 	_, err := w.out.ReadFrom(io.NewSectionReader(w.src, off, end-off))
 	if err != nil {
 		return fmt.Errorf("copy source bytes %d-%d: %w", off, end, err)
@@ -165,6 +226,9 @@ func (w *writer) copyRange(off, end int64) error {
 }
 
 func (w *writer) header(t Tag, vr string, length uint32, enc Encoding) error {
+	if err := w.flushCopy(); err != nil {
+		return err
+	}
 	var err error
 	w.hdr, err = AppendHeader(w.hdr[:0], t, vr, length, enc)
 	if err != nil {
@@ -215,7 +279,7 @@ func (w *writer) element(e *Element, enc Encoding) error {
 		if err := w.header(e.Tag, vr, uint32(len(v)), enc); err != nil {
 			return err
 		}
-		_, err := w.out.Write(v)
+		_, err := w.out.Write(v) // header() flushed pending copies
 		return err
 	case OpEmptySequence:
 		vr := e.VR

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf16"
 
@@ -30,6 +31,21 @@ func (f Finding) String() string {
 // concurrent use.
 type Matcher struct {
 	set    *Set
+	parts  []*matcherPart
+	maxLen int
+}
+
+// matcherPart is an index of patterns for some of the set's needles;
+// needles maps the part's needle numbers to the set's.
+type matcherPart struct {
+	compiled *compiled
+	needles  []int
+}
+
+// compiled is what a needle list compiles to. It depends only on the
+// needles' texts, kinds and spellings and on the character sets, so it
+// can serve another file with the same ones (Cache).
+type compiled struct {
 	index  *patternIndex
 	pats   []pattern
 	maxLen int
@@ -44,8 +60,70 @@ type pattern struct {
 // Compile builds the matcher: every needle in every encoding it could take
 // in an output (the inputs' character sets, UTF-8, Latin-1, UTF-16LE),
 // upper and lower case; ASCII letters match in any case.
-func (s *Set) Compile() *Matcher {
+func (s *Set) Compile() *Matcher { return s.CompileCached(nil) }
+
+// CompileCached is Compile with a cache of what other files' needles
+// compiled to. The slices of a series name the same patient, study and
+// dates: only their instance UIDs differ, and those compile in no time.
+// With a nil cache it compiles everything.
+func (s *Set) CompileCached(c *Cache) *Matcher {
 	m := &Matcher{set: s}
+	var uids, other []int
+	for i, n := range s.needles {
+		if n.kind == KindUID {
+			uids = append(uids, i)
+		} else {
+			other = append(other, i)
+		}
+	}
+	if c != nil && len(other) > 0 {
+		sort.Slice(other, func(a, b int) bool { return needleKey(s.needles[other[a]]) < needleKey(s.needles[other[b]]) })
+		var key strings.Builder
+		for _, cs := range s.charsetKeys() {
+			key.WriteString(cs)
+			key.WriteByte(1)
+		}
+		key.WriteByte(2)
+		for _, i := range other {
+			key.WriteString(needleKey(s.needles[i]))
+			key.WriteByte(2)
+		}
+		cp := c.get(key.String(), func() *compiled { return s.compile(other) })
+		m.parts = append(m.parts, &matcherPart{compiled: cp, needles: other})
+		other = nil
+	}
+	for _, idx := range [][]int{other, uids} {
+		if len(idx) > 0 {
+			m.parts = append(m.parts, &matcherPart{compiled: s.compile(idx), needles: idx})
+		}
+	}
+	for _, p := range m.parts {
+		m.maxLen = max(m.maxLen, p.compiled.maxLen)
+	}
+	return m
+}
+
+// needleKey is what a needle compiles from.
+func needleKey(n needle) string {
+	return string(n.kind) + "\x00" + n.text + "\x00" + strings.Join(n.forms, "\x00")
+}
+
+// charsetKeys names the character sets the needles are encoded in.
+func (s *Set) charsetKeys() []string {
+	keys := make([]string, 0, len(s.charsets))
+	for k, cs := range s.charsets {
+		if cs != nil {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// compile builds the patterns of some of the needles; pattern.needle is
+// a position in idx.
+func (s *Set) compile(idx []int) *compiled {
+	m := &compiled{}
 	// Patterns are not deduplicated: a pattern met twice only reports its
 	// matches twice into a set, and a map of them costs more than that.
 	var raw [][]byte
@@ -59,7 +137,9 @@ func (s *Set) Compile() *Matcher {
 			m.maxLen = len(b)
 		}
 	}
-	for i, n := range s.needles {
+	charsets := s.charsetKeys()
+	for i, ni := range idx {
+		n := s.needles[ni]
 		bound := byte(0)
 		switch {
 		case n.kind == KindUID || n.kind == KindDate || isDigits(n.text):
@@ -82,10 +162,8 @@ func (s *Set) Compile() *Matcher {
 				addPat(l1, pattern{needle: i, unit: 1, bound: bound})
 			}
 			addPat(toUTF16LE(v), pattern{needle: i, unit: 2, bound: bound})
-			for _, cs := range s.charsets {
-				if cs == nil {
-					continue
-				}
+			for _, k := range charsets {
+				cs := s.charsets[k]
 				b, err := cs.Encode(v, "LO")
 				if err != nil {
 					continue
@@ -100,6 +178,41 @@ func (s *Set) Compile() *Matcher {
 	return m
 }
 
+// Cache keeps what needle lists compiled to, for the files that follow
+// (bounded: the oldest entries go first). Safe for concurrent use.
+type Cache struct {
+	mu    sync.Mutex
+	m     map[string]*compiled
+	order []string
+	max   int
+}
+
+// NewCache returns a cache of at most max compiled needle lists.
+func NewCache(max int) *Cache {
+	return &Cache{m: map[string]*compiled{}, max: max}
+}
+
+func (c *Cache) get(key string, build func() *compiled) *compiled {
+	c.mu.Lock()
+	if cp, ok := c.m[key]; ok {
+		c.mu.Unlock()
+		return cp
+	}
+	c.mu.Unlock()
+	cp := build() // outside the lock: two workers may build the same one
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[key]; !ok {
+		c.m[key] = cp
+		c.order = append(c.order, key)
+		for len(c.order) > c.max {
+			delete(c.m, c.order[0])
+			c.order = c.order[1:]
+		}
+	}
+	return c.m[key]
+}
+
 // Scan looks for the set's values in every element of out except the
 // File Meta (rebuilt by the writer), Pixel Data (the Clean Pixel Data
 // option's concern) and the de-identifier's own statement (0012,0062-0064,
@@ -107,7 +220,7 @@ func (s *Set) Compile() *Matcher {
 // chunks, so memory stays bounded.
 func (m *Matcher) Scan(out *dicomraw.File) ([]Finding, []Exemption, error) {
 	st := &scanState{m: m, found: map[Finding]bool{}, exempt: map[string]string{}}
-	if len(m.pats) > 0 {
+	if len(m.parts) > 0 {
 		if err := st.dataset(out.Body, out.Elements, "", true); err != nil {
 			return nil, nil, err
 		}
@@ -198,23 +311,26 @@ func (st *scanState) stream(src io.ReaderAt, e *dicomraw.Element, path string) e
 }
 
 func (st *scanState) scan(v []byte, path string, whole bool) {
-	st.m.index.each(v, func(pi, start, end int) {
-		p := st.m.pats[pi]
-		if !bounded(v, start, end, p) || st.binary && end-start < minBinaryMatch {
-			return
-		}
-		n := st.m.set.needles[p.needle]
-		// A name is excused by a kept value only inside a code string (CS:
-		// ImageType PERFUSION, ValueType TEXT), which holds defined terms;
-		// "patient Kowalski" in a kept code meaning is still a leak.
-		if whole && (n.kind != KindName || st.codeString) {
-			if where, ok := st.m.set.excused(v, start, n.kind); ok {
-				st.exempt[path] = "holds the value of " + where + " (kept, not identifying)"
+	for _, part := range st.m.parts {
+		cp := part.compiled
+		cp.index.each(v, func(pi, start, end int) {
+			p := cp.pats[pi]
+			if !bounded(v, start, end, p) || st.binary && end-start < minBinaryMatch {
 				return
 			}
-		}
-		st.found[Finding{Path: path, Source: n.source, Kind: n.kind}] = true
-	})
+			n := st.m.set.needles[part.needles[p.needle]]
+			// A name is excused by a kept value only inside a code string (CS:
+			// ImageType PERFUSION, ValueType TEXT), which holds defined terms;
+			// "patient Kowalski" in a kept code meaning is still a leak.
+			if whole && (n.kind != KindName || st.codeString) {
+				if where, ok := st.m.set.excused(v, start, n.kind); ok {
+					st.exempt[path] = "holds the value of " + where + " (kept, not identifying)"
+					return
+				}
+			}
+			st.found[Finding{Path: path, Source: n.source, Kind: n.kind}] = true
+		})
+	}
 }
 
 // excused reports whether the value of v that contains offset at is one

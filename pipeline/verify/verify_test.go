@@ -2,6 +2,7 @@ package verify
 
 import (
 	"bytes"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -257,5 +258,34 @@ func TestMixedCaseNonASCII(t *testing.T) {
 		if len(fs) == 0 {
 			t.Errorf("%q not flagged", out)
 		}
+	}
+}
+
+// A cached compilation serves another file with the same needles, and
+// its findings still name that file's attributes.
+func TestCompileCachedNamesTheFilesOwnAttributes(t *testing.T) {
+	cache := NewCache(8)
+	pol := Policy{}
+	outEl := []el{v(tSOP, "UI", "2.25.99"), v(tComments, "LT", "seen: Kowalski Jan, MRN0048151623")}
+	inA := file(t, v(tSOP, "UI", "1.2.826.0.1.3680043.99.1"), v(tName, "PN", "Kowalski^Jan"), v(tID, "LO", "MRN0048151623"))
+	inB := file(t, v(tSOP, "UI", "1.2.826.0.1.3680043.99.2"), v(tName, "PN", "Kowalski^Jan"), v(tID, "LO", "MRN0048151623"),
+		v(0x00101001, "PN", "Kowalski^Jan")) // Other Patient Names: same needles, another source
+	out := file(t, outEl...)
+	for _, in := range []*dicomraw.File{inA, inB, inA} {
+		set := Collect(in, pol)
+		want, _, err := set.Compile().Scan(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _, err := Collect(in, pol).CompileCached(cache).Scan(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(want) == 0 || !reflect.DeepEqual(got, want) {
+			t.Fatalf("cached findings %v, want %v", got, want)
+		}
+	}
+	if len(cache.m) != 1 {
+		t.Errorf("%d compiled lists cached, want 1 (the three files share their needles)", len(cache.m))
 	}
 }

@@ -492,7 +492,7 @@ func writeOutput(job *deid.Job, c runConfig, fo *FileOutcome) error {
 	}()
 	// Fail closed: the output must parse to its end and pass the verifier
 	// before it is published.
-	size, v, err := job.WriteVerified(tmp)
+	size, v, err := job.WriteVerified(dicomraw.FileDst{File: tmp})
 	if v != nil {
 		fo.Verification = &FileVerification{Values: v.Values, Exempt: v.Exemptions}
 	}
