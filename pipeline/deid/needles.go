@@ -52,11 +52,15 @@ func (j *Job) collect(els []*dicomraw.Element, sc scope) {
 	seen := j.needleSeen
 	// add records a needle; numeric is true for dates and UIDs.
 	add := func(s string, numeric bool) {
-		r := []rune(strings.ToLower(strings.TrimSpace(s)))
-		if needleWeight(r) < minNeedle || seen[string(r)] || !hasAlnum(r) {
+		low := strings.ToLower(strings.TrimSpace(s))
+		if seen[low] { // most candidates repeat (every slice names its patient)
 			return
 		}
-		seen[string(r)] = true
+		seen[low] = true
+		r := []rune(low)
+		if needleWeight(r) < minNeedle || !hasAlnum(r) {
+			return
+		}
 		b := boundNone
 		switch {
 		case numeric || allDigits(r):
@@ -101,7 +105,7 @@ func (j *Job) collect(els []*dicomraw.Element, sc scope) {
 		switch d.vr {
 		case "PN":
 			for _, v := range strings.Split(text, `\`) {
-				add(strings.NewReplacer("^", " ", "=", " ").Replace(v), false)
+				add(nameSpaces(v), false)
 				// Names are written family-first or given-first, with or
 				// without a space (王小东, 山田 太郎, Jadwiga Strzelecka).
 				for _, g := range strings.Split(v, "=") {
@@ -301,4 +305,15 @@ func allDigits(r []rune) bool {
 		}
 	}
 	return len(r) > 0
+}
+
+// nameSpaces writes a person name's component and group separators as
+// spaces ("Doe^John" -> "Doe John").
+func nameSpaces(v string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '^' || r == '=' {
+			return ' '
+		}
+		return r
+	}, v)
 }

@@ -290,7 +290,7 @@ var codeStructure = map[uint32]bool{
 
 // name adds a person name, its groups and its components.
 func (s *Set) name(v, path string) {
-	s.add(strings.NewReplacer("^", " ", "=", " ").Replace(v), path, KindName)
+	s.add(nameSpaces(v), path, KindName)
 	for _, g := range strings.Split(v, "=") {
 		c := strings.Split(g, "^")
 		for _, part := range c {
@@ -555,4 +555,15 @@ func attrName(t dicomraw.Tag, creators map[uint32]string) string {
 		return info.Keyword
 	}
 	return t.String()
+}
+
+// nameSpaces writes a person name's component and group separators as
+// spaces ("Doe^John" -> "Doe John").
+func nameSpaces(v string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '^' || r == '=' {
+			return ' '
+		}
+		return r
+	}, v)
 }

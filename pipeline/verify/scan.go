@@ -77,7 +77,11 @@ func (s *Set) CompileCached(c *Cache) *Matcher {
 		}
 	}
 	if c != nil && len(other) > 0 {
-		sort.Slice(other, func(a, b int) bool { return needleKey(s.needles[other[a]]) < needleKey(s.needles[other[b]]) })
+		keys := make(map[int]string, len(other))
+		for _, i := range other {
+			keys[i] = needleKey(s.needles[i])
+		}
+		sort.Slice(other, func(a, b int) bool { return keys[other[a]] < keys[other[b]] })
 		var key strings.Builder
 		for _, cs := range s.charsetKeys() {
 			key.WriteString(cs)
@@ -85,7 +89,7 @@ func (s *Set) CompileCached(c *Cache) *Matcher {
 		}
 		key.WriteByte(2)
 		for _, i := range other {
-			key.WriteString(needleKey(s.needles[i]))
+			key.WriteString(keys[i])
 			key.WriteByte(2)
 		}
 		cp := c.get(key.String(), func() *compiled { return s.compile(other) })
