@@ -637,6 +637,10 @@ func TestGracefulStop(t *testing.T) {
 	if len(store.keys("out")) != 1 {
 		t.Errorf("the job in flight at stop was not finished: outputs %v", store.keys("out"))
 	}
+	// The ack is sent without waiting for the server: give it a moment.
+	for i := 0; i < 50 && r.pendingWork() != 0; i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
 	if n := r.pendingWork(); n != 0 {
 		t.Errorf("%d jobs left unacknowledged", n)
 	}

@@ -144,6 +144,8 @@ func (s *Service) Run(ctx context.Context) error {
 	s.counts = make(chan countDelta, 1024)
 	counted := make(chan struct{})
 	go func() { defer close(counted); s.countLoop(s.counts) }()
+	// Each worker pulls for itself, one message at a time: a message
+	// waits in this process only while a worker is free to take it.
 	var wg sync.WaitGroup
 	iters := make([]jetstream.MessagesContext, 0, s.cfg.Workers)
 	for i := 0; i < s.cfg.Workers; i++ {
@@ -218,7 +220,10 @@ func (s *Service) handle(msg jetstream.Msg) {
 	var pe *permanentError
 	switch {
 	case err == nil:
-		if e := retry(ctx, s.cfg.OpTimeout, 3, msg.DoubleAck); e != nil {
+		// The output and its events are durable: the ack can go without
+		// waiting for the server's confirmation. Were it lost, the job
+		// would come back and find its output and events already there.
+		if e := msg.DoubleAck(ctx); e != nil {
 			s.log.Warn("ack failed; the job will be redelivered and is idempotent", zap.Error(e))
 		}
 		s.observe(start)
