@@ -203,6 +203,13 @@ func (l *Loader) load(top ref) (*rules.Profile, error) {
 		return nil, c.err()
 	}
 	p := merge(chain, complete, c)
+	// The nearest file that sets clean_pixel_data decides it whole.
+	for _, ly := range chain {
+		if ly.pixels != nil {
+			p.Pixels = l.pixelPolicy(ly, c)
+			break
+		}
+	}
 	if err := c.err(); err != nil {
 		return nil, err
 	}

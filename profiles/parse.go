@@ -34,6 +34,7 @@ type layer struct {
 	patientName strSet
 	other       strSet
 	rules       []parsedRule
+	pixels      *pixelSection
 }
 
 type optionSet struct {
@@ -100,7 +101,7 @@ func parseLayer(r ref, data []byte, c *collector) *layer {
 		root = root.Content[0]
 	}
 	l := &layer{ref: r}
-	f := p.fields(root, "", "name", "description", "extends", "options", "date_shift", "pseudonyms", "rules")
+	f := p.fields(root, "", "name", "description", "extends", "options", "date_shift", "pseudonyms", "rules", "clean_pixel_data")
 	if f == nil {
 		return l
 	}
@@ -133,6 +134,9 @@ func parseLayer(r ref, data []byte, c *collector) *layer {
 	}
 	if v, ok := f["rules"]; ok {
 		p.rules(l, v.val)
+	}
+	if v, ok := f["clean_pixel_data"]; ok {
+		p.pixels(l, v.val)
 	}
 	return l
 }

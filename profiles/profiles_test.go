@@ -35,7 +35,7 @@ func writeFiles(t *testing.T, files map[string]string) string {
 func TestBuiltins(t *testing.T) {
 	var l Loader
 	names := l.Builtin()
-	if want := []string{"basic", "example-custom", "research"}; !reflect.DeepEqual(names, want) {
+	if want := []string{"basic", "example-custom", "research", "research-pixels"}; !reflect.DeepEqual(names, want) {
 		t.Fatalf("Builtin() = %v, want %v", names, want)
 	}
 	for _, n := range names {
@@ -256,7 +256,7 @@ func TestLoadErrors(t *testing.T) {
 			[]string{`bad.yaml:2:10: extends: cannot read `, `nothere.yaml: file does not exist`}},
 		{"extends unknown built-in",
 			map[string]string{"bad.yaml": "name: a\nextends: reserch\n"},
-			[]string{`bad.yaml:2:10: extends: unknown built-in profile "reserch" (built-ins: basic, example-custom, research;`}},
+			[]string{`bad.yaml:2:10: extends: unknown built-in profile "reserch" (built-ins: basic, example-custom, research, research-pixels;`}},
 		{"error in parent",
 			map[string]string{
 				"bad.yaml":    "name: a\nextends: parent.yaml\n",
@@ -368,7 +368,7 @@ rules:
 func TestLoadUnknownName(t *testing.T) {
 	var l Loader
 	_, err := l.Load("reserch")
-	if err == nil || !strings.Contains(err.Error(), `reserch: unknown profile: not a built-in (basic, example-custom, research)`) {
+	if err == nil || !strings.Contains(err.Error(), `reserch: unknown profile: not a built-in (basic, example-custom, research, research-pixels)`) {
 		t.Errorf("Load(reserch) = %v", err)
 	}
 }
@@ -610,5 +610,38 @@ func TestShowGolden(t *testing.T) {
 	}
 	if Show(p) != got {
 		t.Error("Show is not deterministic")
+	}
+}
+
+func TestPixelRules(t *testing.T) {
+	p, err := (&Loader{}).Load("research-pixels")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Pixels == nil || len(p.Pixels.Rules) != 3 || !p.Pixels.ScreenRisky || p.Pixels.AcceptUnmatched {
+		t.Fatalf("research-pixels: %+v", p.Pixels)
+	}
+	if r, _ := (&Loader{}).Load("research"); r.Pixels != nil {
+		t.Error("research has a pixel policy")
+	}
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	write("r.yaml", "rules:\n  - name: x\n    match: {modality: US, rowz: 3}\n    mask:\n      - [0, 0, 0, 5]\n      - [1, 2, 3]\n  - name: y\n    mask:\n      - [0, 0, 1, 1]\n")
+	prof := write("p.yaml", "name: p\nextends: research\nclean_pixel_data:\n  rules: [./r.yaml, nosuchset]\n  screen: maybe\n")
+	_, err = (&Loader{}).Load(prof)
+	if err == nil {
+		t.Fatal("bad pixel rules loaded")
+	}
+	for _, want := range []string{`unknown key "rowz"`, `"0" is not a valid width`, "want [x, y, width, height]", "match is required",
+		`no built-in rule set "nosuchset"`, "clean_pixel_data.screen: want true or false", "r.yaml:3:", "p.yaml:4:"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("errors lack %q:\n%v", want, err)
+		}
 	}
 }

@@ -48,6 +48,20 @@ func Show(p *rules.Profile) string {
 	b.WriteString("\ndate shift\n")
 	fmt.Fprintf(&b, "  %d to %d days back, one keyed amount per patient\n", p.DateShift.MinDays, p.DateShift.MaxDays)
 
+	b.WriteString("\nburned-in text (pixels)\n")
+	if px := p.Pixels; px == nil {
+		b.WriteString("  no Clean Pixel Data; images declaring Burned In Annotation YES are held back\n")
+	} else {
+		fmt.Fprintf(&b, "  Clean Pixel Data: %d masking rules from %s\n", len(px.Rules), strings.Join(px.Sources, ", "))
+		for _, r := range px.Rules {
+			fmt.Fprintf(&b, "    %s (%d rectangles; %s)\n", r.Name, len(r.Rects), r.Source)
+		}
+		fmt.Fprintf(&b, "  ultrasound, secondary captures and SECONDARY images without a rule: %s\n",
+			map[bool]string{true: "held back", false: "passed unmasked"}[px.ScreenRisky && !px.AcceptUnmatched])
+		fmt.Fprintf(&b, "  Burned In Annotation YES without a rule: %s\n",
+			map[bool]string{true: "passed unmasked", false: "held back"}[px.AcceptBurnedIn])
+	}
+
 	b.WriteString("\nrules (a later rule overrides an earlier one for the same attribute)\n")
 	if len(p.Rules) == 0 {
 		b.WriteString("  none\n")

@@ -181,16 +181,17 @@ type Job struct {
 	f   *dicomraw.File
 	res *Result
 
-	patientID  string // top-level Patient ID as stored (trimmed)
-	researchID string // the patient's ID in the engine's lookup table, if it has one
-	shiftKey   string
-	shift      int
-	shifted    bool
-	needles    []needle
-	needleSeen map[string]bool // the needles' texts, to add each once
-	collected  bool            // needles gathered (on the first text to clean)
-	top        scope           // the dataset's scope, for collecting
-	meta       []dicomraw.MetaElement
+	patientID    string // top-level Patient ID as stored (trimmed)
+	researchID   string // the patient's ID in the engine's lookup table, if it has one
+	shiftKey     string
+	shift        int
+	shifted      bool
+	needles      []needle
+	needleSeen   map[string]bool // the needles' texts, to add each once
+	collected    bool            // needles gathered (on the first text to clean)
+	pixelsMasked bool            // Clean Pixel Data masked the pixels
+	top          scope           // the dataset's scope, for collecting
+	meta         []dicomraw.MetaElement
 
 	deadline time.Time // Limits.MaxDuration after Plan started
 	ticks    int

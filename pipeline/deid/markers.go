@@ -16,6 +16,10 @@ func (j *Job) addMarkers() {
 			codes = append(codes, codeItem(o.Code(), o.Name()))
 		}
 	}
+	if j.pixelsMasked {
+		codes = append(codes, codeItem(CleanPixelDataCode, cleanPixelDataMeaning))
+		j.setTop(tagBurnedInAnnotation, "CS", "NO")
+	}
 	temporal := "REMOVED"
 	switch {
 	case p.Options[ps315.RetainLongFullDates]:
@@ -41,4 +45,15 @@ func codeItem(value, meaning string) *dicomraw.Item {
 		newElement(tagCodingSchemeDesig, "SH", "DCM"),
 		newElement(tagCodeMeaning, "LO", meaning),
 	}}
+}
+
+// setTop writes a top-level value: replacing the element, or inserting it.
+func (j *Job) setTop(t uint32, vr, value string) {
+	for _, e := range j.f.Elements {
+		if uint32(e.Tag) == t {
+			e.Op, e.NewVR, e.NewValue = dicomraw.OpReplace, vr, []byte(value)
+			return
+		}
+	}
+	j.f.Insert = append(j.f.Insert, newElement(t, vr, value))
 }

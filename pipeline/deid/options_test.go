@@ -32,7 +32,7 @@ const (
 	tPixel    = 0x7FE00010
 )
 
-var pixels = strings.Repeat("\x01\x02\x03\x04", 64)
+var samplePixels = strings.Repeat("\x01\x02\x03\x04", 64)
 
 // sampleCT is a small CT instance with identifying values where the table
 // and its options act, private blocks, an unknown public tag and pixels.
@@ -70,7 +70,7 @@ func sampleCT(pid, sop string) []el {
 		s(0x00331001, "LO", "WOJCIECHOWSKA ALEKSANDRA"),
 		s(0x00621234, "LO", "unknown public"),
 		s(0x00280010, "US", "\x02\x00"),
-		s(tPixel, "OW", pixels),
+		s(tPixel, "OW", samplePixels),
 	}
 }
 
@@ -149,7 +149,7 @@ func TestBasicProfileActions(t *testing.T) {
 		t.Errorf("referenced SOP class changed: %q", cls)
 	}
 	// Pixel data byte-identical.
-	if px := p.find(tPixel); px == nil || string(out[px.ValueOffset:px.End]) != pixels {
+	if px := p.find(tPixel); px == nil || string(out[px.ValueOffset:px.End]) != samplePixels {
 		t.Error("pixel data changed")
 	}
 	// Code sequence: basic profile only.

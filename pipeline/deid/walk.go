@@ -121,6 +121,9 @@ func (j *Job) run() error {
 	if j.refusal != nil {
 		return j.refusal
 	}
+	if err := j.planPixels(sopClass); err != nil {
+		return err
+	}
 
 	r := j.res
 	r.SOPClassUID = j.outTopUID(tagSOPClassUID, sopClass)

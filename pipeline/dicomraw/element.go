@@ -12,6 +12,8 @@
 // bounds nesting, element counts and value sizes.
 package dicomraw
 
+import "io"
+
 // Tag is a DICOM tag as group<<16 | element.
 type Tag uint32
 
@@ -106,6 +108,9 @@ type Element struct {
 	Op       Op
 	NewVR    string // VR to write with OpReplace (default: VR)
 	NewValue []byte // value to write with OpReplace (padding added by the writer)
+	// NewLength and Stream: the value of OpStream.
+	NewLength uint32
+	Stream    func(w io.Writer) error
 
 	dirty bool // something inside the sequence changed (set by the writer)
 }
@@ -161,4 +166,10 @@ const (
 	OpReplace
 	// OpEmptySequence writes the sequence with zero items.
 	OpEmptySequence
+	// OpStream writes the element's header with VR and NewLength
+	// (Undefined for an encapsulated value), then whatever Stream writes:
+	// a value rewritten on the fly, a frame at a time (masked Pixel Data).
+	// Stream must write exactly NewLength bytes when it is defined, and
+	// the items and the sequence delimiter when it is not.
+	OpStream
 )

@@ -281,6 +281,18 @@ func (w *writer) element(e *Element, enc Encoding) error {
 		}
 		_, err := w.out.Write(v) // header() flushed pending copies
 		return err
+	case OpStream:
+		if err := w.header(e.Tag, e.VR, e.NewLength, enc); err != nil {
+			return err
+		}
+		cw := &countWriter{w: w.out}
+		if err := e.Stream(cw); err != nil {
+			return fmt.Errorf("write %s: %w", e.Tag, err)
+		}
+		if e.NewLength != Undefined && cw.n != int64(e.NewLength) {
+			return fmt.Errorf("write %s: %d bytes streamed for a length of %d", e.Tag, cw.n, e.NewLength)
+		}
+		return nil
 	case OpEmptySequence:
 		vr := e.VR
 		if vr != "SQ" && vr != "UN" {
@@ -391,6 +403,10 @@ func (w *writer) elementSize(e *Element, enc Encoding) int64 {
 	switch e.Op {
 	case OpRemove:
 		return 0
+	case OpStream:
+		// Only a defined length can be sized; the streamed Pixel Data is
+		// at the top level, never inside an item whose length is computed.
+		return headerSize(e.VR, enc) + int64(e.NewLength)
 	case OpEmptySequence:
 		return headerSize("SQ", enc)
 	case OpReplace:
@@ -418,4 +434,16 @@ func (w *writer) elementSize(e *Element, enc Encoding) int64 {
 		n += 8
 	}
 	return n
+}
+
+// countWriter counts what goes through it.
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }

@@ -80,6 +80,10 @@ type Profile struct {
 	Rules       []Rule
 	Pseudonyms  Pseudonyms
 	DateShift   DateShift
+	// Pixels is the profile's treatment of burned-in text; nil: images
+	// are passed unmasked, except that those declaring Burned In
+	// Annotation YES are held back.
+	Pixels *PixelPolicy
 	// Source is the file the profile came from ("builtin:NAME" for built-ins).
 	Source string
 }

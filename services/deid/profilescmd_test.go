@@ -113,8 +113,8 @@ func TestProfilesListLoadsEach(t *testing.T) {
 	for _, l := range strings.Split(strings.TrimSpace(stdout), "\n") {
 		names = append(names, strings.Fields(l)[0])
 	}
-	if strings.Join(names, ",") != "basic,example-custom,research" {
-		t.Errorf("built-ins %v, want basic, example-custom, research", names)
+	if strings.Join(names, ",") != "basic,example-custom,research,research-pixels" {
+		t.Errorf("built-ins %v, want basic, example-custom, research, research-pixels", names)
 	}
 	in := makeInputs(t, sampleInputs[:1])
 	key := writeKey(t, t.TempDir(), keyA)

@@ -445,6 +445,12 @@ func processOne(eng *deid.Engine, c runConfig, rel string) (FileOutcome, map[str
 			fo.Status, fo.Reason = "not-dicom", "not a DICOM file"
 			return fo, nil, nil, nil
 		}
+		if errors.As(err, &rj) && rj.Kind == "pixels" {
+			// Held back for what its pixels may show, like a residual
+			// identifier: quarantined, not malformed.
+			fo.Status, fo.Reason = "quarantined", rj.Reason
+			return fo, nil, nil, nil
+		}
 		fo.Status, fo.Reason = "rejected", err.Error()
 		return fo, nil, nil, nil
 	}
@@ -500,7 +506,7 @@ func writeOutput(job *deid.Job, c runConfig, fo *FileOutcome) error {
 	}
 	if err != nil {
 		var rej *deid.Rejection
-		if errors.As(err, &rej) && rej.Kind == "residual" {
+		if errors.As(err, &rej) && (rej.Kind == "residual" || rej.Kind == "pixels") {
 			fo.Status, fo.Reason = "quarantined", rej.Reason
 			fo.Output = ""
 			return nil

@@ -1,0 +1,230 @@
+package deid
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
+	"github.com/dicomdeid/dicomdeid/pipeline/pixels"
+	"github.com/dicomdeid/dicomdeid/pipeline/rules"
+)
+
+// Text burned into pixels is out of the header's reach: names, dates and
+// IDs on ultrasound banners and screen captures. Images the profile has
+// masking rules for are masked (Clean Pixel Data); images that declare
+// burned-in annotation, and images of the classes that often carry it
+// (when the profile screens them), are held back otherwise, never passed
+// through unmasked.
+
+const (
+	tagBurnedInAnnotation = 0x00280301
+	rleLossless           = "1.2.840.10008.1.2.5"
+	// CleanPixelDataCode is CID 7050's code for the option.
+	CleanPixelDataCode    = "113101"
+	cleanPixelDataMeaning = "Clean Pixel Data Option"
+)
+
+// image is what the pixel rules look at.
+type image struct {
+	modality, manufacturer, model, imageType, sopClass, burnedIn, photometric string
+	rows, columns, frames, samples, bitsAllocated, planar                     int
+}
+
+func (j *Job) imageOf(sopClass string) image {
+	return image{
+		modality: strings.ToUpper(j.topString(0x00080060)), manufacturer: j.topString(0x00080070),
+		model: j.topString(0x00081090), imageType: j.topString(0x00080008), sopClass: sopClass,
+		burnedIn: strings.ToUpper(j.topString(tagBurnedInAnnotation)), photometric: j.topString(0x00280004),
+		rows: j.topInt(0x00280010), columns: j.topInt(0x00280011), frames: max(j.topInt(0x00280008), 1),
+		samples: j.topInt(0x00280002), bitsAllocated: j.topInt(0x00280100), planar: j.topInt(0x00280006),
+	}
+}
+
+// topInt reads a top-level US (in the file's byte order) or IS value.
+func (j *Job) topInt(t uint32) int {
+	for _, e := range j.f.Elements {
+		if uint32(e.Tag) != t || !e.Loaded {
+			continue
+		}
+		switch e.VR {
+		case "US", "UN":
+			if len(e.Value) >= 2 {
+				if e.Enc.BigEndian {
+					return int(binary.BigEndian.Uint16(e.Value))
+				}
+				return int(binary.LittleEndian.Uint16(e.Value))
+			}
+		case "IS":
+			n, _ := strconv.Atoi(strings.Trim(string(e.Value), " \x00"))
+			return n
+		}
+	}
+	return 0
+}
+
+// matches tells whether a rule selects the image.
+func (im image) matches(m rules.PixelMatch) bool {
+	any := func(pats []string, v string) bool {
+		if len(pats) == 0 {
+			return true
+		}
+		for _, p := range pats {
+			if ok, _ := path.Match(strings.ToUpper(p), strings.ToUpper(v)); ok {
+				return true
+			}
+		}
+		return false
+	}
+	return any(m.Modality, im.modality) && any(m.Manufacturer, im.manufacturer) &&
+		any(m.ManufacturerModelName, im.model) && any(m.ImageType, im.imageType) &&
+		any(m.SOPClassUID, im.sopClass) && (m.Rows == 0 || m.Rows == im.rows) && (m.Columns == 0 || m.Columns == im.columns)
+}
+
+// risky names why an image is of a class that often carries burned-in
+// text, or "" when it is not.
+func (im image) risky() string {
+	switch {
+	case im.modality == "US" || strings.HasPrefix(im.sopClass, "1.2.840.10008.5.1.4.1.1.6.") || im.sopClass == "1.2.840.10008.5.1.4.1.1.3.1":
+		return "an ultrasound"
+	case strings.HasPrefix(im.sopClass, "1.2.840.10008.5.1.4.1.1.7"):
+		return "a secondary capture"
+	case im.modality == "XC" || im.modality == "ES" || im.modality == "SC":
+		return "a photographic or screen capture"
+	}
+	if v := strings.Split(im.imageType, `\`); len(v) >= 2 && strings.TrimSpace(v[1]) == "SECONDARY" {
+		return "a SECONDARY (derived after the examination)"
+	}
+	return ""
+}
+
+// planPixels decides what happens to the pixels: masked, passed, or the
+// file held back (a Rejection of kind "pixels").
+func (j *Job) planPixels(sopClass string) error {
+	var px *dicomraw.Element
+	for _, e := range j.f.Elements {
+		if e.Tag == dicomraw.TagPixelData || e.Tag == 0x7FE00008 || e.Tag == 0x7FE00009 {
+			px = e
+		}
+	}
+	if px == nil || px.Op == dicomraw.OpRemove { // no pixels, or a rule removed them
+		return nil
+	}
+	pol := j.eng.prof.Pixels
+	im := j.imageOf(sopClass)
+	var rects []pixels.Rect
+	if pol != nil {
+		for _, r := range pol.Rules {
+			if im.matches(r.Match) {
+				for _, rc := range r.Rects {
+					rects = append(rects, pixels.Rect{X: rc.X, Y: rc.Y, W: rc.W, H: rc.H})
+				}
+			}
+		}
+	}
+	if len(rects) == 0 {
+		if im.burnedIn == "YES" && (pol == nil || !pol.AcceptBurnedIn) {
+			return reject("pixels", "the image declares Burned In Annotation YES and no masking rule of the profile matches it: held back, not passed with text in its pixels")
+		}
+		if pol != nil && pol.ScreenRisky && !pol.AcceptUnmatched {
+			if why := im.risky(); why != "" {
+				return reject("pixels", "%s image (%s, %dx%d) that no masking rule of the profile matches: its pixels may show names, so it is held back (add a rule, or accept_unmatched in the profile)",
+					why, im.modality, im.columns, im.rows)
+			}
+		}
+		return nil
+	}
+	if px.Tag != dicomraw.TagPixelData {
+		return reject("pixels", "float pixel data cannot be masked: held back")
+	}
+	g := pixels.Geometry{Rows: im.rows, Columns: im.columns, Frames: im.frames, SamplesPerPixel: im.samples,
+		BitsAllocated: im.bitsAllocated, PlanarConfiguration: im.planar}
+	if err := g.Check(); err != nil {
+		return reject("pixels", "pixels to mask but %v: held back", err)
+	}
+	src := j.f.Body
+	switch {
+	case !j.f.Syntax.Encapsulated:
+		length := px.ValueLength()
+		if px.Length == dicomraw.Undefined || length < int64(g.FrameBytes())*int64(g.Frames) {
+			return reject("pixels", "pixel data shorter than its %d frames: held back", g.Frames)
+		}
+		off := px.ValueOffset
+		px.Op, px.NewLength = dicomraw.OpStream, px.Length
+		px.Stream = func(w io.Writer) error {
+			return pixels.MaskNative(w, io.NewSectionReader(src, off, length), length, g, rects)
+		}
+	case j.f.Syntax.UID == rleLossless:
+		frames, err := rleFrames(px, g.Frames)
+		if err != nil {
+			return reject("pixels", "%v: held back", err)
+		}
+		px.Op, px.NewLength = dicomraw.OpStream, dicomraw.Undefined
+		px.Stream = func(w io.Writer) error { return writeMaskedRLE(w, src, frames, g, rects) }
+	default:
+		return reject("pixels", "pixels to mask, but %s cannot be decoded here: held back, not passed unmasked", j.f.Syntax.Name)
+	}
+	j.pixelsMasked = true
+	return nil
+}
+
+// rleFrames groups an RLE value's fragments by frame: one each, or all of
+// them for a single frame.
+func rleFrames(px *dicomraw.Element, frames int) ([][]dicomraw.Fragment, error) {
+	if len(px.Fragments) < 2 {
+		return nil, fmt.Errorf("RLE pixel data without fragments")
+	}
+	frags := px.Fragments[1:] // the first item is the Basic Offset Table
+	switch {
+	case len(frags) == frames:
+		out := make([][]dicomraw.Fragment, frames)
+		for i := range frags {
+			out[i] = frags[i : i+1]
+		}
+		return out, nil
+	case frames == 1:
+		return [][]dicomraw.Fragment{frags}, nil
+	}
+	return nil, fmt.Errorf("%d RLE fragments for %d frames", len(frags), frames)
+}
+
+// writeMaskedRLE writes the items of an encapsulated value: an empty
+// Basic Offset Table, then each frame masked, then the delimiter. One
+// frame is in memory at a time.
+func writeMaskedRLE(w io.Writer, src io.ReaderAt, frames [][]dicomraw.Fragment, g pixels.Geometry, rects []pixels.Rect) error {
+	var hdr [8]byte
+	item := func(tag dicomraw.Tag, n uint32) error {
+		binary.LittleEndian.PutUint16(hdr[0:], tag.Group())
+		binary.LittleEndian.PutUint16(hdr[2:], tag.Element())
+		binary.LittleEndian.PutUint32(hdr[4:], n)
+		_, err := w.Write(hdr[:])
+		return err
+	}
+	if err := item(dicomraw.TagItem, 0); err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	for _, frame := range frames {
+		buf.Reset()
+		for _, fr := range frame {
+			if _, err := io.Copy(&buf, io.NewSectionReader(src, fr.Offset+8, int64(fr.Length))); err != nil {
+				return err
+			}
+		}
+		masked, err := pixels.MaskRLEFrame(buf.Bytes(), g, rects)
+		if err != nil {
+			return err
+		}
+		if err := item(dicomraw.TagItem, uint32(len(masked))); err != nil {
+			return err
+		}
+		if _, err := w.Write(masked); err != nil {
+			return err
+		}
+	}
+	return item(dicomraw.TagSequenceDelimiter, 0)
+}
