@@ -3,6 +3,8 @@ package verify
 import (
 	"bytes"
 	"testing"
+
+	"github.com/dicomdeid/dicomdeid/pipeline/charset"
 )
 
 // Only the escape sequences of an ISO 2022 encoding are cut to make
@@ -56,6 +58,39 @@ func TestLiteralEscapeInName(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			fs, _ := findings(t, Policy{}, in, file(t, c.out...))
+			if (len(fs) > 0) != c.found {
+				t.Errorf("found=%v, want %v (%v)", len(fs) > 0, c.found, fs)
+			}
+		})
+	}
+}
+
+// A JIS X 0208 value with its escape sequences cut ("$?$m$&" for たろう)
+// spells the value only where a two-byte set is in G0; elsewhere the same
+// bytes are ASCII. From fuzzing: a kept comment "000$?$m$&000", plain
+// ASCII to every reader, was reported as the patient's given name.
+func TestBareJISTextOnlyInTwoByteG0(t *testing.T) {
+	jp, _ := charset.Parse([]string{"", "ISO 2022 IR 87"})
+	name, err := jp.Encode("やまだ^たろう", "PN")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := file(t, input(`\ISO 2022 IR 87`, string(name))...)
+	cases := []struct {
+		name, comment string
+		found         bool
+	}{
+		{"ASCII text, no escape", "000$?$m$&000", false},
+		{"after a return to ASCII", "\x1b$B<3<T\x1b(B $?$m$&", false},
+		{"inside JIS text begun earlier", "\x1b$B<3<T$?$m$&\x1b(B", true},
+		{"a G1 designation leaves JIS in G0", "\x1b$B<3<T\x1b)I$?$m$&\x1b(B", true},
+		{"JIS left active across a line end (read cautiously)", "\x1b$B<3<T\r\n$?$m$&", true},
+		{"after an unknown two-byte designation", "\x1b$@$?$m$&\x1b(B", true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out := file(t, v(tCharset, "CS", `\ISO 2022 IR 87`), v(tComments, "LT", c.comment))
+			fs, _ := findings(t, Policy{}, in, out)
 			if (len(fs) > 0) != c.found {
 				t.Errorf("found=%v, want %v (%v)", len(fs) > 0, c.found, fs)
 			}

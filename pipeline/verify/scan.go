@@ -55,6 +55,10 @@ type pattern struct {
 	needle int
 	unit   int  // 1, or 2 for UTF-16
 	bound  byte // 0: none; 'w': no letter or digit around; 'n': no digit or '.' around
+	// g0Text: the form is text of a two-byte G0 set (JIS X 0208/0212)
+	// with its escape sequences cut, bytes that spell the value only
+	// where such a set is in G0 (see inSingleByteG0).
+	g0Text bool
 }
 
 // Compile builds the matcher: every needle in every encoding it could take
@@ -173,7 +177,7 @@ func (s *Set) compile(idx []int) *compiled {
 					continue
 				}
 				for _, form := range escapeForms(b, cs.UsesCodeExtensions()) {
-					addPat(form, pattern{needle: i, unit: 1, bound: bound})
+					addPat(form, pattern{needle: i, unit: 1, bound: bound, g0Text: bareG0Text(b, form)})
 				}
 			}
 		}
@@ -321,6 +325,9 @@ func (st *scanState) scan(v []byte, path string, whole bool) {
 			p := cp.pats[pi]
 			if !bounded(v, start, end, p) || st.binary && end-start < minBinaryMatch {
 				return
+			}
+			if p.g0Text && whole && inSingleByteG0(v, start) {
+				return // ASCII there, not the value's two-byte text
 			}
 			n := st.m.set.needles[part.needles[p.needle]]
 			// A name is excused by a kept value only inside a code string (CS:
@@ -501,6 +508,62 @@ func escapeForms(b []byte, iso2022 bool) [][]byte {
 		out = append(out, core)
 	}
 	return out
+}
+
+// bareG0Text reports whether form is the encoded value b with its escape
+// sequences cut and only bytes below 0x80 left: the value's text in a
+// two-byte G0 set (JIS X 0208 "$?$m$&" for たろう), which spells the value
+// only where that set is in G0, and plain ASCII anywhere else.
+func bareG0Text(b, form []byte) bool {
+	if bytes.IndexByte(b, 0x1B) < 0 || bytes.IndexByte(form, 0x1B) >= 0 {
+		return false
+	}
+	for _, c := range form {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// inSingleByteG0 reports whether a whole value v, read from its start, is
+// certainly in a single-byte G0 set at offset at, so that bytes below 0x80
+// there are ASCII (or JIS X 0201 Romaji) characters. Every value starts in
+// a single-byte G0 (PS3.3 C.12.1.1.2 allows no two-byte set as value 1 of
+// Specific Character Set); only an escape sequence can change that. It
+// errs towards false: a two-byte G0 designation, a designation it cannot
+// read and a shift (SO, SS2, SS3, ESC without intermediates) all leave
+// the answer false until a single-byte G0 designation (ESC ( F, ESC , F)
+// follows. The resets that PS3.5 6.1.2.5.3 asks of writers (CR, LF,
+// '\'...) are not counted: a writer that left a two-byte set active there
+// is read the cautious way.
+func inSingleByteG0(v []byte, at int) bool {
+	single := true
+	for i := 0; i < at && i < len(v); i++ {
+		switch v[i] {
+		case 0x0E, 0x8E, 0x8F: // SO (G1 into GL), SS2, SS3
+			single = false
+		case 0x1B:
+			j := i + 1
+			for j < len(v) && v[j] >= 0x20 && v[j] <= 0x2F {
+				j++
+			}
+			mid := v[i+1 : j]
+			switch {
+			case j >= len(v) || v[j] < 0x30 || v[j] > 0x7E || len(mid) == 0:
+				single = false // cut short, malformed, or a shift function
+			case len(mid) == 1 && (mid[0] == '(' || mid[0] == ','):
+				single = true // a single-byte set designated to G0
+			case mid[0] == ')' || mid[0] == '*' || mid[0] == '+' || mid[0] == '-' || mid[0] == '.' || mid[0] == '/',
+				mid[0] == '$' && len(mid) == 2 && mid[1] >= ')' && mid[1] != ',':
+				// a designation to G1, G2 or G3: G0 unchanged
+			default:
+				single = false // a two-byte set to G0 (ESC $ B, ESC $ ( D), or unknown
+			}
+			i = j
+		}
+	}
+	return single
 }
 
 func asciiOnly(s string) bool {

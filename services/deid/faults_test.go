@@ -30,15 +30,16 @@ import (
 	"github.com/dicomdeid/dicomdeid/pipeline/pseudonym"
 	"github.com/dicomdeid/dicomdeid/profiles"
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/ingest"
-	"github.com/dicomdeid/dicomdeid/services/deid/internal/synth"
 )
 
 // TestFaults is scripts/faults: the service scaled out on a 3-node NATS
 // JetStream cluster (streams with 3 replicas) and a real S3 server
 // (versitygw), three `deid serve` processes, and faults during the run:
 // the work queue's stream leader and one worker are killed (SIGKILL) and
-// restarted, and the S3 server goes away for a few seconds. At the end
-// every input is checked against the outputs and the events.
+// restarted, and the S3 server goes away for a few seconds. The inputs
+// are ../shared/bench/genworkload.py's CT slices (corpus seeds, planted
+// identifiers). At the end every input is checked against the outputs and
+// the events.
 func TestFaults(t *testing.T) {
 	studies, perStudy := envInt("STUDIES", 50), envInt("INSTANCES", 20)
 	work := t.TempDir()
@@ -85,37 +86,60 @@ func TestFaults(t *testing.T) {
 	// Inputs, and what each must become (same key and profile, in-process).
 	eng := faultsEngine(t, key)
 	want := map[string]string{} // output key -> sha256
+	// The inputs: ../shared/bench/genworkload.py, real corpus CT slices
+	// with planted identifiers, one study per patient.
+	gen := filepath.Join(work, "gen")
+	script, _ := filepath.Abs("../../../shared/bench/genworkload.py")
+	if out, err := exec.Command("/usr/bin/python3", script, "--out", gen, "--kind", "small-files",
+		"--instances", strconv.Itoa(studies*perStudy), "--studies", strconv.Itoa(studies)).CombinedOutput(); err != nil {
+		t.Fatalf("genworkload.py (needs python3-pydicom, python3-numpy): %v\n%s", err, out)
+	}
 	var prefixes []string
-	for s := 0; s < studies; s++ {
-		p := synth.Patient{Name: fmt.Sprintf("Testowa%03d^Anna", s), ID: fmt.Sprintf("FAULT-%05d", s), BirthDate: "19700101",
-			Sex: "F", Institution: "Fault Hospital", Referring: "Doe^John", Accession: fmt.Sprintf("ACC%05d", s), StudyDate: "20250101"}
-		insts, err := synth.CTSeries(p, perStudy)
+	count := map[string]int{} // prefix -> instances
+	dirs, err := os.ReadDir(filepath.Join(gen, "dicom"))
+	if err != nil || len(dirs) != studies {
+		t.Fatalf("genworkload made %d studies, want %d: %v", len(dirs), studies, err)
+	}
+	total := 0
+	for s, d := range dirs {
+		prefix := fmt.Sprintf("batch/study-%03d/", s)
+		prefixes = append(prefixes, prefix)
+		root := filepath.Join(gen, "dicom", d.Name())
+		err := filepath.WalkDir(root, func(path string, e os.DirEntry, err error) error {
+			if err != nil || e.IsDir() {
+				return err
+			}
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			k, sum := expectedOutput(t, eng, data)
+			want[k] = sum
+			rel, _ := filepath.Rel(root, path)
+			count[prefix]++
+			total++
+			_, err = mc.PutObject(ctx, "deid-incoming", prefix+filepath.ToSlash(rel), bytes.NewReader(data),
+				int64(len(data)), minio.PutObjectOptions{})
+			return err
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		prefix := fmt.Sprintf("batch/study-%03d/", s)
-		prefixes = append(prefixes, prefix)
-		for i, in := range insts {
-			k, sum := expectedOutput(t, eng, in.Data)
-			want[k] = sum
-			if _, err := mc.PutObject(ctx, "deid-incoming", fmt.Sprintf("%sIM%04d.dcm", prefix, i), bytes.NewReader(in.Data),
-				int64(len(in.Data)), minio.PutObjectOptions{}); err != nil {
-				t.Fatal(err)
-			}
-		}
 	}
-	total := studies * perStudy
+	if total != studies*perStudy || len(want) != total {
+		t.Fatalf("%d inputs with %d distinct outputs; want %d, one output each", total, len(want), studies*perStudy)
+	}
 
 	// Throughput, clean, on the first studies: one worker, then three.
 	n1 := min(5, studies/4)
-	rate1 := runJobs(t, bin, cl, js, prefixes[:n1], "tp1", perStudy)
+	rate1 := runJobs(t, bin, cl, js, prefixes[:n1], "tp1", count)
 	for _, w := range workers[1:] {
 		w.start()
 	}
 	for _, w := range workers[1:] {
 		waitReady(t, w)
 	}
-	rate3 := runJobs(t, bin, cl, js, prefixes[n1:2*n1], "tp3", perStudy)
+	rate3 := runJobs(t, bin, cl, js, prefixes[n1:2*n1], "tp3", count)
 
 	// The fault run: every study, with faults.
 	start := time.Now()
@@ -227,6 +251,14 @@ func TestFaults(t *testing.T) {
 	fmt.Printf("FAULTS: studies=%d instances=%d lost=%d duplicates=%d partial=%d dlq=%d\n", studies, total, lost, dups, partial, dlq)
 	if lost+dups+partial > 0 {
 		t.Errorf("lost=%d duplicates=%d partial=%d", lost, dups, partial)
+		for k := range want {
+			if _, ok := got[k]; !ok {
+				t.Logf("missing output %s", k)
+			}
+		}
+		for i, w := range workers {
+			t.Logf("worker %d log (last 8 KiB):\n%s", i, tail(w.out.String(), 8<<10))
+		}
 	}
 }
 
@@ -279,7 +311,7 @@ func expectedOutput(t *testing.T, e *deid.Engine, in []byte) (string, string) {
 
 // runJobs submits prefixes and returns instances per second until every
 // job is complete.
-func runJobs(t *testing.T, bin string, cl *natsCluster, js jetstream.JetStream, prefixes []string, tag string, perStudy int) float64 {
+func runJobs(t *testing.T, bin string, cl *natsCluster, js jetstream.JetStream, prefixes []string, tag string, count map[string]int) float64 {
 	start := time.Now()
 	var ids []string
 	for i, p := range prefixes {
@@ -302,7 +334,11 @@ func runJobs(t *testing.T, bin string, cl *natsCluster, js jetstream.JetStream, 
 	if !ok {
 		t.Fatalf("throughput jobs %s not complete", tag)
 	}
-	return float64(len(prefixes)*perStudy) / time.Since(start).Seconds()
+	n := 0
+	for _, p := range prefixes {
+		n += count[p]
+	}
+	return float64(n) / time.Since(start).Seconds()
 }
 
 // restartable is a server process that can be killed and started again
@@ -321,7 +357,9 @@ type restartable struct {
 func (r *restartable) start() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.out = &syncBuffer{}
+	if r.out == nil {
+		r.out = &syncBuffer{} // kept across restarts: a failure report shows the whole story
+	}
 	cmd := exec.Command(r.bin, r.args...)
 	cmd.Env = append(os.Environ(), r.env...)
 	cmd.Stdout, cmd.Stderr = r.out, r.out

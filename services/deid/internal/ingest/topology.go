@@ -24,7 +24,7 @@ type Topology struct {
 
 // DefaultTopology is for one machine.
 func DefaultTopology() Topology {
-	return Topology{Replicas: 1, AckWait: 60 * time.Second, MaxDeliver: 5, MaxAckPending: 256, Dedup: 2 * time.Hour}
+	return Topology{Replicas: 1, AckWait: 60 * time.Second, MaxDeliver: 10, MaxAckPending: 256, Dedup: 2 * time.Hour}
 }
 
 // Setup creates the streams, the durable pull consumer shared by all

@@ -432,7 +432,7 @@ func (s *Service) processInstance(ctx context.Context, j InstanceJob) error {
 	defer in.Close()
 	var etag string
 	var size int64
-	err := retry(ctx, s.cfg.OpTimeout*6, 3, func(ctx context.Context) error {
+	err := retry(ctx, s.cfg.OpTimeout*6, 5, func(ctx context.Context) error {
 		if err := in.Reset(); err != nil {
 			return err
 		}
@@ -750,7 +750,7 @@ func retry(ctx context.Context, timeout time.Duration, attempts int, op func(con
 		select {
 		case <-ctx.Done():
 			return err
-		case <-time.After(time.Duration(a+1) * 200 * time.Millisecond):
+		case <-time.After(200 * time.Millisecond << min(a, 5)):
 		}
 	}
 	return err
