@@ -197,6 +197,13 @@ func TestFaults(t *testing.T) {
 	}
 	<-done
 	elapsed := time.Since(start)
+	// The restarted worker must have come back, not given up while the
+	// cluster elected new leaders.
+	for i, w := range workers {
+		if !isReady(w, time.Minute) {
+			t.Errorf("worker %d not ready after the fault run:\n%s", i, tail(w.out.String(), 4000))
+		}
+	}
 
 	// Check every input against the outputs and the events.
 	got := map[string]string{}
@@ -382,22 +389,27 @@ func (r *restartable) kill() {
 }
 
 func waitReady(t *testing.T, w *restartable) {
+	if !isReady(w, time.Minute) {
+		t.Fatalf("worker not ready:\n%s", tail(w.out.String(), 2000))
+	}
+}
+
+// isReady waits up to d for a worker's /readyz to answer 200.
+func isReady(w *restartable, d time.Duration) bool {
 	addr := ""
 	for i, a := range w.args {
 		if a == "--http" {
 			addr = w.args[i+1]
 		}
 	}
-	if !waitFor(func() bool {
+	return waitFor(func() bool {
 		resp, err := http.Get("http://" + addr + "/readyz")
 		if err != nil {
 			return false
 		}
 		resp.Body.Close()
 		return resp.StatusCode == 200
-	}, time.Minute) {
-		t.Fatalf("worker not ready:\n%s", tail(w.out.String(), 2000))
-	}
+	}, d)
 }
 
 // natsCluster is three nats-server processes in one JetStream cluster.

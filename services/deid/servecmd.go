@@ -229,13 +229,15 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 	metrics := ingest.NewMetrics(reg)
 	top := ingest.DefaultTopology()
 	top.Replicas, top.AckWait = c.replicas, c.ackWait
-	setupCtx, cancelSetup := context.WithTimeout(parent, 30*time.Second)
+	// Startup waits out a NATS leader election or an S3 endpoint coming
+	// up, within a minute; past it the error is reported.
+	setupCtx, cancelSetup := context.WithTimeout(parent, time.Minute)
 	defer cancelSetup()
 	js, err := jetstream.New(s.nc)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := ingest.Setup(setupCtx, js, top); err != nil {
+	if _, err := ingest.SetupRetrying(setupCtx, js, top, c.opTimeout); err != nil {
 		return nil, fmt.Errorf("NATS JetStream setup: %w", err)
 	}
 

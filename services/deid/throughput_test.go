@@ -27,7 +27,8 @@ import (
 // prefix, from submit to the job's completion), on the embedded S3
 // endpoint and on versitygw, with 1, 2 and 4 workers, next to `deid run`
 // on the same files with as many workers, in the same run. Medians of
-// BENCH_RUNS (default 3).
+// BENCH_RUNS (default 3). BENCH_MODES and BENCH_WORKERS narrow the run
+// (to profile one case with -cpuprofile).
 func TestServeThroughput(t *testing.T) {
 	in := os.Getenv("BENCH_IN")
 	if in == "" {
@@ -48,6 +49,18 @@ func TestServeThroughput(t *testing.T) {
 	dir := t.TempDir()
 	keyFile := writeKey(t, dir, keyA)
 	workers := []int{1, 2, 4}
+	if v := os.Getenv("BENCH_WORKERS"); v != "" { // e.g. "4", for a profile
+		workers = nil
+		for _, f := range strings.Split(v, ",") {
+			if n, err := strconv.Atoi(f); err == nil && n > 0 {
+				workers = append(workers, n)
+			}
+		}
+	}
+	modes := []string{"embedded", "versitygw"}
+	if v := os.Getenv("BENCH_MODES"); v != "" {
+		modes = strings.Split(v, ",")
+	}
 
 	runRate := map[int]float64{}
 	for _, w := range workers {
@@ -72,7 +85,7 @@ func TestServeThroughput(t *testing.T) {
 		rate    float64
 	}
 	var results []result
-	for _, mode := range []string{"embedded", "versitygw"} {
+	for _, mode := range modes {
 		for _, w := range workers {
 			var rates []float64
 			for r := 0; r < runs; r++ {

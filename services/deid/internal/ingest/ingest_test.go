@@ -36,6 +36,10 @@ type memStore struct {
 	// returned instead of doing it.
 	fail  func(op, bucket, key string) error
 	calls map[string]int // op -> count
+	// orphaned: a conditional PUT to this bucket is refused for a key
+	// with no object, as versitygw does when killed between writing an
+	// object's metadata and its data.
+	orphaned string
 }
 
 func newMemStore() *memStore {
@@ -88,7 +92,7 @@ func (m *memStore) Put(ctx context.Context, bucket, key string, r io.Reader, siz
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.objects[bucket+"/"+key]; ok && create {
+	if _, ok := m.objects[bucket+"/"+key]; (ok || bucket == m.orphaned) && create {
 		return ErrExists
 	}
 	m.objects[bucket+"/"+key] = b
@@ -510,6 +514,30 @@ func TestDuplicateInstance(t *testing.T) {
 	}
 	if outs := store.keys("out"); len(outs) != 1 || !bytes.Equal(store.object("out", outs[0]), first) {
 		t.Error("the first output was replaced")
+	}
+}
+
+// A store that lost a write halfway can refuse a conditional PUT for a
+// key it has no object under: the output is written anyway, once, not
+// retried until the job is dead-lettered.
+func TestOrphanedKeyIsWritten(t *testing.T) {
+	store := newMemStore()
+	store.orphaned = "out"
+	r := newRig(t, store, testTopology())
+	insts, _ := synth.CTSeries(fakePatient, 1)
+	store.add("in", "a.dcm", insts[0].Data)
+	r.publish(SubjectObjects, s3Notification("in", "a.dcm", insts[0].Data), "a")
+	got := r.await("done", func(g map[string][]*nats.Msg) bool { return len(g[SubjectInstanceDone]) == 1 })
+	ev := decode[InstanceDone](t, got[SubjectInstanceDone][0])
+	outs := store.keys("out")
+	if len(outs) != 1 || outs[0] != ev.Key {
+		t.Fatalf("outputs %v, want the event's %s", outs, ev.Key)
+	}
+	if sum := sha256.Sum256(store.object("out", ev.Key)); hex.EncodeToString(sum[:]) != ev.SHA256 {
+		t.Error("the output is not the bytes the event describes")
+	}
+	if len(got[SubjectInstanceFailed]) != 0 {
+		t.Errorf("%d failure events", len(got[SubjectInstanceFailed]))
 	}
 }
 

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -75,6 +77,38 @@ func Setup(ctx context.Context, js jetstream.JetStream, t Topology) (jetstream.C
 		return nil, fmt.Errorf("consumer %s: %w", ConsumerName, err)
 	}
 	return cons, nil
+}
+
+// SetupRetrying is Setup tried until it succeeds or ctx ends, each attempt
+// bounded by attempt: during a leader election a JetStream API request
+// can go unanswered, and a worker (re)started then must wait it out, not
+// hang on one request or give up.
+func SetupRetrying(ctx context.Context, js jetstream.JetStream, t Topology, attempt time.Duration) (jetstream.Consumer, error) {
+	var cons jetstream.Consumer
+	err := retry(ctx, attempt, 1000, func(ctx context.Context) error {
+		var err error
+		cons, err = Setup(ctx, js, t)
+		if err != nil && !electionError(err) {
+			return stopRetry{err}
+		}
+		return err
+	})
+	return cons, err
+}
+
+// electionError reports an error that a JetStream cluster gives while it
+// elects leaders or a node rejoins: an unanswered request, or "temporarily
+// unavailable" (503). Anything else (JetStream not enabled, a conflicting
+// configuration) is reported at once.
+func electionError(err error) bool {
+	var api *jetstream.APIError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
+		return true
+	case errors.As(err, &api):
+		return api.Code == http.StatusServiceUnavailable
+	}
+	return false
 }
 
 // addSubjects adds to an existing stream the subjects a newer version

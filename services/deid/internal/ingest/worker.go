@@ -103,25 +103,31 @@ func New(ctx context.Context, nc *nats.Conn, store Store, cfg Config) (*Service,
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
-	var cons jetstream.Consumer
-	err = retry(ctx, cfg.OpTimeout, 5, func(ctx context.Context) error {
+	s := &Service{cfg: cfg, nc: nc, js: js, store: store, log: cfg.Logger, m: cfg.Metrics,
+		profile: cfg.Engine.Profile().Name}
+	// Retried as a whole until ctx ends: a worker (re)started while the
+	// cluster elects new leaders sees unanswered requests for a while.
+	err = retry(ctx, cfg.OpTimeout, 1000, func(ctx context.Context) error {
 		var err error
-		cons, err = Setup(ctx, js, cfg.Topology)
-		return err
+		if s.cons, err = Setup(ctx, js, cfg.Topology); err != nil {
+			if !electionError(err) {
+				return stopRetry{err}
+			}
+			return err
+		}
+		if s.studies, err = js.KeyValue(ctx, KVStudies); err != nil {
+			return fmt.Errorf("key-value %s: %w", KVStudies, err)
+		}
+		if s.jobs, err = js.KeyValue(ctx, KVJobs); err != nil {
+			return fmt.Errorf("key-value %s: %w", KVJobs, err)
+		}
+		if s.idx, err = js.KeyValue(ctx, KVIndex); err != nil {
+			return fmt.Errorf("key-value %s: %w", KVIndex, err)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
-	}
-	s := &Service{cfg: cfg, nc: nc, js: js, store: store, cons: cons, log: cfg.Logger, m: cfg.Metrics,
-		profile: cfg.Engine.Profile().Name}
-	if s.studies, err = js.KeyValue(ctx, KVStudies); err != nil {
-		return nil, fmt.Errorf("key-value %s: %w", KVStudies, err)
-	}
-	if s.jobs, err = js.KeyValue(ctx, KVJobs); err != nil {
-		return nil, fmt.Errorf("key-value %s: %w", KVJobs, err)
-	}
-	if s.idx, err = js.KeyValue(ctx, KVIndex); err != nil {
-		return nil, fmt.Errorf("key-value %s: %w", KVIndex, err)
 	}
 	return s, nil
 }
@@ -212,6 +218,9 @@ func (s *Service) handle(msg jetstream.Msg) {
 	default:
 		err = permanent("unknown subject")
 	}
+	// No more "in progress" from here: were the ack lost, the job must
+	// come back after AckWait rather than be kept alive by heartbeats.
+	stop()
 	md, _ := msg.Metadata()
 	delivered := uint64(1)
 	if md != nil {
@@ -220,11 +229,13 @@ func (s *Service) handle(msg jetstream.Msg) {
 	var pe *permanentError
 	switch {
 	case err == nil:
-		// The output and its events are durable: the ack can go without
-		// waiting for the server's confirmation. Were it lost, the job
-		// would come back and find its output and events already there.
-		if e := msg.DoubleAck(ctx); e != nil {
-			s.log.Warn("ack failed; the job will be redelivered and is idempotent", zap.Error(e))
+		// The output and its events are durable. The ack is confirmed by
+		// the consumer's leader, each attempt bounded by OpTimeout: a
+		// leader killed after delivering the job never answers, and the
+		// ack is retried to its successor. Were every attempt lost, the
+		// job would come back and find its output and events already there.
+		if e := s.ack(msg); e != nil {
+			s.log.Warn("ack not confirmed; the job will be redelivered and is idempotent", zap.Error(e))
 		}
 		s.observe(start)
 	case errors.As(err, &pe):
@@ -253,8 +264,24 @@ func (s *Service) count(outcome string) {
 	}
 }
 
+// ack acknowledges a finished job and waits for the server to confirm it,
+// a few times, each attempt bounded by OpTimeout (an ack is idempotent).
+func (s *Service) ack(msg jetstream.Msg) error {
+	var err error
+	for a := 0; a < 3; a++ {
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.OpTimeout)
+		err = msg.DoubleAck(ctx)
+		cancel()
+		if err == nil || errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
+			return nil
+		}
+	}
+	return err
+}
+
 // heartbeat tells the server the job is still being worked on, so a large
-// object is not redelivered to another worker while this one is busy.
+// object is not redelivered to another worker while this one is busy. The
+// returned stop can be called more than once.
 func (s *Service) heartbeat(msg jetstream.Msg) (stop func()) {
 	every := s.cfg.Topology.AckWait / 3
 	if every <= 0 {
@@ -273,7 +300,8 @@ func (s *Service) heartbeat(msg jetstream.Msg) (stop func()) {
 			}
 		}
 	}()
-	return func() { close(done) }
+	var once sync.Once
+	return func() { once.Do(func() { close(done) }) }
 }
 
 // s3Event is the part of an AWS/MinIO notification the worker needs.
@@ -508,11 +536,21 @@ func (s *Service) processInstance(ctx context.Context, j InstanceJob) error {
 	})
 	if errors.Is(err, ErrExists) {
 		var have map[string]string
-		err = retry(ctx, s.cfg.OpTimeout, 4, func(ctx context.Context) error {
-			var err error
-			have, err = s.store.Metadata(ctx, s.cfg.OutBucket, key)
-			return err
-		})
+		have, err = s.existing(ctx, key)
+		if errors.Is(err, ErrNotFound) {
+			// The store refuses the conditional write yet holds no object
+			// under the key: a write it lost halfway (versitygw killed
+			// between its metadata and its data leaves exactly this).
+			// There is no first writer to protect; write unconditionally.
+			s.log.Warn("store refused a new object but has none under its key; writing it unconditionally", zap.String("output", key))
+			err = retry(ctx, s.cfg.OpTimeout*6, 4, func(ctx context.Context) error {
+				return s.store.Put(ctx, s.cfg.OutBucket, key, io.NewSectionReader(outF, 0, n), n, meta, false)
+			})
+			if err != nil {
+				return err
+			}
+			have = meta
+		}
 		if err != nil {
 			return err
 		}
@@ -564,6 +602,35 @@ func (s *Service) processInstance(ctx context.Context, j InstanceJob) error {
 	s.log.Info("instance done", zap.String("job", shortHash(j.Bucket+"/"+j.Key)), zap.String("output", key),
 		zap.Int64("bytes", n))
 	return nil
+}
+
+// existing returns the metadata of the output already under key, or
+// ErrNotFound when, asked twice a second apart (another writer's object
+// may be appearing), the store has none.
+func (s *Service) existing(ctx context.Context, key string) (map[string]string, error) {
+	var have map[string]string
+	var err error
+	for look := 0; look < 2; look++ {
+		if look > 0 {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(time.Second):
+			}
+		}
+		err = retry(ctx, s.cfg.OpTimeout, 4, func(ctx context.Context) error {
+			var err error
+			have, err = s.store.Metadata(ctx, s.cfg.OutBucket, key)
+			if errors.Is(err, ErrNotFound) {
+				return stopRetry{err}
+			}
+			return err
+		})
+		if !errors.Is(err, ErrNotFound) {
+			break
+		}
+	}
+	return have, err
 }
 
 // fail reports a permanent failure: the input is copied to the quarantine
