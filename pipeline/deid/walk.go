@@ -64,6 +64,10 @@ type scope struct {
 }
 
 // decision is what to do with one element and why.
+// whyNotInTable is the reason given for an attribute kept because Table
+// E.1-1 does not list it.
+const whyNotInTable = "not in Table E.1-1"
+
 type decision struct {
 	action  rules.Action
 	why     string
@@ -415,7 +419,7 @@ func (j *Job) decide(e *dicomraw.Element, sc scope, crs map[uint32]string) decis
 		d.action, d.why, d.byTable, d.unknown = rules.Remove, "public tag not in the PS3.6 dictionary", true, true
 		return d
 	}
-	d.action, d.why, d.byTable, d.deflt = rules.Keep, "not in Table E.1-1", true, true
+	d.action, d.why, d.byTable, d.deflt = rules.Keep, whyNotInTable, true, true
 	if sc.mode == textDummyAll && isTextVR(d.vr) && !codeVocabulary[uint32(t)] {
 		// Inside a sequence the table replaces as a whole (Person
 		// Identification Code Sequence, Institution Code Sequence...), the

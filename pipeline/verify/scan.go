@@ -237,11 +237,16 @@ func (m *Matcher) Scan(out *dicomraw.File) ([]Finding, []Exemption, error) {
 	for f := range st.found {
 		fs = append(fs, f)
 	}
+	// A total order: the same output gives the same report (and the same
+	// quarantine reason, which names the first finding) on every worker.
 	sort.Slice(fs, func(a, b int) bool {
 		if fs[a].Path != fs[b].Path {
 			return fs[a].Path < fs[b].Path
 		}
-		return fs[a].Source < fs[b].Source
+		if fs[a].Source != fs[b].Source {
+			return fs[a].Source < fs[b].Source
+		}
+		return fs[a].Kind < fs[b].Kind
 	})
 	ex := m.set.Exemptions()
 	for p, r := range st.exempt {
@@ -594,5 +599,10 @@ func hasIdeographic(s string) bool {
 }
 
 func sortExemptions(ex []Exemption) {
-	sort.Slice(ex, func(a, b int) bool { return ex[a].Path < ex[b].Path })
+	sort.Slice(ex, func(a, b int) bool {
+		if ex[a].Path != ex[b].Path {
+			return ex[a].Path < ex[b].Path
+		}
+		return ex[a].Reason < ex[b].Reason
+	})
 }
