@@ -32,24 +32,28 @@ func (j *Job) Modality() string { return j.topString(0x00080060) }
 
 // OutputPatientID is the Patient ID (0010,0020) as the output holds it:
 // the patient's pseudonym, or "" when the output has none.
-func (j *Job) OutputPatientID() string { return j.outTopValue(tagPatientID) }
+func (j *Job) OutputPatientID() string {
+	v, _ := j.outTopValue(tagPatientID)
+	return v
+}
 
-// outTopValue is a top-level value as it will be written.
-func (j *Job) outTopValue(t uint32) string {
+// outTopValue is a top-level value as it will be written ("" when removed
+// or not loaded); found tells whether the dataset has the element.
+func (j *Job) outTopValue(t uint32) (v string, found bool) {
 	for _, e := range j.f.Elements {
 		if uint32(e.Tag) != t {
 			continue
 		}
 		switch e.Op {
 		case dicomraw.OpReplace:
-			return strings.Trim(string(e.NewValue), "\x00 ")
+			return strings.Trim(string(e.NewValue), "\x00 "), true
 		case dicomraw.OpRemove:
-			return ""
+			return "", true
 		}
 		if !e.Loaded {
-			return ""
+			return "", true
 		}
-		return strings.Trim(string(e.Value), "\x00 ")
+		return strings.Trim(string(e.Value), "\x00 "), true
 	}
-	return ""
+	return "", false
 }

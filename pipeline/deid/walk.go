@@ -169,19 +169,11 @@ func (j *Job) topString(t uint32) string {
 	return ""
 }
 
-// outTopUID is a top-level UID as it will be written.
+// outTopUID is a top-level UID as it will be written; without the element,
+// fallback (the File Meta's UID) as the output would map it.
 func (j *Job) outTopUID(t uint32, fallback string) string {
-	for _, e := range j.f.Elements {
-		if uint32(e.Tag) != t {
-			continue
-		}
-		switch e.Op {
-		case dicomraw.OpReplace:
-			return strings.Trim(string(e.NewValue), "\x00 ")
-		case dicomraw.OpRemove:
-			return ""
-		}
-		return strings.Trim(string(e.Value), "\x00 ")
+	if v, found := j.outTopValue(t); found {
+		return v
 	}
 	if fallback != "" && !isStandardUID(fallback) && !j.eng.prof.Options[ps315.RetainUIDs] {
 		return j.eng.pz.UID(fallback)

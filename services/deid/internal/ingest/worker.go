@@ -105,16 +105,13 @@ func New(ctx context.Context, nc *nats.Conn, store Store, cfg Config) (*Service,
 	}
 	s := &Service{cfg: cfg, nc: nc, js: js, store: store, log: cfg.Logger, m: cfg.Metrics,
 		profile: cfg.Engine.Profile().Name}
-	// Retried as a whole until ctx ends: a worker (re)started while the
-	// cluster elects new leaders sees unanswered requests for a while.
+	// A worker (re)started while the cluster elects new leaders sees
+	// unanswered requests for a while: both steps are retried until ctx ends.
+	if s.cons, err = SetupRetrying(ctx, js, cfg.Topology, cfg.OpTimeout); err != nil {
+		return nil, err
+	}
 	err = retry(ctx, cfg.OpTimeout, 1000, func(ctx context.Context) error {
 		var err error
-		if s.cons, err = Setup(ctx, js, cfg.Topology); err != nil {
-			if !electionError(err) {
-				return stopRetry{err}
-			}
-			return err
-		}
 		if s.studies, err = js.KeyValue(ctx, KVStudies); err != nil {
 			return fmt.Errorf("key-value %s: %w", KVStudies, err)
 		}
