@@ -21,6 +21,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -512,12 +513,24 @@ func TestServeRestartLosesNothing(t *testing.T) {
 // TestServeStartupErrors: what a misconfigured start says.
 func TestServeStartupErrors(t *testing.T) {
 	closed := freePort(t)
+	// A NATS server without JetStream: after the startup window (a node
+	// still starting looks the same), told so.
+	plain, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go plain.Start()
+	defer plain.Shutdown()
+	if !plain.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server without JetStream did not start")
+	}
 	cases := []struct {
 		name string
 		args []string
 		want string
 	}{
 		{"NATS unreachable", []string{"--nats-url", "nats://user:pw@" + closed}, "cannot reach NATS at nats://" + closed},
+		{"JetStream not enabled", []string{"--nats-url", plain.ClientURL(), "--startup-timeout", "2s"}, "NATS at " + plain.ClientURL() + " has no JetStream"},
 		{"S3 unreachable", []string{"--s3-endpoint", closed, "--s3-access-key", "a", "--s3-secret-key", "b"}, "cannot use S3 at " + closed},
 		{"S3 without credentials", []string{"--s3-endpoint", closed}, "--s3-endpoint needs --s3-access-key"},
 		{"missing key file", []string{"--key-file", "/nonexistent/project.key"}, "project key"},

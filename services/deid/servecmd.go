@@ -51,6 +51,7 @@ type serveConfig struct {
 	workers, replicas               int
 	httpAddr                        string
 	studySettle, ackWait, opTimeout time.Duration
+	startupTimeout                  time.Duration
 	logLevel                        string
 }
 
@@ -79,6 +80,7 @@ func serveFlags(c *serveConfig, fs *flag.FlagSet) {
 	fs.DurationVar(&c.studySettle, "study-settle", 30*time.Second, "publish study.done after a study saw no new instance for this long")
 	fs.DurationVar(&c.ackWait, "ack-wait", 60*time.Second, "redeliver a job not acknowledged or heartbeated within this")
 	fs.DurationVar(&c.opTimeout, "op-timeout", 10*time.Second, "timeout of each NATS or S3 operation (retried)")
+	fs.DurationVar(&c.startupTimeout, "startup-timeout", time.Minute, "how long the start waits for JetStream to answer (a cluster electing leaders, a node still starting)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 }
 
@@ -213,7 +215,11 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 		s.natsURL = c.natsURL
 		opts := []nats.Option{nats.Name("deid serve"), nats.MaxReconnects(-1),
 			nats.ReconnectWait(500 * time.Millisecond), nats.Timeout(5 * time.Second),
-			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("NATS disconnected; reconnecting", zap.Error(err)) }),
+			nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
+				if !nc.IsClosed() { // closing is not a disconnect
+					log.Warn("NATS disconnected; reconnecting", zap.Error(err))
+				}
+			}),
 			nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("NATS reconnected", zap.String("server", redactURL(nc.ConnectedUrl()))) })}
 		if c.natsCreds != "" {
 			opts = append(opts, nats.UserCredentials(c.natsCreds))
@@ -229,15 +235,21 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 	metrics := ingest.NewMetrics(reg)
 	top := ingest.DefaultTopology()
 	top.Replicas, top.AckWait = c.replicas, c.ackWait
-	// Startup waits out a NATS leader election or an S3 endpoint coming
-	// up, within a minute; past it the error is reported.
-	setupCtx, cancelSetup := context.WithTimeout(parent, time.Minute)
+	// Startup waits out a NATS leader election or a node still starting
+	// (it has no JetStream API yet), within --startup-timeout; past it the
+	// error is reported.
+	setupCtx, cancelSetup := context.WithTimeout(parent, c.startupTimeout)
 	defer cancelSetup()
 	js, err := jetstream.New(s.nc)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := ingest.SetupRetrying(setupCtx, js, top, c.opTimeout); err != nil {
+		if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrJetStreamNotEnabled) ||
+			errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
+			return nil, fmt.Errorf("NATS at %s has no JetStream for this account (start nats-server with -js, or enable jetstream in its configuration): %w",
+				redactURL(s.natsURL), err)
+		}
 		return nil, fmt.Errorf("NATS JetStream setup: %w", err)
 	}
 

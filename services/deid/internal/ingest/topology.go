@@ -45,10 +45,21 @@ func Setup(ctx context.Context, js jetstream.JetStream, t Topology) (jetstream.C
 		{Name: StreamDLQ, Subjects: []string{SubjectDLQPrefix + ">"}, Retention: jetstream.LimitsPolicy,
 			Storage: jetstream.FileStorage, Replicas: t.Replicas, Duplicates: t.Dedup},
 	}
+	// Existing things are looked up, not created again: a lookup is
+	// answered by the stream's leader, while a create goes through the
+	// meta leader's placement, which refuses while it has not heard from
+	// a peer ("no suitable peers for placement") and would stop a worker
+	// restarted during a node's outage.
 	for _, sc := range streams {
-		_, err := js.CreateStream(ctx, sc)
-		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			err = addSubjects(ctx, js, sc)
+		st, err := js.Stream(ctx, sc.Name)
+		switch {
+		case err == nil:
+			err = addSubjects(ctx, js, st.CachedInfo().Config, sc.Subjects)
+		case errors.Is(err, jetstream.ErrStreamNotFound):
+			_, err = js.CreateStream(ctx, sc)
+			if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) { // another worker won the race
+				err = nil
+			}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("stream %s: %w", sc.Name, err)
@@ -59,19 +70,29 @@ func Setup(ctx context.Context, js jetstream.JetStream, t Topology) (jetstream.C
 	for _, kv := range []jetstream.KeyValueConfig{{Bucket: KVStudies, TTL: 7 * 24 * time.Hour}, {Bucket: KVJobs, TTL: 30 * 24 * time.Hour},
 		{Bucket: KVIndex}} {
 		kv.Replicas, kv.Storage, kv.History = t.Replicas, jetstream.FileStorage, 1
-		if _, err := js.CreateKeyValue(ctx, kv); err != nil && !errors.Is(err, jetstream.ErrBucketExists) {
+		_, err := js.KeyValue(ctx, kv.Bucket)
+		if errors.Is(err, jetstream.ErrBucketNotFound) {
+			_, err = js.CreateKeyValue(ctx, kv)
+			if errors.Is(err, jetstream.ErrBucketExists) {
+				err = nil
+			}
+		}
+		if err != nil {
 			return nil, fmt.Errorf("key-value %s: %w", kv.Bucket, err)
 		}
 	}
-	cons, err := js.CreateConsumer(ctx, StreamIngest, jetstream.ConsumerConfig{
-		Durable:       ConsumerName,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       t.AckWait,
-		MaxDeliver:    t.MaxDeliver,
-		MaxAckPending: t.MaxAckPending,
-	})
-	if errors.Is(err, jetstream.ErrConsumerExists) {
-		cons, err = js.Consumer(ctx, StreamIngest, ConsumerName)
+	cons, err := js.Consumer(ctx, StreamIngest, ConsumerName)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		cons, err = js.CreateConsumer(ctx, StreamIngest, jetstream.ConsumerConfig{
+			Durable:       ConsumerName,
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       t.AckWait,
+			MaxDeliver:    t.MaxDeliver,
+			MaxAckPending: t.MaxAckPending,
+		})
+		if errors.Is(err, jetstream.ErrConsumerExists) {
+			cons, err = js.Consumer(ctx, StreamIngest, ConsumerName)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("consumer %s: %w", ConsumerName, err)
@@ -96,35 +117,36 @@ func SetupRetrying(ctx context.Context, js jetstream.JetStream, t Topology, atte
 	return cons, err
 }
 
+// jsErrClusterNoPeers is nats-server's JSClusterNoPeersErrF ("no suitable
+// peers for placement"), which nats.go has no constant for.
+const jsErrClusterNoPeers jetstream.ErrorCode = 10005
+
 // electionError reports an error that a JetStream cluster gives while it
-// elects leaders or a node rejoins: an unanswered request, or "temporarily
-// unavailable" (503). Anything else (JetStream not enabled, a conflicting
-// configuration) is reported at once.
+// elects leaders or a node rejoins: an unanswered request, "temporarily
+// unavailable" (503), no responder for the JetStream API (a node still
+// starting has none, nor has a server without JetStream: the startup
+// deadline tells them apart), or no peers to place a new stream on while a
+// node is away (on a cluster too small for the replicas this stays until
+// the deadline). Anything else (JetStream not enabled for the account, a
+// conflicting configuration) is reported at once.
 func electionError(err error) bool {
 	var api *jetstream.APIError
 	switch {
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
+	case errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount):
+		return false // also a 503, but it stays
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), errors.Is(err, nats.ErrNoResponders):
 		return true
 	case errors.As(err, &api):
-		return api.Code == http.StatusServiceUnavailable
+		return api.Code == http.StatusServiceUnavailable || api.ErrorCode == jsErrClusterNoPeers
 	}
 	return false
 }
 
 // addSubjects adds to an existing stream the subjects a newer version
 // reads, changing nothing else of its configuration.
-func addSubjects(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) error {
-	st, err := js.Stream(ctx, want.Name)
-	if err != nil {
-		return err
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		return err
-	}
-	cfg := info.Config
+func addSubjects(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig, want []string) error {
 	missing := false
-	for _, w := range want.Subjects {
+	for _, w := range want {
 		if !slices.Contains(cfg.Subjects, w) {
 			cfg.Subjects = append(cfg.Subjects, w)
 			missing = true
@@ -133,6 +155,6 @@ func addSubjects(ctx context.Context, js jetstream.JetStream, want jetstream.Str
 	if !missing {
 		return nil
 	}
-	_, err = js.UpdateStream(ctx, cfg)
+	_, err := js.UpdateStream(ctx, cfg)
 	return err
 }
