@@ -306,7 +306,13 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 		projDir = filepath.Join(c.data, "projects")
 	}
 	engines := &projectEngines{store: projects.DirStore{Dir: projDir}, loader: &profiles.Loader{}}
-	svc, err := ingest.New(setupCtx, s.nc, s.store, ingest.Config{InBucket: c.inBucket, OutBucket: c.outBucket, Projects: engines,
+	// Workers beside the embedded endpoint use its objects directly; with
+	// an external store they go through S3.
+	var work ingest.Store = s.store
+	if s.s3 != nil {
+		work = localStore{s.s3.Local()}
+	}
+	svc, err := ingest.New(setupCtx, s.nc, work, ingest.Config{InBucket: c.inBucket, OutBucket: c.outBucket, Projects: engines,
 		QuarantineBucket: c.quarantine, Engine: eng, Workers: c.workers, TempDir: tmp, Topology: top,
 		StudySettle: c.studySettle, OpTimeout: c.opTimeout, Logger: log.Named("ingest"), Metrics: metrics})
 	if err != nil {

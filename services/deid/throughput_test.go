@@ -9,9 +9,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -62,9 +64,18 @@ func TestServeThroughput(t *testing.T) {
 		modes = strings.Split(v, ",")
 	}
 
+	// deid run and the service take turns, run by run, so that a slower
+	// stretch of the machine (its disk is shared) weighs on both alike.
+	type result struct {
+		mode    string
+		workers int
+		rate    float64
+	}
+	var results []result
 	runRate := map[int]float64{}
 	for _, w := range workers {
-		var rates []float64
+		var runRates []float64
+		rates := map[string][]float64{}
 		for r := 0; r < runs; r++ {
 			out := filepath.Join(dir, fmt.Sprintf("run-%d-%d", w, r))
 			start := time.Now()
@@ -72,29 +83,20 @@ func TestServeThroughput(t *testing.T) {
 				"--workers", strconv.Itoa(w), "--no-progress"); code != 0 {
 				t.Fatalf("deid run: %s", errOut)
 			}
-			rates = append(rates, float64(len(files))/time.Since(start).Seconds())
+			runRates = append(runRates, float64(len(files))/time.Since(start).Seconds())
 			os.RemoveAll(out)
-		}
-		runRate[w] = median(rates)
-		t.Logf("deid run, %d workers: %.1f files/s", w, runRate[w])
-	}
-
-	type result struct {
-		mode    string
-		workers int
-		rate    float64
-	}
-	var results []result
-	for _, mode := range modes {
-		for _, w := range workers {
-			var rates []float64
-			for r := 0; r < runs; r++ {
-				rates = append(rates, serviceRate(t, mode, w, keyFile, files, in))
-				t.Logf("%s, %d workers: %.1f instances/s", mode, w, rates[len(rates)-1])
+			t.Logf("deid run, %d workers: %.1f files/s", w, runRates[len(runRates)-1])
+			for _, mode := range modes {
+				rates[mode] = append(rates[mode], serviceRate(t, mode, w, keyFile, files, in))
+				t.Logf("%s, %d workers: %.1f instances/s", mode, w, rates[mode][len(rates[mode])-1])
 			}
-			results = append(results, result{mode, w, median(rates)})
+		}
+		runRate[w] = median(runRates)
+		for _, mode := range modes {
+			results = append(results, result{mode, w, median(rates[mode])})
 		}
 	}
+	sort.SliceStable(results, func(i, j int) bool { return results[i].mode < results[j].mode })
 	fmt.Printf("\nservice path, %d files (%s), profile basic, medians of %d runs\n", len(files), in, runs)
 	fmt.Printf("%-10s %8s %14s %18s %16s %14s\n", "S3", "workers", "instances/s", "per worker /s", "deid run files/s", "service/run")
 	for _, r := range results {
@@ -146,7 +148,24 @@ func serviceRate(t *testing.T, mode string, workers int, keyFile string, files [
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 	id := fmt.Sprintf("bench-%s-%d-%d", mode, workers, time.Now().UnixNano())
+	var ru0, ru1 syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+	if p := os.Getenv("BENCH_CPUPROFILE"); p != "" { // the timed part only
+		f, err := os.Create(fmt.Sprintf("%s.%s-%d-%d", p, mode, workers, time.Now().UnixNano()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pprof.StartCPUProfile(f)
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 	start := time.Now()
+	defer func() {
+		syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+		cpu := time.Duration(ru1.Utime.Nano() - ru0.Utime.Nano() + ru1.Stime.Nano() - ru0.Stime.Nano())
+		t.Logf("CPU %.2f cores (user %v sys %v) over %v", cpu.Seconds()/time.Since(start).Seconds(),
+			time.Duration(ru1.Utime.Nano()-ru0.Utime.Nano()), time.Duration(ru1.Stime.Nano()-ru0.Stime.Nano()), time.Since(start))
+	}()
 	if code, out, errOut := runDeid(t, "submit", "--bucket", "bench", "--prefix", "wl/", "--job-id", id, "--nats-url", natsURL); code != 0 {
 		t.Fatalf("submit: %s %s", out, errOut)
 	}

@@ -21,8 +21,6 @@ import (
 	"time"
 
 	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3afero"
-	"github.com/spf13/afero"
 	"go.uber.org/zap"
 )
 
@@ -58,7 +56,7 @@ type Notification struct {
 type S3 struct {
 	srv *http.Server
 	ln  net.Listener
-	be  gofakes3.Backend
+	be  *objectStore
 	cfg S3Config
 }
 
@@ -79,12 +77,10 @@ func StartS3(c S3Config) (*S3, error) {
 	if err := os.MkdirAll(spool, 0o700); err != nil {
 		return nil, err
 	}
-	fs := afero.NewBasePathFs(afero.NewOsFs(), c.Dir)
-	mb, err := s3afero.MultiBucket(fs)
+	be, err := newObjectStore(c.Dir)
 	if err != nil {
 		return nil, err
 	}
-	be := &spooledBackend{Backend: mb, dir: spool}
 	fake := gofakes3.New(be, gofakes3.WithoutVersioning())
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
@@ -288,34 +284,6 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 		err = io.ErrUnexpectedEOF
 	}
 	return n, err
-}
-
-// spooledBackend stores an object only once its whole body has arrived:
-// s3afero writes straight to the object's file, so a client that stops
-// halfway would otherwise leave a truncated object behind.
-type spooledBackend struct {
-	gofakes3.Backend
-	dir string
-}
-
-func (b *spooledBackend) PutObject(bucket, key string, meta map[string]string, input io.Reader, size int64, cond *gofakes3.PutConditions) (gofakes3.PutObjectResult, error) {
-	f, err := os.CreateTemp(b.dir, "put-*")
-	if err != nil {
-		return gofakes3.PutObjectResult{}, err
-	}
-	defer os.Remove(f.Name())
-	defer f.Close()
-	n, err := io.Copy(f, input)
-	if err != nil {
-		return gofakes3.PutObjectResult{}, err
-	}
-	if n != size {
-		return gofakes3.PutObjectResult{}, gofakes3.ErrIncompleteBody
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return gofakes3.PutObjectResult{}, err
-	}
-	return b.Backend.PutObject(bucket, key, meta, f, size, cond)
 }
 
 // Credentials are the embedded endpoint's access and secret keys.

@@ -277,7 +277,7 @@ func TestS3IncompleteUploadLeavesNoObject(t *testing.T) {
 	// connection end.
 	var left []string
 	for i := 0; i < 100; i++ {
-		if left, _ = filepath.Glob(filepath.Join(s.cfg.Dir, "spool", "*")); len(left) == 0 {
+		if left, _ = filepath.Glob(filepath.Join(s.cfg.Dir, "spool", "*", "*")); len(left) == 0 {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
