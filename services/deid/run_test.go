@@ -615,3 +615,26 @@ func TestRunKeyFromEnv(t *testing.T) {
 		})
 	}
 }
+
+// Outputs appear whole or not at all: they are written in a hidden
+// folder and renamed into place, and what a killed run left there is gone
+// after the next run.
+func TestRunLeavesNoPartialOutputs(t *testing.T) {
+	in := makeInputs(t, sampleInputs)
+	root := t.TempDir()
+	out := filepath.Join(root, "out")
+	left := filepath.Join(out, ".deid-partial", "0", "out-killed.dcm")
+	if err := os.MkdirAll(filepath.Dir(left), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(left, []byte("DICM half"), 0o600)
+	if code, _, stderr := runDeid(t, "run", "--in", in, "--out", out, "--key-file", writeKey(t, root, keyA), "--workers", "3"); code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(out, ".deid-partial")); !os.IsNotExist(err) {
+		t.Errorf("partial outputs folder still there: %v", err)
+	}
+	if got, want := len(checkOutputLayout(t, out)), len(dicomInputs(sampleInputs)); got != want {
+		t.Errorf("%d outputs, want %d", got, want)
+	}
+}

