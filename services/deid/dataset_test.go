@@ -14,6 +14,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/ingest"
@@ -95,6 +96,8 @@ func datasetService(t *testing.T) (*service, []testStudy) {
 		}
 	}
 	awaitInputs(t, audits, keys, time.Minute)
+	js, _ := jetstream.New(nc)
+	awaitDrained(t, js, time.Minute) // the study index too is written before the ack
 	return srv, studies
 }
 

@@ -202,6 +202,7 @@ func uploadAndAwait(t *testing.T, srv *service, natsURL string, files []string) 
 	}
 	awaitInputs(t, audits, keys, 2*time.Minute)
 	js, _ := jetstream.New(nc)
+	awaitDrained(t, js, time.Minute)
 	for _, m := range streamMessages(t, js, ingest.StreamEvents) {
 		switch m.Subject() {
 		case ingest.SubjectInstanceDone:

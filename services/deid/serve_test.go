@@ -199,6 +199,26 @@ func streamMessages(t *testing.T, js jetstream.JetStream, stream string) []jetst
 
 // awaitInputs waits until every input key has its audit record (done or
 // failed), whatever order and duplicates core NATS delivers them in.
+// awaitDrained waits until the work queue has no job waiting or in
+// flight: every job's writes (output, events, audit) are then done.
+func awaitDrained(t *testing.T, js jetstream.JetStream, limit time.Duration) {
+	t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(limit)
+	for {
+		cons, err := js.Consumer(ctx, ingest.StreamIngest, ingest.ConsumerName)
+		if err == nil {
+			if info, err := cons.Info(ctx); err == nil && info.NumPending == 0 && info.NumAckPending == 0 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("work queue not drained in %s", limit)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func awaitInputs(t *testing.T, audits <-chan *nats.Msg, keys map[string]bool, limit time.Duration) {
 	t.Helper()
 	seen := map[string]bool{}
@@ -268,6 +288,9 @@ func TestServeCorpusEndToEnd(t *testing.T) {
 	awaitInputs(t, audits, keys, 3*time.Minute)
 
 	js, _ := jetstream.New(nc)
+	// The audit record can arrive before the event written beside it; a
+	// job is acknowledged only once both are stored.
+	awaitDrained(t, js, time.Minute)
 	events := streamMessages(t, js, ingest.StreamEvents)
 	outputs := map[string][]byte{}
 	for o := range mc.ListObjects(ctx, c.outBucket, minio.ListObjectsOptions{Recursive: true}) {
