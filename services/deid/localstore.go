@@ -21,6 +21,14 @@ func (s localStore) Get(ctx context.Context, bucket, key string, w io.Writer) (s
 	return etag, n, storeErr("get object", err)
 }
 
+func (s localStore) Open(ctx context.Context, bucket, key string) (ingest.ReadAtCloser, string, int64, error) {
+	f, etag, n, err := s.l.Open(bucket, key)
+	if err != nil {
+		return nil, "", 0, storeErr("open object", err)
+	}
+	return f, etag, n, nil
+}
+
 func (s localStore) Put(ctx context.Context, bucket, key string, r io.Reader, size int64, meta map[string]string, create bool) error {
 	return storeErr("put object", s.l.Put(bucket, key, r, size, meta, create))
 }

@@ -175,12 +175,18 @@ func streamMessages(t *testing.T, js jetstream.JetStream, stream string) []jetst
 	if n == 0 {
 		return nil
 	}
-	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Read in order from where the last read ended; on a cluster that has
+	// just lost and regained a node the first consumer can stay silent
+	// while its stream's leader catches up, so a read without progress is
+	// retried with a new consumer a few times before failing.
 	var out []jetstream.Msg
-	for len(out) < n {
+	var last uint64
+	for idle := 0; len(out) < n; {
+		cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+			DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: last + 1})
+		if err != nil {
+			t.Fatal(err)
+		}
 		batch, err := cons.Fetch(n-len(out), jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
 			t.Fatal(err)
@@ -188,9 +194,14 @@ func streamMessages(t *testing.T, js jetstream.JetStream, stream string) []jetst
 		got := 0
 		for m := range batch.Messages() {
 			out = append(out, m)
+			if md, err := m.Metadata(); err == nil {
+				last = md.Sequence.Stream
+			}
 			got++
 		}
-		if got == 0 {
+		if got > 0 {
+			idle = 0
+		} else if idle++; idle == 6 {
 			t.Fatalf("read %d of %d messages of %s", len(out), n, stream)
 		}
 	}

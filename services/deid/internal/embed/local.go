@@ -49,6 +49,22 @@ func (l Local) Get(bucket, key string, w io.Writer) (etag string, size int64, er
 	return hex.EncodeToString(obj.Hash), n, nil
 }
 
+// Open opens an object to read in place; the file stays the object as
+// opened even if a PUT replaces it meanwhile (a new file is renamed over
+// the name, the open one is untouched).
+func (l Local) Open(bucket, key string) (f *os.File, etag string, size int64, err error) {
+	f, st, err := l.st.open(bucket, key)
+	if err != nil {
+		return nil, "", 0, localErr(err)
+	}
+	om, err := l.st.metaOf(f, bucket, key)
+	if err != nil {
+		f.Close()
+		return nil, "", 0, localErr(err)
+	}
+	return f, hex.EncodeToString(om.Hash), st.Size(), nil
+}
+
 // Put stores size bytes from r as an application/dicom object with the
 // given user metadata, as a PUT with x-amz-meta-* headers would; with
 // create set only if the key is free (ErrExists otherwise).

@@ -89,3 +89,32 @@ func TestLocalErrors(t *testing.T) {
 		t.Error("a body shorter than its size was stored")
 	}
 }
+
+// An object opened in place stays what it was when a PUT replaces it.
+func TestLocalOpenIsStable(t *testing.T) {
+	s, _ := startTestS3(t, &recorder{})
+	l := s.Local()
+	first := bytes.Repeat([]byte{1}, 1000)
+	if err := l.Put("incoming", "in/1.dcm", bytes.NewReader(first), 1000, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	f, etag, n, err := l.Open("incoming", "in/1.dcm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sum := md5.Sum(first)
+	if n != 1000 || etag != hex.EncodeToString(sum[:]) {
+		t.Fatalf("open: size %d etag %s", n, etag)
+	}
+	if err := l.Put("incoming", "in/1.dcm", bytes.NewReader(bytes.Repeat([]byte{2}, 500)), 500, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 1000)
+	if _, err := f.ReadAt(got, 0); err != nil || !bytes.Equal(got, first) {
+		t.Fatalf("the open object changed under its reader: %v", err)
+	}
+	if _, _, _, err := l.Open("incoming", "in/none.dcm"); !errors.Is(err, ErrNoSuchKey) {
+		t.Errorf("missing: %v", err)
+	}
+}

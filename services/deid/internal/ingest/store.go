@@ -30,6 +30,20 @@ type Store interface {
 	List(ctx context.Context, bucket, prefix string) ([]Object, error)
 }
 
+// Opener is a Store that can hand out an object to read in place (the
+// embedded endpoint's files, in the worker's process), sparing the copy
+// into memory. The object must stay as it was opened until closed, even
+// if it is replaced meanwhile.
+type Opener interface {
+	Open(ctx context.Context, bucket, key string) (r ReadAtCloser, etag string, size int64, err error)
+}
+
+// ReadAtCloser is an object opened in place.
+type ReadAtCloser interface {
+	io.ReaderAt
+	io.Closer
+}
+
 // Object is one listed object.
 type Object struct {
 	Key  string

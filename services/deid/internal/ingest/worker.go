@@ -445,6 +445,39 @@ func (s *Service) failJob(ctx context.Context, j StudyJob, reason string) error 
 	return permanent(reason)
 }
 
+// input opens the job's object in place when the store can (the
+// embedded endpoint's files), else spools it.
+func (s *Service) input(ctx context.Context, j InstanceJob) (in ReadAtCloser, etag string, size int64, err error) {
+	if op, ok := s.store.(Opener); ok {
+		err = retry(ctx, s.cfg.OpTimeout*6, 5, func(ctx context.Context) error {
+			var err error
+			in, etag, size, err = op.Open(ctx, j.Bucket, j.Key)
+			if errors.Is(err, ErrNotFound) {
+				return stopRetry{err}
+			}
+			return err
+		})
+		return in, etag, size, err
+	}
+	sp := s.newSpool()
+	err = retry(ctx, s.cfg.OpTimeout*6, 5, func(ctx context.Context) error {
+		if err := sp.Reset(); err != nil {
+			return err
+		}
+		var err error
+		etag, size, err = s.store.Get(ctx, j.Bucket, j.Key, sp)
+		if errors.Is(err, ErrNotFound) {
+			return stopRetry{err}
+		}
+		return err
+	})
+	return spoolCloser{sp}, etag, size, err
+}
+
+type spoolCloser struct{ *spool }
+
+func (c spoolCloser) Close() error { c.spool.Close(); return nil }
+
 // processInstance is one object: spool, de-identify, verify, store,
 // announce. The order makes a retry safe at every step: the output key
 // and bytes depend only on the input and the key, and events carry
@@ -453,21 +486,10 @@ func (s *Service) processInstance(ctx context.Context, j InstanceJob) error {
 	if j.Bucket == s.cfg.OutBucket || j.Bucket == s.cfg.QuarantineBucket {
 		return permanent("object is in an output bucket")
 	}
-	in := s.newSpool()
-	defer in.Close()
-	var etag string
-	var size int64
-	err := retry(ctx, s.cfg.OpTimeout*6, 5, func(ctx context.Context) error {
-		if err := in.Reset(); err != nil {
-			return err
-		}
-		var err error
-		etag, size, err = s.store.Get(ctx, j.Bucket, j.Key, in)
-		if errors.Is(err, ErrNotFound) {
-			return stopRetry{err}
-		}
-		return err
-	})
+	in, etag, size, err := s.input(ctx, j)
+	if in != nil {
+		defer in.Close()
+	}
 	if errors.Is(err, ErrNotFound) {
 		return s.fail(ctx, j, "gone", "the input object no longer exists", false)
 	}
