@@ -78,6 +78,9 @@ func TestServeThroughput(t *testing.T) {
 		rates := map[string][]float64{}
 		for r := 0; r < runs; r++ {
 			out := filepath.Join(dir, fmt.Sprintf("run-%d-%d", w, r))
+			// Each timed run starts with the previous one's writes on disk:
+			// their writeback would otherwise slow whichever run comes next.
+			syscall.Sync()
 			start := time.Now()
 			if code, _, errOut := runDeid(t, "run", "--in", in, "--out", out, "--profile", "basic", "--key-file", keyFile,
 				"--workers", strconv.Itoa(w), "--no-progress"); code != 0 {
@@ -148,6 +151,7 @@ func serviceRate(t *testing.T, mode string, workers int, keyFile string, files [
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
 	id := fmt.Sprintf("bench-%s-%d-%d", mode, workers, time.Now().UnixNano())
+	syscall.Sync() // the uploads' and the previous run's writes, as for deid run
 	var ru0, ru1 syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 	if p := os.Getenv("BENCH_CPUPROFILE"); p != "" { // the timed part only
