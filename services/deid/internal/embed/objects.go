@@ -60,6 +60,11 @@ func newObjectStore(dir string) (*objectStore, error) {
 	if err := os.MkdirAll(s.buckets, 0o700); err != nil {
 		return nil, err
 	}
+	// Uploads in progress: what a killed process left there was never
+	// acknowledged to its client.
+	if err := os.RemoveAll(s.spool); err != nil {
+		return nil, err
+	}
 	for i := 0; i < spoolShards; i++ {
 		if err := os.MkdirAll(filepath.Join(s.spool, strconv.Itoa(i)), 0o700); err != nil {
 			return nil, err

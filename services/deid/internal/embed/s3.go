@@ -26,8 +26,10 @@ import (
 
 // S3Config configures the embedded S3-compatible endpoint.
 type S3Config struct {
-	// Dir holds the objects (Dir/buckets/<bucket>/<key>, plain files) and
-	// their metadata (Dir/metadata).
+	// Dir holds the objects (Dir/buckets/<bucket>/<key>, plain files, their
+	// ETag and metadata in an extended attribute; in Dir/metadata on a
+	// filesystem without user attributes) and uploads in progress
+	// (Dir/spool).
 	Dir string
 	// Listen is host:port (port 0: any free port).
 	Listen string
@@ -67,15 +69,6 @@ func StartS3(c S3Config) (*S3, error) {
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
-	}
-	// Uploads in progress; what a killed process left there was never
-	// acknowledged to its client.
-	spool := filepath.Join(c.Dir, "spool")
-	if err := os.RemoveAll(spool); err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(spool, 0o700); err != nil {
-		return nil, err
 	}
 	be, err := newObjectStore(c.Dir)
 	if err != nil {
