@@ -71,7 +71,7 @@ func (s *spool) Reset() error {
 }
 
 // Close removes the temporary file, if any, and frees the memory.
-func (s *spool) Close() {
+func (s *spool) Close() error {
 	if s.f != nil {
 		s.f.Close()
 		os.Remove(s.f.Name())
@@ -81,4 +81,5 @@ func (s *spool) Close() {
 		s.free(s.buf[:0])
 	}
 	s.buf = nil
+	return nil
 }

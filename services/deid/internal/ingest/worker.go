@@ -471,14 +471,10 @@ func (s *Service) input(ctx context.Context, j InstanceJob) (in ReadAtCloser, et
 		}
 		return err
 	})
-	return spoolCloser{sp}, etag, size, err
+	return sp, etag, size, err
 }
 
-type spoolCloser struct{ *spool }
-
-func (c spoolCloser) Close() error { c.spool.Close(); return nil }
-
-// processInstance is one object: spool, de-identify, verify, store,
+// processInstance is one object: read, de-identify, verify, store,
 // announce. The order makes a retry safe at every step: the output key
 // and bytes depend only on the input and the key, and events carry
 // Msg-Ids.
