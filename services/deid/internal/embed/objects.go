@@ -244,24 +244,23 @@ func (s *objectStore) ListBucket(bucket string, prefix *gofakes3.Prefix, page go
 	lastPrefix := ""
 	for _, e := range entries {
 		prefix.Match(e.key, &match)
+		if match.CommonPrefix && match.MatchedPart == lastPrefix {
+			list.NextMarker = e.key // the page's last prefix covers this key too
+			continue
+		}
+		if page.MaxKeys > 0 && n >= page.MaxKeys {
+			list.IsTruncated = true
+			break
+		}
 		if match.CommonPrefix {
-			if match.MatchedPart == lastPrefix {
-				list.NextMarker = e.key // the page's last prefix covers this key too
-				continue
-			}
-			if page.MaxKeys > 0 && n >= page.MaxKeys {
-				list.IsTruncated = true
-				break
-			}
 			list.AddPrefix(match.MatchedPart)
 			lastPrefix = match.MatchedPart
 		} else {
-			if page.MaxKeys > 0 && n >= page.MaxKeys {
-				list.IsTruncated = true
-				break
-			}
 			fp, _ := s.objectPath(bucket, e.key)
 			om, err := s.readMeta(fp, bucket, e.key)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // deleted since the walk
+			}
 			if err != nil {
 				return nil, err
 			}
