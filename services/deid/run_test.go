@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"testing"
@@ -636,5 +637,29 @@ func TestRunLeavesNoPartialOutputs(t *testing.T) {
 	}
 	if got, want := len(checkOutputLayout(t, out)), len(dicomInputs(sampleInputs)); got != want {
 		t.Errorf("%d outputs, want %d", got, want)
+	}
+}
+
+// deid run's collector settings are its own: the process it runs in gets
+// its settings back (the service benchmark runs deid run beside the
+// service, which must not then collect against deid run's 48 MiB limit).
+func TestRunRestoresCollectorSettings(t *testing.T) {
+	if os.Getenv("GOGC") != "" || os.Getenv("GOMEMLIMIT") != "" {
+		t.Skip("GOGC or GOMEMLIMIT set in the environment: deid run leaves them alone")
+	}
+	gc := debug.SetGCPercent(123)
+	limit := debug.SetMemoryLimit(1 << 40)
+	defer debug.SetGCPercent(gc)
+	defer debug.SetMemoryLimit(limit)
+	root := t.TempDir()
+	if code, _, stderr := runDeid(t, "run", "--in", makeInputs(t, sampleInputs), "--out", filepath.Join(root, "out"),
+		"--key-file", writeKey(t, root, keyA)); code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if got := debug.SetGCPercent(123); got != 123 {
+		t.Errorf("GOGC after deid run: %d, want 123", got)
+	}
+	if got := debug.SetMemoryLimit(-1); got != 1<<40 {
+		t.Errorf("memory limit after deid run: %d, want %d", got, int64(1<<40))
 	}
 }

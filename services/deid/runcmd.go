@@ -144,7 +144,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	c.limits.MaxFileSize = c.maxFileMB << 20
 	eng, err := deid.New(deid.Config{Profile: prof, Key: key, Limits: c.limits, RecordPaths: c.dryRun})
-	tuneGC()
+	defer tuneGC()()
 	if err != nil {
 		fmt.Fprintln(stderr, "deid run:", err)
 		return exitUsage
@@ -582,12 +582,23 @@ func writeJSON(path string, v any) error {
 // allocates per file and keeps nothing, so the heap may grow 4x between
 // collections (GOGC 400), but never much past 48 MiB (a soft limit, so
 // memory stays flat whatever the files). An explicit GOGC or GOMEMLIMIT
-// in the environment wins.
-func tuneGC() {
+// in the environment wins. The returned func restores what was set
+// before: the settings are the process's, and `deid run` called in a
+// process doing other work (the service benchmark, tests) must not leave
+// that work collecting against a 48 MiB limit.
+func tuneGC() (restore func()) {
+	restores := []func(){}
 	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(400)
+		gc := debug.SetGCPercent(400)
+		restores = append(restores, func() { debug.SetGCPercent(gc) })
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(48 << 20)
+		limit := debug.SetMemoryLimit(48 << 20)
+		restores = append(restores, func() { debug.SetMemoryLimit(limit) })
+	}
+	return func() {
+		for _, r := range restores {
+			r()
+		}
 	}
 }
