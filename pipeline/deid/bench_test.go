@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
+	"github.com/dicomdeid/dicomdeid/pipeline/rules"
 )
 
 // Benchmarks of the engine's hot paths on representative files: a 0.5 MB
@@ -15,6 +16,19 @@ import (
 // are made of), an MR with a Siemens CSA header, and an SR. Run with
 // go test -bench . -benchmem ./pipeline/deid
 var benchFiles = []string{"ct_ge_private.dcm", "mr_siemens_csa.dcm", "sr_comprehensive_nested.dcm"}
+
+// benchProfiles are the profiles the engine benchmarks run with: basic
+// (what scripts/bench compares with gdcmanon) and a research profile with
+// cleaning options (more text work per file).
+func benchProfiles() []struct {
+	name string
+	p    *rules.Profile
+} {
+	return []struct {
+		name string
+		p    *rules.Profile
+	}{{"basic", basicProfile()}, {"research", researchProfile()}}
+}
 
 func benchInputs(b *testing.B) map[string][]byte {
 	b.Helper()
@@ -52,85 +66,93 @@ func BenchmarkParse(b *testing.B) {
 }
 
 func BenchmarkPlan(b *testing.B) {
-	e := newEngine(b, researchProfile(), 1)
-	for name, in := range benchInputs(b) {
-		b.Run(name, func(b *testing.B) {
-			b.SetBytes(int64(len(in)))
-			b.ReportAllocs()
-			for i := 0; i < b.N; i++ {
-				if _, err := e.Plan(bytes.NewReader(in), int64(len(in))); err != nil {
-					b.Fatal(err)
+	for _, bp := range benchProfiles() {
+		e := newEngine(b, bp.p, 1)
+		for name, in := range benchInputs(b) {
+			b.Run(bp.name+"/"+name, func(b *testing.B) {
+				b.SetBytes(int64(len(in)))
+				b.ReportAllocs()
+				for i := 0; i < b.N; i++ {
+					if _, err := e.Plan(bytes.NewReader(in), int64(len(in))); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
 
 func BenchmarkWrite(b *testing.B) {
-	e := newEngine(b, researchProfile(), 1)
-	for name, in := range benchInputs(b) {
-		b.Run(name, func(b *testing.B) {
-			j, err := e.Plan(bytes.NewReader(in), int64(len(in)))
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.SetBytes(int64(len(in)))
-			b.ReportAllocs()
-			for i := 0; i < b.N; i++ {
-				if _, err := j.WriteTo(io.Discard); err != nil {
+	for _, bp := range benchProfiles() {
+		e := newEngine(b, bp.p, 1)
+		for name, in := range benchInputs(b) {
+			b.Run(bp.name+"/"+name, func(b *testing.B) {
+				j, err := e.Plan(bytes.NewReader(in), int64(len(in)))
+				if err != nil {
 					b.Fatal(err)
 				}
-			}
-		})
+				b.SetBytes(int64(len(in)))
+				b.ReportAllocs()
+				for i := 0; i < b.N; i++ {
+					if _, err := j.WriteTo(io.Discard); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }
 
 func BenchmarkVerify(b *testing.B) {
-	e := newEngine(b, researchProfile(), 1)
-	for name, in := range benchInputs(b) {
-		b.Run(name, func(b *testing.B) {
-			j, err := e.Plan(bytes.NewReader(in), int64(len(in)))
-			if err != nil {
-				b.Fatal(err)
-			}
-			var out bytes.Buffer
-			if _, err := j.WriteTo(&out); err != nil {
-				b.Fatal(err)
-			}
-			of, err := dicomraw.Parse(bytes.NewReader(out.Bytes()), int64(out.Len()), dicomraw.Limits{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.SetBytes(int64(len(in)))
-			b.ReportAllocs()
-			for i := 0; i < b.N; i++ {
-				if _, err := j.Verify(of); err != nil {
+	for _, bp := range benchProfiles() {
+		e := newEngine(b, bp.p, 1)
+		for name, in := range benchInputs(b) {
+			b.Run(bp.name+"/"+name, func(b *testing.B) {
+				j, err := e.Plan(bytes.NewReader(in), int64(len(in)))
+				if err != nil {
 					b.Fatal(err)
 				}
-			}
-		})
+				var out bytes.Buffer
+				if _, err := j.WriteTo(&out); err != nil {
+					b.Fatal(err)
+				}
+				of, err := dicomraw.Parse(bytes.NewReader(out.Bytes()), int64(out.Len()), dicomraw.Limits{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.SetBytes(int64(len(in)))
+				b.ReportAllocs()
+				for i := 0; i < b.N; i++ {
+					if _, err := j.Verify(of); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }
 
 // BenchmarkEndToEnd is one file through everything deid run does but the
 // file system: parse and plan, write, parse the output back, verify.
 func BenchmarkEndToEnd(b *testing.B) {
-	e := newEngine(b, researchProfile(), 1)
-	for name, in := range benchInputs(b) {
-		b.Run(name, func(b *testing.B) {
-			b.SetBytes(int64(len(in)))
-			b.ReportAllocs()
-			var sp spool
-			for i := 0; i < b.N; i++ {
-				j, err := e.Plan(bytes.NewReader(in), int64(len(in)))
-				if err != nil {
-					b.Fatal(err)
+	for _, bp := range benchProfiles() {
+		e := newEngine(b, bp.p, 1)
+		for name, in := range benchInputs(b) {
+			b.Run(bp.name+"/"+name, func(b *testing.B) {
+				b.SetBytes(int64(len(in)))
+				b.ReportAllocs()
+				var sp spool
+				for i := 0; i < b.N; i++ {
+					j, err := e.Plan(bytes.NewReader(in), int64(len(in)))
+					if err != nil {
+						b.Fatal(err)
+					}
+					sp.Reset()
+					if _, _, err := j.WriteVerified(&sp); err != nil {
+						b.Fatal(err)
+					}
 				}
-				sp.Reset()
-				if _, _, err := j.WriteVerified(&sp); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+			})
+		}
 	}
 }

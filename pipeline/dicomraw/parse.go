@@ -152,8 +152,12 @@ func Parse(src io.ReaderAt, size int64, lim Limits) (*File, error) {
 	}
 	// File Meta: group 0002, always explicit VR little endian.
 	first := make([]byte, 2)
+	// The meta's reader goes on into the dataset when both are in src:
+	// one buffer and one read for a typical header, not two.
+	var mr *reader
 	if m, _ := src.ReadAt(first, pos); m == 2 && binary.LittleEndian.Uint16(first) == 0x0002 {
 		r := newReader(src, pos, size)
+		mr = r
 		enc := Encoding{}
 		if !isVR(peekVR(src, pos+4)) {
 			enc.Implicit = true // malformed but seen: implicit meta
@@ -212,7 +216,10 @@ func Parse(src io.ReaderAt, size int64, lim Limits) (*File, error) {
 		f.BodyStart, f.BodyEnd = 0, int64(len(inflated))
 	}
 	enc := Encoding{Implicit: syn.Implicit, BigEndian: syn.BigEndian}
-	r := newReader(f.Body, f.BodyStart, f.BodyEnd)
+	r := mr
+	if r == nil || syn.Deflated {
+		r = newReader(f.Body, f.BodyStart, f.BodyEnd)
+	}
 	els, err := p.elements(r, enc, f.BodyEnd, 0)
 	if err != nil {
 		return nil, err
@@ -306,6 +313,82 @@ func safeUID(s string) string {
 var longVRs = map[string]bool{"OB": true, "OD": true, "OF": true, "OL": true, "OV": true, "OW": true,
 	"SQ": true, "UC": true, "UN": true, "UR": true, "UT": true, "SV": true, "UV": true}
 
+// vrString returns the VR b spells, as a constant string (no allocation
+// per element), or "" when b is not a VR.
+func vrString(b []byte) string {
+	switch string(b) {
+	case "AE":
+		return "AE"
+	case "AS":
+		return "AS"
+	case "AT":
+		return "AT"
+	case "CS":
+		return "CS"
+	case "DA":
+		return "DA"
+	case "DS":
+		return "DS"
+	case "DT":
+		return "DT"
+	case "FD":
+		return "FD"
+	case "FL":
+		return "FL"
+	case "IS":
+		return "IS"
+	case "LO":
+		return "LO"
+	case "LT":
+		return "LT"
+	case "OB":
+		return "OB"
+	case "OD":
+		return "OD"
+	case "OF":
+		return "OF"
+	case "OL":
+		return "OL"
+	case "OV":
+		return "OV"
+	case "OW":
+		return "OW"
+	case "PN":
+		return "PN"
+	case "SH":
+		return "SH"
+	case "SL":
+		return "SL"
+	case "SQ":
+		return "SQ"
+	case "SS":
+		return "SS"
+	case "ST":
+		return "ST"
+	case "SV":
+		return "SV"
+	case "TM":
+		return "TM"
+	case "UC":
+		return "UC"
+	case "UI":
+		return "UI"
+	case "UL":
+		return "UL"
+	case "UN":
+		return "UN"
+	case "UR":
+		return "UR"
+	case "US":
+		return "US"
+	case "UT":
+		return "UT"
+	case "UV":
+		return "UV"
+	}
+	return ""
+}
+
 func isVR(s string) bool {
 	switch s {
 	case "AE", "AS", "AT", "CS", "DA", "DS", "DT", "FD", "FL", "IS", "LO", "LT", "OB", "OD", "OF", "OL",
@@ -326,6 +409,35 @@ type parser struct {
 	count    int
 	ticks    int // elements and items visited, including abandoned attempts
 	deadline time.Time
+	// slab and arena: elements and small values are carved out of larger
+	// allocations, a few per file instead of one or two per element.
+	slab  []Element
+	arena []byte
+}
+
+// newElement returns a zeroed element from the slab.
+func (p *parser) newElement() *Element {
+	if len(p.slab) == cap(p.slab) {
+		p.slab = make([]Element, 0, 64)
+	}
+	p.slab = p.slab[:len(p.slab)+1]
+	return &p.slab[len(p.slab)-1]
+}
+
+// copyValue copies a value out of the reader's buffer. Small values share
+// an arena; each is capped at its length, so appending to one copies it
+// rather than running into its neighbour.
+func (p *parser) copyValue(b []byte) []byte {
+	const arenaSize, arenaMax = 8 << 10, 512
+	if len(b) > arenaMax {
+		return append([]byte(nil), b...)
+	}
+	if len(p.arena)+len(b) > cap(p.arena) {
+		p.arena = make([]byte, 0, arenaSize)
+	}
+	start := len(p.arena)
+	p.arena = append(p.arena, b...)
+	return p.arena[start:len(p.arena):len(p.arena)]
 }
 
 // timeCheckEvery is how many elements and items are read between two
@@ -418,7 +530,8 @@ func (p *parser) element(r *reader, enc Encoding, end int64, depth int) (*Elemen
 	if t.Group() == 0xFFFE {
 		return nil, &Error{Offset: start, Tag: t, Kind: ErrMalformed, Msg: "item or delimiter where a data element was expected"}
 	}
-	e := &Element{Tag: t, Enc: enc, Offset: start}
+	e := p.newElement()
+	e.Tag, e.Enc, e.Offset = t, enc, start
 	if enc.Implicit {
 		b, err := r.read(4)
 		if err != nil {
@@ -434,8 +547,8 @@ func (p *parser) element(r *reader, enc Encoding, end int64, depth int) (*Elemen
 		if err != nil {
 			return nil, truncated(start, t, err)
 		}
-		vr := string(b[:2])
-		if !isVR(vr) {
+		vr := vrString(b[:2])
+		if vr == "" {
 			return nil, &Error{Offset: start, Tag: t, Kind: ErrMalformed, Msg: fmt.Sprintf("invalid VR bytes %q", sanitizeVR(b[:2]))}
 		}
 		e.VR = vr
@@ -543,7 +656,7 @@ func (p *parser) value(r *reader, e *Element, depth int) error {
 		if err != nil {
 			return truncated(e.Offset, e.Tag, err)
 		}
-		e.Value = append([]byte(nil), b...)
+		e.Value = p.copyValue(b)
 		e.Loaded = true
 		return nil
 	}

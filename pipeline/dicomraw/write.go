@@ -196,6 +196,13 @@ func (w *writer) copyRange(off, end int64) error {
 	return nil
 }
 
+// kernelCopyMin is the smallest range copied with copy_file_range(2).
+// Below it, a read into this process and a write cost less CPU: measured
+// on ext4 with 0.5 MB CT slices, the kernel's splice path took ~10% more
+// CPU per file than pread+write, while on 60-150 MB multi-frame values it
+// saves ~12% (one copy instead of two).
+const kernelCopyMin = 4 << 20
+
 // flushCopy copies the pending source range; everything else that writes
 // calls it first, so the output stays in order.
 func (w *writer) flushCopy() error {
@@ -204,8 +211,9 @@ func (w *writer) flushCopy() error {
 		return nil
 	}
 	w.pendStart, w.pendEnd = 0, 0
-	if w.file != nil && end-off >= 64<<10 {
-		// Large kept values (Pixel Data) between two files: in the kernel.
+	if w.file != nil && end-off >= kernelCopyMin {
+		// Large kept values (multi-frame Pixel Data) between two files:
+		// in the kernel.
 		if err := w.out.Flush(); err != nil {
 			return err
 		}

@@ -76,18 +76,22 @@ type Set struct {
 	// CS: codes, manufacturers, code meanings). A hit inside an output
 	// value that is one of them is a coincidence (Institution Name TOSHIBA,
 	// Manufacturer TOSHIBA_MEC), not a leak.
-	allowed map[string]string
+	allowed map[string]attrPath
 	// retained: the same for identifying attributes kept on purpose; only
 	// text copied into private values is excused by them.
-	retained map[string]string
+	retained map[string]attrPath
 	charsets map[string]*charset.Set
 	tool     map[string]bool
+	// lower and lowerBuf: the value add is looking at, lower-cased (see
+	// seenLower).
+	lower    string
+	lowerBuf []byte
 }
 
 // NewSet returns an empty set for a policy; Add inputs to it.
 func NewSet(p Policy) *Set {
 	s := &Set{policy: p, seen: map[string]int{}, exempt: map[string]string{},
-		allowed: map[string]string{}, retained: map[string]string{}, charsets: map[string]*charset.Set{}, tool: map[string]bool{}}
+		allowed: map[string]attrPath{}, retained: map[string]attrPath{}, charsets: map[string]*charset.Set{}, tool: map[string]bool{}}
 	for _, v := range p.ToolValues {
 		s.tool[strings.ToLower(strings.TrimSpace(v))] = true
 	}
@@ -154,12 +158,12 @@ func (s *Set) dataset(els []*dicomraw.Element, path string, cs *charset.Set, ins
 		if t.Element() == 0 || t.IsPrivateCreator() || t.Group() == 0x0002 || t.Group() == 0xFFFE {
 			continue
 		}
-		name := attrName(t, creators)
-		p := path + name
+		p := attrPath{parent: path, t: t, creators: creators}
 		if len(e.Items) > 0 {
 			child := inside || s.identifyingSequence(uint32(t))
+			ps := p.String()
 			for i, it := range e.Items {
-				s.dataset(it.Elements, p+"["+strconv.Itoa(i+1)+"]/", cs, child)
+				s.dataset(it.Elements, ps+"["+strconv.Itoa(i+1)+"]/", cs, child)
 			}
 			continue
 		}
@@ -175,7 +179,7 @@ func (s *Set) dataset(els []*dicomraw.Element, path string, cs *charset.Set, ins
 }
 
 // public collects from a standard attribute.
-func (s *Set) public(e *dicomraw.Element, path string, cs *charset.Set, inside bool) {
+func (s *Set) public(e *dicomraw.Element, path attrPath, cs *charset.Set, inside bool) {
 	t := uint32(e.Tag)
 	vr := e.VR
 	contradicted := dicomraw.VRContradicts(e.Tag, vr)
@@ -231,7 +235,7 @@ func (s *Set) public(e *dicomraw.Element, path string, cs *charset.Set, inside b
 		return
 	}
 	if onPurpose {
-		s.exempt[path] = why
+		s.exempt[path.String()] = why
 		addValues(s.retained, raw, path)
 		return
 	}
@@ -254,7 +258,7 @@ func (s *Set) public(e *dicomraw.Element, path string, cs *charset.Set, inside b
 }
 
 // addValues records each value of a multi-valued raw value, lower case.
-func addValues(m map[string]string, raw []byte, path string) {
+func addValues(m map[string]attrPath, raw []byte, path attrPath) {
 	for _, v := range bytes.Split(raw, []byte{'\\'}) {
 		k := string(bytes.ToLower(bytes.Trim(v, " \x00")))
 		if _, ok := m[k]; !ok && k != "" {
@@ -289,7 +293,7 @@ var codeStructure = map[uint32]bool{
 }
 
 // name adds a person name, its groups and its components.
-func (s *Set) name(v, path string) {
+func (s *Set) name(v string, path attrPath) {
 	s.add(nameSpaces(v), path, KindName)
 	for _, g := range strings.Split(v, "=") {
 		c := strings.Split(g, "^")
@@ -309,20 +313,20 @@ func (s *Set) name(v, path string) {
 }
 
 // private collects the text of a private value not kept on purpose.
-func (s *Set) private(e *dicomraw.Element, path string, creators map[uint32]string, cs *charset.Set) {
+func (s *Set) private(e *dicomraw.Element, path attrPath, creators map[uint32]string, cs *charset.Set) {
 	creator := ""
 	if e.Tag.Element() >= 0x1000 {
 		creator = creators[uint32(e.Tag.Group())<<8|uint32(e.Tag.Element()>>8)]
 	}
 	k := PrivateKey{e.Tag.Group(), creator, uint8(e.Tag.Element())}
 	if creator != "" && s.policy.KeepPrivate[k] {
-		s.exempt[path] = "kept by a profile rule"
+		s.exempt[path.String()] = "kept by a profile rule"
 		addValues(s.retained, trim(e.Value), path)
 		return
 	}
 	if creator != "" && s.policy.Options[ps315.RetainSafePrivate] {
 		if _, ok := ps315.LookupSafePrivate(k.Group, creator, k.Element); ok {
-			s.exempt[path] = "safe private attribute (Table E.3.10-1), Retain Safe Private"
+			s.exempt[path.String()] = "safe private attribute (Table E.3.10-1), Retain Safe Private"
 			addValues(s.retained, trim(e.Value), path)
 			return
 		}
@@ -367,9 +371,18 @@ func (s *Set) keptOnPurpose(t uint32, row ps315.Row, inTable bool, vr string) (b
 }
 
 // add records one identifying value if it is specific enough to look for.
-func (s *Set) add(v, source string, kind Kind) {
+func (s *Set) add(v string, source attrPath, kind Kind) {
 	orig := strings.TrimSpace(v)
-	v = strings.ToLower(orig)
+	if i, seen, changed := s.seenLower(orig); seen {
+		// Seen before (the same name in several attributes, a surname
+		// that is also a word of another value): only its spelling may
+		// be new.
+		if changed && !slices.Contains(s.needles[i].forms, orig) {
+			s.needles[i].forms = append(s.needles[i].forms, orig)
+		}
+		return
+	}
+	v = s.lower
 	if !specific(v, kind) || s.tool[v] {
 		return
 	}
@@ -383,29 +396,65 @@ func (s *Set) add(v, source string, kind Kind) {
 		return
 	}
 	s.seen[v] = len(s.needles)
-	n := needle{text: v, source: source, kind: kind}
+	n := needle{text: v, source: source.String(), kind: kind}
 	if orig != v {
 		n.forms = []string{orig}
 	}
 	s.needles = append(s.needles, n)
 }
 
+// seenLower looks v up lower-cased: the needle's index if it is one
+// already, and whether lower-casing changed it. ASCII, the common case,
+// is lowered in a reused buffer and looked up without allocating; the
+// lower-cased string (s.lower) is only made when v is not a needle yet.
+func (s *Set) seenLower(v string) (i int, seen, changed bool) {
+	b := s.lowerBuf[:0]
+	for k := 0; k < len(v); k++ {
+		c := v[k]
+		if c >= 0x80 {
+			s.lower = strings.ToLower(v)
+			i, seen = s.seen[s.lower]
+			return i, seen, s.lower != v
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+			changed = true
+		}
+		b = append(b, c)
+	}
+	s.lowerBuf = b
+	if i, seen = s.seen[string(b)]; seen {
+		return i, true, changed
+	}
+	s.lower = v
+	if changed {
+		s.lower = string(b)
+	}
+	return 0, false, changed
+}
+
 // specific rejects values too short or too common to identify anyone.
 func specific(v string, kind Kind) bool {
-	if v == "" || !utf8.ValidString(v) {
+	if v == "" {
 		return false
 	}
-	w, letters, digits := 0, 0, 0
-	for _, r := range v {
-		w++
-		switch {
-		case isIdeographic(r):
+	w, letters, digits, ascii := countASCII(v)
+	if !ascii {
+		if !utf8.ValidString(v) {
+			return false
+		}
+		w, letters, digits = 0, 0, 0
+		for _, r := range v {
 			w++
-			letters++
-		case unicode.IsLetter(r):
-			letters++
-		case unicode.IsDigit(r):
-			digits++
+			switch {
+			case isIdeographic(r):
+				w++
+				letters++
+			case unicode.IsLetter(r):
+				letters++
+			case unicode.IsDigit(r):
+				digits++
+			}
 		}
 	}
 	switch {
@@ -421,6 +470,24 @@ func specific(v string, kind Kind) bool {
 		return digits >= 5 // an ID made of digits: shorter ones are everywhere
 	}
 	return w >= 3 && !commonWords[v]
+}
+
+// countASCII counts the characters, letters and digits of v when it is
+// ASCII (ascii false otherwise): what specific counts, without decoding
+// runes or consulting Unicode tables.
+func countASCII(v string) (w, letters, digits int, ascii bool) {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case c >= 0x80:
+			return 0, 0, 0, false
+		case 'a' <= c|0x20 && c|0x20 <= 'z':
+			letters++
+		case '0' <= c && c <= '9':
+			digits++
+		}
+	}
+	return len(v), letters, digits, true
 }
 
 // Words that appear as values of identifying attributes without
@@ -531,6 +598,17 @@ func latin1(b []byte) []rune {
 	}
 	return r
 }
+
+// attrPath names an attribute of the input. It is spelt out only when a
+// value of the attribute is recorded: most attributes identify nobody, and
+// building every path cost more than the rest of the collection.
+type attrPath struct {
+	parent   string
+	t        dicomraw.Tag
+	creators map[uint32]string
+}
+
+func (a attrPath) String() string { return a.parent + attrName(a.t, a.creators) }
 
 // attrName is an attribute's name in a path: its keyword, or its tag. A
 // private attribute is named by group, creator and element when the

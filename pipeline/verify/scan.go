@@ -2,7 +2,9 @@ package verify
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"slices"
 	"sort"
@@ -81,22 +83,31 @@ func (s *Set) CompileCached(c *Cache) *Matcher {
 		}
 	}
 	if c != nil && len(other) > 0 {
-		keys := make(map[int]string, len(other))
-		for _, i := range other {
-			keys[i] = needleKey(s.needles[i])
+		// The key is the needles' hashes in a canonical order (that of the
+		// hashes: positions in a compiled list name needles, so equal keys
+		// must list equal needles in the same order). The hashes are
+		// seeded per cache: nobody can make two lists collide on purpose.
+		hs := make([]needleHash, len(other))
+		for k, i := range other {
+			hs[k] = needleHash{h: c.hash(s.needles[i]), i: i}
 		}
-		sort.Slice(other, func(a, b int) bool { return keys[other[a]] < keys[other[b]] })
-		var key strings.Builder
+		sort.Slice(hs, func(a, b int) bool {
+			if hs[a].h != hs[b].h {
+				return hs[a].h < hs[b].h
+			}
+			return needleKey(s.needles[hs[a].i]) < needleKey(s.needles[hs[b].i])
+		})
+		key := make([]byte, 0, 8*len(hs)+32)
 		for _, cs := range s.charsetKeys() {
-			key.WriteString(cs)
-			key.WriteByte(1)
+			key = append(key, cs...)
+			key = append(key, 1)
 		}
-		key.WriteByte(2)
-		for _, i := range other {
-			key.WriteString(keys[i])
-			key.WriteByte(2)
+		key = append(key, 2)
+		for k, h := range hs {
+			key = binary.LittleEndian.AppendUint64(key, h.h)
+			other[k] = h.i
 		}
-		cp := c.get(key.String(), func() *compiled { return s.compile(other) })
+		cp := c.get(string(key), func() *compiled { return s.compile(other) })
 		m.parts = append(m.parts, &matcherPart{compiled: cp, needles: other})
 		other = nil
 	}
@@ -109,6 +120,25 @@ func (s *Set) CompileCached(c *Cache) *Matcher {
 		m.maxLen = max(m.maxLen, p.compiled.maxLen)
 	}
 	return m
+}
+
+type needleHash struct {
+	h uint64
+	i int
+}
+
+// hash is a seeded hash of what a needle compiles from (needleKey).
+func (c *Cache) hash(n needle) uint64 {
+	var h maphash.Hash
+	h.SetSeed(c.seed)
+	h.WriteString(string(n.kind))
+	h.WriteByte(0)
+	h.WriteString(n.text)
+	for _, f := range n.forms {
+		h.WriteByte(0)
+		h.WriteString(f)
+	}
+	return h.Sum64()
 }
 
 // needleKey is what a needle compiles from.
@@ -189,6 +219,7 @@ func (s *Set) compile(idx []int) *compiled {
 // Cache keeps what needle lists compiled to, for the files that follow
 // (bounded: the oldest entries go first). Safe for concurrent use.
 type Cache struct {
+	seed  maphash.Seed
 	mu    sync.Mutex
 	m     map[string]*compiled
 	order []string
@@ -197,7 +228,7 @@ type Cache struct {
 
 // NewCache returns a cache of at most max compiled needle lists.
 func NewCache(max int) *Cache {
-	return &Cache{m: map[string]*compiled{}, max: max}
+	return &Cache{seed: maphash.MakeSeed(), m: map[string]*compiled{}, max: max}
 }
 
 func (c *Cache) get(key string, build func() *compiled) *compiled {
@@ -362,11 +393,11 @@ func (s *Set) excused(v []byte, at int, kind Kind) (string, bool) {
 	}
 	k := string(bytes.ToLower(bytes.Trim(v[start:end], " \x00")))
 	if where, ok := s.allowed[k]; ok {
-		return where, true
+		return where.String(), true
 	}
 	if kind == KindPrivate {
 		if where, ok := s.retained[k]; ok {
-			return where, true
+			return where.String(), true
 		}
 	}
 	return "", false
