@@ -86,15 +86,18 @@ func TestServeThroughput(t *testing.T) {
 				"--workers", strconv.Itoa(w), "--no-progress"); code != 0 {
 				t.Fatalf("deid run: %s", errOut)
 			}
+			// Outputs stay until the test ends: ext4 skips inodes freed in
+			// the last 30 s when it allocates, so deleting them now would
+			// slow whichever run comes next (see scripts/bench).
 			runRates = append(runRates, float64(len(files))/time.Since(start).Seconds())
-			os.RemoveAll(out)
 			t.Logf("deid run, %d workers: %.1f files/s", w, runRates[len(runRates)-1])
 			for _, mode := range modes {
 				// A subtest each, so that its servers (nats-server and
 				// versitygw processes, the embedded service) and files are
 				// gone before the next run, not left idling beside it.
 				var rate float64
-				t.Run(fmt.Sprintf("%s-%d-%d", mode, w, r), func(t *testing.T) { rate = serviceRate(t, mode, w, keyFile, files, in) })
+				data := filepath.Join(dir, fmt.Sprintf("%s-%d-%d", mode, w, r))
+				t.Run(fmt.Sprintf("%s-%d-%d", mode, w, r), func(t *testing.T) { rate = serviceRate(t, mode, w, keyFile, files, in, data) })
 				rates[mode] = append(rates[mode], rate)
 				t.Logf("%s, %d workers: %.1f instances/s", mode, w, rates[mode][len(rates[mode])-1])
 			}
@@ -119,8 +122,11 @@ func median(v []float64) float64 {
 }
 
 // serviceRate uploads the files (untimed) and times one submitted job.
-func serviceRate(t *testing.T, mode string, workers int, keyFile string, files []string, root string) float64 {
+// data is the embedded service's data directory: under the test's own,
+// so that it is deleted when the test ends, not when the run does.
+func serviceRate(t *testing.T, mode string, workers int, keyFile string, files []string, root, data string) float64 {
 	c := serveConfigForTest(t)
+	c.data = data
 	c.workers, c.keyFile, c.profile, c.logLevel = workers, keyFile, "basic", "error"
 	natsURL := "nats://" + c.natsListen
 	var srv *service

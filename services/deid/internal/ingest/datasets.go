@@ -142,30 +142,37 @@ type indexEntry struct {
 	ETag   string `json:"etag"`
 }
 
-// index records where an ingested object's study is, so a dataset
-// request can name it by Study Instance UID or Accession Number.
-func (s *Service) recordIndex(ctx context.Context, src deid.Source, j InstanceJob) {
+// indexWrites are the index entries of an ingested object, so a dataset
+// request can name its study by Study Instance UID or Accession Number.
+// The accession number's entry is the same for every instance of a study:
+// it is written once per study and process (see recentKeys).
+func (s *Service) indexWrites(src deid.Source, j InstanceJob) []*jsWrite {
 	if s.idx == nil || src.StudyInstanceUID == "" {
-		return
+		return nil
 	}
 	study := indexKey(src.StudyInstanceUID)
 	b, _ := json.Marshal(indexEntry{Bucket: j.Bucket, Key: j.Key, ETag: j.ETag})
-	err := retry(ctx, s.cfg.OpTimeout, 3, func(ctx context.Context) error {
-		if _, err := s.idx.Put(ctx, "s."+study+"."+indexKey(j.Bucket+"/"+j.Key), b); err != nil {
-			return err
+	ws := []*jsWrite{{subject: kvSubject(KVIndex, "s."+study+"."+indexKey(j.Bucket+"/"+j.Key)), data: b}}
+	if src.AccessionNumber != "" {
+		k := "a." + indexKey(src.AccessionNumber) + "." + study
+		if !s.recent.fresh(k) {
+			ws = append(ws, &jsWrite{subject: kvSubject(KVIndex, k)})
 		}
-		if src.AccessionNumber != "" {
-			if _, err := s.idx.Put(ctx, "a."+indexKey(src.AccessionNumber)+"."+study, nil); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		// The output is still right; only a later dataset request may not
-		// find this object by its study.
-		s.log.Warn("index not updated", zap.Error(err))
 	}
+	return ws
+}
+
+// indexed logs index entries that could not be written: the output is
+// still right; only a later dataset request may not find this object by
+// its study. A failed accession entry is forgotten, so the next instance
+// of the study writes it.
+func (s *Service) indexed(ws []*jsWrite) {
+	for _, w := range ws {
+		if w.err != nil {
+			s.recent.forget(strings.TrimPrefix(w.subject, "$KV."+KVIndex+"."))
+		}
+	}
+	s.logFailed("index", ws...)
 }
 
 // serveDatasetRequests answers deid.datasets.request (every process, one

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"io"
 	"net/url"
 	"strings"
 	"sync"
@@ -68,6 +67,7 @@ type Service struct {
 	log     *zap.Logger
 	m       *Metrics
 	profile string
+	recent  recentKeys // index entries written lately
 }
 
 // New sets up the topology and returns a service ready to Run.
@@ -104,7 +104,7 @@ func New(ctx context.Context, nc *nats.Conn, store Store, cfg Config) (*Service,
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	s := &Service{cfg: cfg, nc: nc, js: js, store: store, log: cfg.Logger, m: cfg.Metrics,
-		profile: cfg.Engine.Profile().Name}
+		profile: cfg.Engine.Profile().Name, recent: recentKeys{ttl: 10 * time.Minute, max: 4096}}
 	// A worker (re)started while the cluster elects new leaders sees
 	// unanswered requests for a while: both steps are retried until ctx ends.
 	if s.cons, err = SetupRetrying(ctx, js, cfg.Topology, cfg.OpTimeout); err != nil {
@@ -402,11 +402,19 @@ func (s *Service) handleStudyJob(ctx context.Context, data []byte) error {
 	if err := s.createJob(ctx, j, len(objs)); err != nil {
 		return fmt.Errorf("record job: %w", err)
 	}
-	for _, o := range objs {
-		b, _ := json.Marshal(InstanceJob{JobID: j.JobID, Bucket: j.Bucket, Key: o.Key, ETag: o.ETag})
-		id := "instance/" + j.JobID + "/" + shortHash(j.Bucket+"/"+o.Key+"/"+o.ETag)
-		if err := s.publish(ctx, SubjectInstanceJobs, b, id); err != nil {
-			return err
+	// Published in rounds of a few hundred, each acknowledged together.
+	for start := 0; start < len(objs); start += 256 {
+		ws := make([]*jsWrite, 0, 256)
+		for _, o := range objs[start:min(start+256, len(objs))] {
+			b, _ := json.Marshal(InstanceJob{JobID: j.JobID, Bucket: j.Bucket, Key: o.Key, ETag: o.ETag})
+			ws = append(ws, &jsWrite{subject: SubjectInstanceJobs, data: b,
+				msgID: "instance/" + j.JobID + "/" + shortHash(j.Bucket+"/"+o.Key+"/"+o.ETag)})
+		}
+		s.writeAll(ctx, ws)
+		for _, w := range ws {
+			if w.err != nil {
+				return w.err
+			}
 		}
 	}
 	if s.m != nil {
@@ -516,13 +524,17 @@ func (s *Service) processInstance(ctx context.Context, j InstanceJob) error {
 	if err != nil {
 		return fmt.Errorf("read spooled input: %w", err) // the spool, not the input: retried
 	}
+	// Where this study is, for dataset requests: recorded whatever becomes
+	// of the instance (with the instance's other writes when it is done).
+	var index []*jsWrite
 	if !j.Dataset {
-		// Where this study is, for dataset requests: recorded whatever
-		// becomes of the instance, alongside the work.
-		src := job.Source()
-		indexed := make(chan struct{})
-		go func() { defer close(indexed); s.recordIndex(ctx, src, j) }()
-		defer func() { <-indexed }()
+		index = s.indexWrites(job.Source(), j)
+		defer func() {
+			if len(index) > 0 { // not written with the others
+				s.writeAll(ctx, index)
+				s.indexed(index)
+			}
+		}()
 	}
 	outF := s.newSpool()
 	defer outF.Close()
@@ -543,7 +555,7 @@ func (s *Service) processInstance(ctx context.Context, j InstanceJob) error {
 	// of the same SOP Instance (another transfer syntax, a resend with
 	// other header values) is reported, not written over it.
 	err = retry(ctx, s.cfg.OpTimeout*6, 4, func(ctx context.Context) error {
-		err := s.store.Put(ctx, s.cfg.OutBucket, key, io.NewSectionReader(outF, 0, n), n, meta, true)
+		err := s.store.Put(ctx, s.cfg.OutBucket, key, outF.Reader(), n, meta, true)
 		if errors.Is(err, ErrExists) {
 			return stopRetry{err}
 		}
@@ -559,7 +571,7 @@ func (s *Service) processInstance(ctx context.Context, j InstanceJob) error {
 			// There is no first writer to protect; write unconditionally.
 			s.log.Warn("store refused a new object but has none under its key; writing it unconditionally", zap.String("output", key))
 			err = retry(ctx, s.cfg.OpTimeout*6, 4, func(ctx context.Context) error {
-				return s.store.Put(ctx, s.cfg.OutBucket, key, io.NewSectionReader(outF, 0, n), n, meta, false)
+				return s.store.Put(ctx, s.cfg.OutBucket, key, outF.Reader(), n, meta, false)
 			})
 			if err != nil {
 				return err
@@ -588,30 +600,37 @@ func (s *Service) processInstance(ctx context.Context, j InstanceJob) error {
 		mk.Entry = &ManifestEntry{PatientID: job.OutputPatientID(), StudyUID: r.StudyUID, SeriesUID: r.SeriesUID,
 			SOPInstanceUID: r.SOPInstanceUID, SOPClassUID: r.SOPClassUID, Modality: job.Modality(), Key: key, Size: n, SHA256: sum}
 	}
-	// The event, the audit record and the progress are
-	// independent writes to JetStream: in parallel, all done before the ack.
-	var wg sync.WaitGroup
-	var evErr, trackErr error
-	wg.Add(3)
-	go func() {
-		defer wg.Done()
-		evErr = s.publish(ctx, SubjectInstanceDone, b, "done/"+key+"/"+sum)
-	}()
-	go func() {
-		defer wg.Done()
-		s.audit(ctx, Audit{Event: "instance.done", JobID: j.JobID, InputBucket: j.Bucket, InputKey: j.Key, InputETag: j.ETag,
-			OutputBucket: s.cfg.OutBucket, OutputKey: key}, "audit-done/"+key+"/"+sum)
-	}()
-	go func() {
-		defer wg.Done()
-		trackErr = s.track(ctx, j, mk)
-	}()
-	wg.Wait()
-	if evErr != nil {
-		return evErr
+	// The event, the audit record, the progress mark and the index entries
+	// are independent writes to JetStream: sent together, all acknowledged
+	// before the job is.
+	a, _ := json.Marshal(Audit{Schema: EventsSchema, Time: time.Now().UTC(), Event: "instance.done", JobID: j.JobID,
+		InputBucket: j.Bucket, InputKey: j.Key, InputETag: j.ETag, OutputBucket: s.cfg.OutBucket, OutputKey: key})
+	ev := &jsWrite{subject: SubjectInstanceDone, data: b, msgID: "done/" + key + "/" + sum}
+	au := &jsWrite{subject: SubjectAudit + "instance.done", data: a, msgID: "audit-done/" + key + "/" + sum}
+	ws := append([]*jsWrite{ev, au}, index...)
+	var mark *jsWrite
+	if j.JobID != "" {
+		mk.Position = j.Position
+		mb, _ := json.Marshal(mk)
+		mark = &jsWrite{subject: kvSubject(KVJobs, markKey(j.JobID, shortHash(j.Bucket+"/"+j.Key+"/"+j.ETag))), data: mb, create: true}
+		ws = append(ws, mark)
 	}
-	if trackErr != nil {
-		return trackErr
+	s.writeAll(ctx, ws)
+	s.indexed(index)
+	index = nil
+	s.logFailed("audit event", au)
+	if ev.err != nil {
+		return ev.err
+	}
+	if mark != nil {
+		if mark.err != nil {
+			return fmt.Errorf("record finished input: %w", mark.err)
+		}
+		if !mark.exists { // else counted by an earlier delivery (or recounted by the sweeper)
+			s.counts <- countDelta{job: j.JobID, mark: mk}
+		}
+	} else if err := s.track(ctx, j, mk); err != nil {
+		return err
 	}
 	s.count("done")
 	s.log.Info("instance done", zap.String("job", shortHash(j.Bucket+"/"+j.Key)), zap.String("output", key),
