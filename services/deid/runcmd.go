@@ -144,7 +144,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	c.limits.MaxFileSize = c.maxFileMB << 20
 	eng, err := deid.New(deid.Config{Profile: prof, Key: key, Limits: c.limits, RecordPaths: c.dryRun})
-	defer tuneGC()()
+	defer tuneGC(400, 48<<20)()
 	if err != nil {
 		fmt.Fprintln(stderr, "deid run:", err)
 		return exitUsage
@@ -578,23 +578,23 @@ func writeJSON(path string, v any) error {
 	return os.WriteFile(path, append(b, '\n'), 0o640)
 }
 
-// tuneGC trades a little memory for less collection work: a batch
-// allocates per file and keeps nothing, so the heap may grow 4x between
-// collections (GOGC 400), but never much past 48 MiB (a soft limit, so
-// memory stays flat whatever the files). An explicit GOGC or GOMEMLIMIT
-// in the environment wins. The returned func restores what was set
-// before: the settings are the process's, and `deid run` called in a
-// process doing other work (the service benchmark, tests) must not leave
-// that work collecting against a 48 MiB limit.
-func tuneGC() (restore func()) {
+// tuneGC trades a little memory for less collection work: the heap may
+// grow percent% between collections (GOGC), but never much past limit (a
+// soft limit, so memory stays flat whatever the files). `deid run`
+// allocates per file and keeps nothing: 400% and 48 MiB. An explicit GOGC
+// or GOMEMLIMIT in the environment wins. The returned func restores what
+// was set before: the settings are the process's, and `deid run` called
+// in a process doing other work (the service benchmark, tests) must not
+// leave that work collecting against a 48 MiB limit.
+func tuneGC(percent int, limit int64) (restore func()) {
 	restores := []func(){}
 	if os.Getenv("GOGC") == "" {
-		gc := debug.SetGCPercent(400)
+		gc := debug.SetGCPercent(percent)
 		restores = append(restores, func() { debug.SetGCPercent(gc) })
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
-		limit := debug.SetMemoryLimit(48 << 20)
-		restores = append(restores, func() { debug.SetMemoryLimit(limit) })
+		old := debug.SetMemoryLimit(limit)
+		restores = append(restores, func() { debug.SetMemoryLimit(old) })
 	}
 	return func() {
 		for _, r := range restores {

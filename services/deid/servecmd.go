@@ -163,6 +163,7 @@ type service struct {
 	creds    [2]string
 	store    ingest.MinioStore
 	cfg      serveConfig
+	gc       func() // restores the collector settings
 }
 
 // startService starts everything and returns once the workers run.
@@ -195,7 +196,12 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 	if err != nil {
 		return nil, err
 	}
-	s := &service{log: log, cfg: c, done: make(chan error, 1)}
+	// A long-running worker holds the embedded NATS server's caches and a
+	// few jobs' spools: the heap may grow 300% between collections, under
+	// a soft 384 MiB limit (the Kubernetes manifests allow 512 MiB).
+	// Measured on the small bench workload: ~12% more instances/s than the
+	// default 100%.
+	s := &service{log: log, cfg: c, done: make(chan error, 1), gc: tuneGC(300, 384<<20)}
 	ok := false
 	defer func() {
 		if !ok {
@@ -396,6 +402,9 @@ func (s *service) shutdown() {
 		s.nats.Shutdown()
 	}
 	s.log.Sync()
+	if s.gc != nil {
+		s.gc()
+	}
 }
 
 // serviceKey loads the project key, or on the embedded default generates
