@@ -288,4 +288,18 @@ func TestCompileCachedNamesTheFilesOwnAttributes(t *testing.T) {
 	if len(cache.m) != 1 {
 		t.Errorf("%d compiled lists cached, want 1 (the three files share their needles)", len(cache.m))
 	}
+	// One needle more is another list: its own compilation, which finds it.
+	inC := file(t, v(tSOP, "UI", "1.2.826.0.1.3680043.99.3"), v(tName, "PN", "Kowalski^Jan"), v(tID, "LO", "MRN0048151623"),
+		v(0x00101001, "PN", "Nowak^Ewa"))
+	outC := file(t, v(tSOP, "UI", "2.25.98"), v(tComments, "LT", "seen: Nowak"))
+	got, _, err := Collect(inC, pol).CompileCached(cache).Scan(outC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Source != "OtherPatientNames" {
+		t.Errorf("findings %v, want Nowak from OtherPatientNames", got)
+	}
+	if len(cache.m) != 2 {
+		t.Errorf("%d compiled lists cached, want 2", len(cache.m))
+	}
 }
