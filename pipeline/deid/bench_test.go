@@ -65,94 +65,87 @@ func BenchmarkParse(b *testing.B) {
 	}
 }
 
-func BenchmarkPlan(b *testing.B) {
+// benchEngine times an operation of the engine for every bench profile
+// and input, as sub-benchmarks named profile/file: prepare does the
+// untimed setup and returns the operation.
+func benchEngine(b *testing.B, prepare func(b *testing.B, e *Engine, in []byte) func() error) {
 	for _, bp := range benchProfiles() {
 		e := newEngine(b, bp.p, 1)
 		for name, in := range benchInputs(b) {
 			b.Run(bp.name+"/"+name, func(b *testing.B) {
+				op := prepare(b, e, in)
 				b.SetBytes(int64(len(in)))
 				b.ReportAllocs()
+				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
-					if _, err := e.Plan(bytes.NewReader(in), int64(len(in))); err != nil {
+					if err := op(); err != nil {
 						b.Fatal(err)
 					}
 				}
 			})
 		}
 	}
+}
+
+// plan is the job of an input, for benchmarks of the later stages.
+func plan(b *testing.B, e *Engine, in []byte) *Job {
+	j, err := e.Plan(bytes.NewReader(in), int64(len(in)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return j
+}
+
+func BenchmarkPlan(b *testing.B) {
+	benchEngine(b, func(b *testing.B, e *Engine, in []byte) func() error {
+		return func() error {
+			_, err := e.Plan(bytes.NewReader(in), int64(len(in)))
+			return err
+		}
+	})
 }
 
 func BenchmarkWrite(b *testing.B) {
-	for _, bp := range benchProfiles() {
-		e := newEngine(b, bp.p, 1)
-		for name, in := range benchInputs(b) {
-			b.Run(bp.name+"/"+name, func(b *testing.B) {
-				j, err := e.Plan(bytes.NewReader(in), int64(len(in)))
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.SetBytes(int64(len(in)))
-				b.ReportAllocs()
-				for i := 0; i < b.N; i++ {
-					if _, err := j.WriteTo(io.Discard); err != nil {
-						b.Fatal(err)
-					}
-				}
-			})
+	benchEngine(b, func(b *testing.B, e *Engine, in []byte) func() error {
+		j := plan(b, e, in)
+		return func() error {
+			_, err := j.WriteTo(io.Discard)
+			return err
 		}
-	}
+	})
 }
 
 func BenchmarkVerify(b *testing.B) {
-	for _, bp := range benchProfiles() {
-		e := newEngine(b, bp.p, 1)
-		for name, in := range benchInputs(b) {
-			b.Run(bp.name+"/"+name, func(b *testing.B) {
-				j, err := e.Plan(bytes.NewReader(in), int64(len(in)))
-				if err != nil {
-					b.Fatal(err)
-				}
-				var out bytes.Buffer
-				if _, err := j.WriteTo(&out); err != nil {
-					b.Fatal(err)
-				}
-				of, err := dicomraw.Parse(bytes.NewReader(out.Bytes()), int64(out.Len()), dicomraw.Limits{})
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.SetBytes(int64(len(in)))
-				b.ReportAllocs()
-				for i := 0; i < b.N; i++ {
-					if _, err := j.Verify(of); err != nil {
-						b.Fatal(err)
-					}
-				}
-			})
+	benchEngine(b, func(b *testing.B, e *Engine, in []byte) func() error {
+		j := plan(b, e, in)
+		var out bytes.Buffer
+		if _, err := j.WriteTo(&out); err != nil {
+			b.Fatal(err)
 		}
-	}
+		of, err := dicomraw.Parse(bytes.NewReader(out.Bytes()), int64(out.Len()), dicomraw.Limits{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return func() error {
+			_, err := j.Verify(of)
+			return err
+		}
+	})
 }
 
 // BenchmarkEndToEnd is one file through everything deid run does but the
 // file system: parse and plan, write, parse the output back, verify.
 func BenchmarkEndToEnd(b *testing.B) {
-	for _, bp := range benchProfiles() {
-		e := newEngine(b, bp.p, 1)
-		for name, in := range benchInputs(b) {
-			b.Run(bp.name+"/"+name, func(b *testing.B) {
-				b.SetBytes(int64(len(in)))
-				b.ReportAllocs()
-				var sp spool
-				for i := 0; i < b.N; i++ {
-					j, err := e.Plan(bytes.NewReader(in), int64(len(in)))
-					if err != nil {
-						b.Fatal(err)
-					}
-					sp.Reset()
-					if _, _, err := j.WriteVerified(&sp); err != nil {
-						b.Fatal(err)
-					}
-				}
-			})
+	benchEngine(b, func(b *testing.B, e *Engine, in []byte) func() error {
+		var sp spool
+		return func() error {
+			j, err := e.Plan(bytes.NewReader(in), int64(len(in)))
+			if err != nil {
+				return err
+			}
+			sp.Reset()
+			_, _, err = j.WriteVerified(&sp)
+			return err
 		}
-	}
+	})
 }
