@@ -133,15 +133,17 @@ func (s *Service) createJob(ctx context.Context, j StudyJob, expected int) error
 // track records a finished input: in its submitted job or dataset, or in
 // its study.
 func (s *Service) track(ctx context.Context, j InstanceJob, mk Mark) error {
-	input := shortHash(j.Bucket + "/" + j.Key + "/" + j.ETag)
 	if j.JobID != "" {
 		mk.Position = j.Position
-		return s.trackJob(ctx, j.JobID, input, mk)
+		w := s.markWrite(j, mk)
+		s.writeAll(ctx, []*jsWrite{w})
+		return s.marked(j, mk, w)
 	}
 	study := mk.Study
 	if mk.Failed || study == "" {
 		return nil
 	}
+	input := shortHash(j.Bucket + "/" + j.Key + "/" + j.ETag)
 	return retry(ctx, s.cfg.OpTimeout, 3, func(ctx context.Context) error {
 		if _, err := s.studies.Put(ctx, "inst."+study+"."+input, nil); err != nil {
 			return err
@@ -152,27 +154,26 @@ func (s *Service) track(ctx context.Context, j InstanceJob, mk Mark) error {
 	})
 }
 
-func (s *Service) trackJob(ctx context.Context, id, input string, mk Mark) error {
+// markWrite is the durable mark of a finished input of a submitted job or
+// dataset (mk.Position set): a key-value create, so that an input
+// delivered twice is counted once.
+func (s *Service) markWrite(j InstanceJob, mk Mark) *jsWrite {
 	mb, _ := json.Marshal(mk)
-	err := retry(ctx, s.cfg.OpTimeout, 3, func(ctx context.Context) error {
-		_, err := s.jobs.Create(ctx, markKey(id, input), mb)
-		if errors.Is(err, jetstream.ErrKeyExists) {
-			return stopRetry{err}
-		}
-		return err
-	})
-	if errors.Is(err, jetstream.ErrKeyExists) {
-		return nil // counted by an earlier delivery (or recounted by the sweeper)
+	return &jsWrite{subject: kvSubject(KVJobs, markKey(j.JobID, shortHash(j.Bucket+"/"+j.Key+"/"+j.ETag))), data: mb, create: true}
+}
+
+// marked hands a written mark to the counting loop, which folds the marks
+// of all this process's workers into one compare-and-set per job and round
+// (they would otherwise contend for the record). A mark that existed was
+// counted by an earlier delivery (or is recounted by the sweeper), as is a
+// count lost with the process.
+func (s *Service) marked(j InstanceJob, mk Mark, w *jsWrite) error {
+	if w.err != nil {
+		return fmt.Errorf("record finished input: %w", w.err)
 	}
-	if err != nil {
-		return fmt.Errorf("record finished input: %w", err)
+	if !w.exists {
+		s.counts <- countDelta{job: j.JobID, mark: mk}
 	}
-	// The mark is durable; the job's counters are updated by the counting
-	// loop, which folds the marks of all this process's workers into one
-	// compare-and-set per job and round (they would otherwise contend for
-	// the record). A count lost with the process is recounted from the
-	// marks by the sweeper.
-	s.counts <- countDelta{job: id, mark: mk}
 	return nil
 }
 

@@ -603,16 +603,14 @@ func (s *Service) processInstance(ctx context.Context, j InstanceJob) error {
 	// The event, the audit record, the progress mark and the index entries
 	// are independent writes to JetStream: sent together, all acknowledged
 	// before the job is.
-	a, _ := json.Marshal(Audit{Schema: EventsSchema, Time: time.Now().UTC(), Event: "instance.done", JobID: j.JobID,
-		InputBucket: j.Bucket, InputKey: j.Key, InputETag: j.ETag, OutputBucket: s.cfg.OutBucket, OutputKey: key})
 	ev := &jsWrite{subject: SubjectInstanceDone, data: b, msgID: "done/" + key + "/" + sum}
-	au := &jsWrite{subject: SubjectAudit + "instance.done", data: a, msgID: "audit-done/" + key + "/" + sum}
+	au := s.auditWrite(Audit{Event: "instance.done", JobID: j.JobID, InputBucket: j.Bucket, InputKey: j.Key,
+		InputETag: j.ETag, OutputBucket: s.cfg.OutBucket, OutputKey: key}, "audit-done/"+key+"/"+sum)
 	ws := append([]*jsWrite{ev, au}, index...)
 	var mark *jsWrite
 	if j.JobID != "" {
 		mk.Position = j.Position
-		mb, _ := json.Marshal(mk)
-		mark = &jsWrite{subject: kvSubject(KVJobs, markKey(j.JobID, shortHash(j.Bucket+"/"+j.Key+"/"+j.ETag))), data: mb, create: true}
+		mark = s.markWrite(j, mk)
 		ws = append(ws, mark)
 	}
 	s.writeAll(ctx, ws)
@@ -623,11 +621,8 @@ func (s *Service) processInstance(ctx context.Context, j InstanceJob) error {
 		return ev.err
 	}
 	if mark != nil {
-		if mark.err != nil {
-			return fmt.Errorf("record finished input: %w", mark.err)
-		}
-		if !mark.exists { // else counted by an earlier delivery (or recounted by the sweeper)
-			s.counts <- countDelta{job: j.JobID, mark: mk}
+		if err := s.marked(j, mk, mark); err != nil {
+			return err
 		}
 	} else if err := s.track(ctx, j, mk); err != nil {
 		return err
@@ -724,12 +719,18 @@ func (s *Service) publish(ctx context.Context, subject string, data []byte, id s
 	})
 }
 
+// audit publishes a trusted-side record; a failure is logged, not fatal.
 func (s *Service) audit(ctx context.Context, a Audit, id string) {
+	w := s.auditWrite(a, id)
+	s.writeAll(ctx, []*jsWrite{w})
+	s.logFailed("audit event "+a.Event, w)
+}
+
+// auditWrite is an audit record to publish (Msg-Id id).
+func (s *Service) auditWrite(a Audit, id string) *jsWrite {
 	a.Schema, a.Time = EventsSchema, time.Now().UTC()
 	b, _ := json.Marshal(a)
-	if err := s.publish(ctx, SubjectAudit+a.Event, b, id); err != nil {
-		s.log.Warn("audit event not published", zap.String("event", a.Event), zap.Error(err))
-	}
+	return &jsWrite{subject: SubjectAudit + a.Event, data: b, msgID: id}
 }
 
 // deadLetter moves a job that reached MaxDeliver to the dead-letter stream
