@@ -389,15 +389,7 @@ func vrString(b []byte) string {
 	return ""
 }
 
-func isVR(s string) bool {
-	switch s {
-	case "AE", "AS", "AT", "CS", "DA", "DS", "DT", "FD", "FL", "IS", "LO", "LT", "OB", "OD", "OF", "OL",
-		"OV", "OW", "PN", "SH", "SL", "SQ", "SS", "ST", "SV", "TM", "UC", "UI", "UL", "UN", "UR", "US",
-		"UT", "UV":
-		return true
-	}
-	return false
-}
+func isVR(s string) bool { return vrString([]byte(s)) != "" }
 
 // LongHeader reports whether an explicit-VR element with this VR has the
 // 12-byte header (2 reserved bytes and a 4-byte length).

@@ -375,8 +375,9 @@ func (s *Set) add(v string, source attrPath, kind Kind) {
 	orig := strings.TrimSpace(v)
 	if i, seen, changed := s.seenLower(orig); seen {
 		// Seen before (the same name in several attributes, a surname
-		// that is also a word of another value): only its spelling may
-		// be new.
+		// that is also a word of another value). Non-ASCII letters only
+		// match in the cases looked for: keep every spelling met
+		// ("Éléonore" is neither "éléonore" nor "ÉLÉONORE").
 		if changed && !slices.Contains(s.needles[i].forms, orig) {
 			s.needles[i].forms = append(s.needles[i].forms, orig)
 		}
@@ -384,15 +385,6 @@ func (s *Set) add(v string, source attrPath, kind Kind) {
 	}
 	v = s.lower
 	if !specific(v, kind) || s.tool[v] {
-		return
-	}
-	if i, ok := s.seen[v]; ok {
-		// Non-ASCII letters only match in the cases looked for: keep
-		// every spelling met ("Éléonore" is neither "éléonore" nor
-		// "ÉLÉONORE").
-		if orig != v && !slices.Contains(s.needles[i].forms, orig) {
-			s.needles[i].forms = append(s.needles[i].forms, orig)
-		}
 		return
 	}
 	s.seen[v] = len(s.needles)
