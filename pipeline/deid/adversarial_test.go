@@ -164,3 +164,33 @@ func TestAdversarialPlacements(t *testing.T) {
 		}
 	}
 }
+
+// TestCleanedTextLosesContradictedValues: an attribute whose written VR
+// contradicts the data dictionary is removed uninterpreted, and the text
+// its bytes hold (and its value read as the dictionary's VR) is taken out
+// of the free text a Clean option keeps, as the verifier expects: the
+// file is written, clean, not quarantined. Found by FuzzDeidentify (a
+// Discharge Date written as AS, repeated in Reason for the Requested
+// Procedure).
+func TestCleanedTextLosesContradictedValues(t *testing.T) {
+	in := buildFile(t, false, base(
+		s(0x00102180, "AS", "Zbigniew Carpentry"), // Occupation (SH) written as AS
+		s(0x00380030, "LO", "20240517"),           // Discharge Date (DA) written as LO
+		s(0x0032000A, "CS", "COMPLETED"),
+		s(0x00321030, "LO", "zbigniew carpentry 20240517"), // Reason for Study: cleaned
+	))
+	j, err := newEngine(t, builtinProfile(t, "research"), 1).Plan(bytes.NewReader(in), int64(len(in)))
+	if err != nil {
+		t.Fatalf("plan: %v", err)
+	}
+	var out spool
+	if _, _, err := j.WriteVerified(&out); err != nil {
+		t.Fatalf("not written: %v", err)
+	}
+	low := bytes.ToLower(out.Bytes())
+	for _, v := range []string{"zbigniew carpentry", "20240517"} {
+		if bytes.Contains(low, []byte(v)) {
+			t.Errorf("%q left in the output", v)
+		}
+	}
+}

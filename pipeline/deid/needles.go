@@ -7,6 +7,7 @@ import (
 
 	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
 	"github.com/dicomdeid/dicomdeid/pipeline/rules"
+	"github.com/dicomdeid/dicomdeid/pipeline/verify"
 )
 
 // needle is an identifying string looked for in free text (lower case).
@@ -77,6 +78,28 @@ func (j *Job) collect(els []*dicomraw.Element, sc scope) {
 		if e.Tag.IsPrivateCreator() || e.Tag.Element() == 0 || e.Tag == tagSpecificCharacterSet {
 			continue
 		}
+		if !e.Enc.Implicit && dicomraw.VRContradicts(e.Tag, e.VR) {
+			// Removed uninterpreted (contradictoryVR). Whatever text its
+			// bytes hold, and its value read with the dictionary's VR,
+			// must not survive in cleaned text either: the verifier looks
+			// for both.
+			child := sc
+			child.depth++
+			for _, it := range e.Items {
+				j.collect(it.Elements, child)
+			}
+			if e.Loaded && len(e.Value) > 0 {
+				for _, r := range verify.TextRuns(e.Value) {
+					add(r, false)
+				}
+				if vr := dicomraw.DictVR(e.Tag); vr == "UI" {
+					j.collectUIDs(e, sc, add)
+				} else {
+					collectValue(j.decodeValue(e, sc, vr), vr, add)
+				}
+			}
+			continue
+		}
 		d := j.decide(e, sc, crs)
 		if d.vr == "SQ" {
 			child := sc
@@ -96,52 +119,62 @@ func (j *Job) collect(els []*dicomraw.Element, sc scope) {
 		if d.action == rules.Keep || (d.action == rules.Clean && d.vr != "DA" && d.vr != "DT") {
 			continue
 		}
-		var text string
-		if sc.cs != nil {
-			text = sc.cs.Decode(trimValue(e.Value), d.vr)
-		} else {
-			text = string(trimValue(e.Value))
+		collectValue(j.decodeValue(e, sc, d.vr), d.vr, add)
+	}
+}
+
+// decodeValue is an element's value as text, read as vr in the scope's
+// character set (raw bytes when it has none).
+func (j *Job) decodeValue(e *dicomraw.Element, sc scope, vr string) string {
+	if sc.cs != nil {
+		return sc.cs.Decode(trimValue(e.Value), vr)
+	}
+	return string(trimValue(e.Value))
+}
+
+// collectValue adds the needles of one value of VR vr: a person name's
+// spellings and parts, a date as written and as people write it, a text
+// value's values. add's second argument is true for dates.
+func collectValue(text, vr string, add func(string, bool)) {
+	switch vr {
+	case "PN":
+		for _, v := range strings.Split(text, `\`) {
+			add(nameSpaces(v), false)
+			// Names are written family-first or given-first, with or
+			// without a space (王小东, 山田 太郎, Jadwiga Strzelecka).
+			for _, g := range strings.Split(v, "=") {
+				c := strings.Split(g, "^")
+				if len(c) >= 2 && c[0] != "" && c[1] != "" {
+					add(c[0]+c[1], false)
+					add(c[0]+" "+c[1], false)
+					add(c[1]+" "+c[0], false)
+					add(c[1]+c[0], false)
+				}
+			}
+			for _, tok := range strings.FieldsFunc(v, func(r rune) bool { return r == '^' || r == '=' || r == ' ' || r == ',' }) {
+				if !nameNoise[strings.ToLower(tok)] {
+					add(tok, false)
+				}
+			}
 		}
-		switch d.vr {
-		case "PN":
-			for _, v := range strings.Split(text, `\`) {
-				add(nameSpaces(v), false)
-				// Names are written family-first or given-first, with or
-				// without a space (王小东, 山田 太郎, Jadwiga Strzelecka).
-				for _, g := range strings.Split(v, "=") {
-					c := strings.Split(g, "^")
-					if len(c) >= 2 && c[0] != "" && c[1] != "" {
-						add(c[0]+c[1], false)
-						add(c[0]+" "+c[1], false)
-						add(c[1]+" "+c[0], false)
-						add(c[1]+c[0], false)
-					}
-				}
-				for _, tok := range strings.FieldsFunc(v, func(r rune) bool { return r == '^' || r == '=' || r == ' ' || r == ',' }) {
-					if !nameNoise[strings.ToLower(tok)] {
-						add(tok, false)
-					}
-				}
+	case "DA", "DT":
+		for _, v := range strings.Split(text, `\`) {
+			// The date part as written, whether or not it reads as a
+			// date (one that cannot be read could still be the real
+			// one), and the ways people write it when it does.
+			v = strings.TrimSpace(v)
+			if len(v) >= 8 {
+				add(v[:8], true)
+			} else {
+				add(v, true)
 			}
-		case "DA", "DT":
-			for _, v := range strings.Split(text, `\`) {
-				// The date part as written, whether or not it reads as a
-				// date (one that cannot be read could still be the real
-				// one), and the ways people write it when it does.
-				v = strings.TrimSpace(v)
-				if len(v) >= 8 {
-					add(v[:8], true)
-				} else {
-					add(v, true)
-				}
-				for _, s := range dateForms(v) {
-					add(s, true)
-				}
+			for _, s := range dateForms(v) {
+				add(s, true)
 			}
-		case "LO", "SH", "ST", "LT", "UT", "UC", "AE":
-			for _, v := range strings.Split(text, `\`) {
-				add(v, false)
-			}
+		}
+	case "LO", "SH", "ST", "LT", "UT", "UC", "AE":
+		for _, v := range strings.Split(text, `\`) {
+			add(v, false)
 		}
 	}
 }

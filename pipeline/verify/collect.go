@@ -190,7 +190,7 @@ func (s *Set) public(e *dicomraw.Element, path attrPath, cs *charset.Set, inside
 	}
 	if contradicted {
 		// The bytes may be anything: the text in them counts too.
-		for _, r := range textRuns(e.Value) {
+		for _, r := range TextRuns(e.Value) {
 			s.add(r, path, KindPrivate)
 		}
 	}
@@ -221,7 +221,7 @@ func (s *Set) public(e *dicomraw.Element, path attrPath, cs *charset.Set, inside
 		}
 	}
 	if e.VR == "UN" && vr == "UN" { // a tag nobody knows: its raw text
-		for _, r := range textRuns(e.Value) {
+		for _, r := range TextRuns(e.Value) {
 			s.add(r, path, KindPrivate)
 		}
 		return
@@ -331,7 +331,7 @@ func (s *Set) private(e *dicomraw.Element, path attrPath, creators map[uint32]st
 			return
 		}
 	}
-	for _, r := range textRuns(e.Value) {
+	for _, r := range TextRuns(e.Value) {
 		s.add(r, path, KindPrivate)
 	}
 	if isText(e.VR) || e.VR == "PN" {
@@ -526,9 +526,11 @@ func decode(cs *charset.Set, raw []byte, vr string) string {
 	return cs.Decode(raw, vr)
 }
 
-// textRuns finds text inside an opaque value: runs of printable ASCII or
-// Latin-1 of five or more characters, and the same in UTF-16LE.
-func textRuns(b []byte) []string {
+// TextRuns finds text inside an opaque value: runs of printable ASCII or
+// Latin-1 of five or more characters, and the same in UTF-16LE. The
+// verifier looks for them wherever a value cannot be read as what it
+// should be; the engine strips them from the text it cleans.
+func TextRuns(b []byte) []string {
 	var out []string
 	start := -1
 	flush := func(end int) {
