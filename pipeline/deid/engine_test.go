@@ -127,7 +127,8 @@ func TestCharsetsKeptAndCleaned(t *testing.T) {
 
 // TestPrivateBlocksByCreator: a safe private attribute is found through its
 // creator wherever the block sits (here block 0x11, not 0x10); another
-// creator's element with the same number is removed.
+// creator's element with the same number is removed, and so is the safe
+// element written with another VR than the list's (not interpreted).
 func TestPrivateBlocksByCreator(t *testing.T) {
 	in := buildFile(t, false, []el{
 		s(tagSOPClassUID, "UI", ctClass),
@@ -137,20 +138,23 @@ func TestPrivateBlocksByCreator(t *testing.T) {
 		s(0x00191023, "DS", "11.5"),   // SOMEONE ELSE, element 0x23: not safe
 		s(0x00191123, "DS", "39.375"), // GEMS_ACQU_01, element 0x23: safe
 		s(0x00191199, "LO", "name"),   // GEMS_ACQU_01, element 0x99: not listed
+		s(0x00190012, "LO", "GEMS_ACQU_01"),
+		s(0x00191223, "LO", "Kowalczyk"), // the safe element, not written as its DS: removed
 	})
 	if _, ok := ps315.LookupSafePrivate(0x0019, "GEMS_ACQU_01", 0x23); !ok {
 		t.Fatal("test assumes (0019,xx23) GEMS_ACQU_01 is in Table E.3.10-1")
 	}
 	out, res := deidBytes(t, newEngine(t, profileWith("t", ps315.RetainSafePrivate), 1), in)
 	p := parse(t, out)
-	want := map[uint32]bool{0x00190011: true, 0x00191123: true, 0x00190010: false, 0x00191023: false, 0x00191199: false}
+	want := map[uint32]bool{0x00190011: true, 0x00191123: true, 0x00190010: false, 0x00191023: false, 0x00191199: false,
+		0x00190012: false, 0x00191223: false}
 	for tag, present := range want {
 		if got := p.find(tag) != nil; got != present {
 			t.Errorf("(%04X,%04X) present=%v, want %v", tag>>16, tag&0xFFFF, got, present)
 		}
 	}
-	if res.Counts.PrivateKept != 1 || res.Counts.PrivateRemoved != 2 {
-		t.Errorf("private kept/removed = %d/%d, want 1/2", res.Counts.PrivateKept, res.Counts.PrivateRemoved)
+	if res.Counts.PrivateKept != 1 || res.Counts.PrivateRemoved != 3 {
+		t.Errorf("private kept/removed = %d/%d, want 1/3", res.Counts.PrivateKept, res.Counts.PrivateRemoved)
 	}
 	// Without the option every private element and creator goes.
 	out, _ = deidBytes(t, newEngine(t, basicProfile(), 1), in)

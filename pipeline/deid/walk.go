@@ -379,6 +379,11 @@ func (j *Job) decide(e *dicomraw.Element, sc scope, crs map[uint32]string) decis
 			d.action, d.why, d.value = r.Action, ruleWhy(r), r.Value
 		} else if creator != "" && eng.prof.Options[ps315.RetainSafePrivate] && privVR != "" {
 			d.action, d.why, d.byTable = rules.Keep, "safe private attribute (Table E.3.10-1)", true
+			if e.Items == nil && e.VR != "UN" && e.VR != privVR {
+				// Written as something else than the list's VR: not the
+				// attribute the list calls safe, and not interpreted.
+				d.action, d.why = rules.Remove, "safe private attribute written with VR "+e.VR+", not "+privVR
+			}
 		} else if creator != "" && eng.prof.Options[ps315.RetainSafePrivate] {
 			if safe {
 				d.action, d.why, d.byTable = rules.Keep, "safe private attribute (Table E.3.10-1)", true

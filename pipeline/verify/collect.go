@@ -325,7 +325,9 @@ func (s *Set) private(e *dicomraw.Element, path attrPath, creators map[uint32]st
 		return
 	}
 	if creator != "" && s.policy.Options[ps315.RetainSafePrivate] {
-		if _, ok := ps315.LookupSafePrivate(k.Group, creator, k.Element); ok {
+		// Written with another VR than the list's, it is not the
+		// attribute the list calls safe: its text counts.
+		if sp, ok := ps315.LookupSafePrivate(k.Group, creator, k.Element); ok && (len(sp.VR) != 2 || e.VR == "UN" || e.VR == sp.VR) {
 			s.exempt[path.String()] = "safe private attribute (Table E.3.10-1), Retain Safe Private"
 			addValues(s.retained, trim(e.Value), path)
 			return

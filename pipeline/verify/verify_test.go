@@ -303,3 +303,27 @@ func TestCompileCachedNamesTheFilesOwnAttributes(t *testing.T) {
 		t.Errorf("%d compiled lists cached, want 2", len(cache.m))
 	}
 }
+
+// A safe private attribute is exempt under Retain Safe Private only when
+// it is written as the list says (GEMS_ACQU_01 element 0x23 is a DS): the
+// same element holding text under another VR is looked at like any other
+// private value.
+func TestSafePrivateExemptOnlyWithItsVR(t *testing.T) {
+	pol := Policy{}
+	pol.Options[ps315.RetainSafePrivate] = true
+	creator := v(0x00190010, "LO", "GEMS_ACQU_01")
+	for _, c := range []struct {
+		vr, val string
+		flagged bool
+	}{
+		{"DS", "39.375", false},
+		{"LO", "Kowalczyk Zbigniew", true},
+	} {
+		in := file(t, creator, v(0x00191023, c.vr, c.val))
+		out := file(t, creator, v(0x00191023, c.vr, c.val))
+		fs, _ := findings(t, pol, in, out)
+		if (len(fs) > 0) != c.flagged {
+			t.Errorf("VR %s: findings %v, want flagged %v", c.vr, fs, c.flagged)
+		}
+	}
+}
