@@ -63,11 +63,11 @@ type scope struct {
 	depth   int
 }
 
-// decision is what to do with one element and why.
 // whyNotInTable is the reason given for an attribute kept because Table
 // E.1-1 does not list it.
 const whyNotInTable = "not in Table E.1-1"
 
+// decision is what to do with one element and why.
 type decision struct {
 	action  rules.Action
 	why     string

@@ -713,10 +713,9 @@ func OutputKey(r *deid.Result) string {
 // publish stores a message in JetStream with a Msg-Id, retrying on timeouts:
 // the same Msg-Id makes a repeated publish a no-op within the dedup window.
 func (s *Service) publish(ctx context.Context, subject string, data []byte, id string) error {
-	return retry(ctx, s.cfg.OpTimeout, 5, func(ctx context.Context) error {
-		_, err := s.js.Publish(ctx, subject, data, jetstream.WithMsgID(id))
-		return err
-	})
+	w := &jsWrite{subject: subject, data: data, msgID: id}
+	s.writeSync(ctx, w)
+	return w.err
 }
 
 // audit publishes a trusted-side record; a failure is logged, not fatal.

@@ -64,16 +64,21 @@ func (s *Service) writeAll(ctx context.Context, ws []*jsWrite) {
 			w.err, w.exists = nil, true
 			continue
 		}
-		// Again, synchronously, with retries.
-		w.err = retry(ctx, s.cfg.OpTimeout, 5, func(ctx context.Context) error {
-			_, err := s.js.PublishMsg(ctx, &nats.Msg{Subject: w.subject, Data: w.data}, w.opts()...)
-			if w.create && isWrongLastSequence(err) {
-				w.exists = true
-				return nil
-			}
-			return err
-		})
+		s.writeSync(ctx, w) // again, on its own
 	}
+}
+
+// writeSync sends one write synchronously, retrying timeouts (a few
+// times, each bounded by OpTimeout), and records its outcome in w.
+func (s *Service) writeSync(ctx context.Context, w *jsWrite) {
+	w.err = retry(ctx, s.cfg.OpTimeout, 5, func(ctx context.Context) error {
+		_, err := s.js.PublishMsg(ctx, &nats.Msg{Subject: w.subject, Data: w.data}, w.opts()...)
+		if w.create && isWrongLastSequence(err) {
+			w.exists = true
+			return nil
+		}
+		return err
+	})
 }
 
 func (w *jsWrite) opts() []jetstream.PublishOpt {
