@@ -26,6 +26,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
+	"github.com/dicomdeid/dicomdeid/services/deid/internal/embed"
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/ingest"
 )
 
@@ -565,7 +566,7 @@ func TestServeStartupErrors(t *testing.T) {
 	}{
 		{"NATS unreachable", []string{"--nats-url", "nats://user:pw@" + closed}, "cannot reach NATS at nats://" + closed},
 		{"JetStream not enabled", []string{"--nats-url", plain.ClientURL(), "--startup-timeout", "2s"}, "NATS at " + plain.ClientURL() + " has no JetStream"},
-		{"S3 unreachable", []string{"--s3-endpoint", closed, "--s3-access-key", "a", "--s3-secret-key", "b"}, "cannot use S3 at " + closed},
+		{"S3 unreachable", []string{"--s3-endpoint", closed, "--s3-access-key", "a", "--s3-secret-key", "b", "--startup-timeout", "1s"}, "cannot use S3 at " + closed},
 		{"S3 without credentials", []string{"--s3-endpoint", closed}, "--s3-endpoint needs --s3-access-key"},
 		{"missing key file", []string{"--key-file", "/nonexistent/project.key"}, "project key"},
 		{"unknown profile", []string{"--profile", "no-such-profile"}, "no-such-profile"},
@@ -582,6 +583,49 @@ func TestServeStartupErrors(t *testing.T) {
 				t.Error("the NATS password was printed")
 			}
 		})
+	}
+}
+
+// A worker started while its S3 server restarts waits for it within
+// --startup-timeout, saying so in its log, and then runs: it does not
+// exit because the server was down for a moment.
+func TestServeWaitsForS3AtStartup(t *testing.T) {
+	addr := freePort(t) // nothing listens there yet
+	c := serveConfigForTest(t)
+	c.s3Endpoint, c.s3Access, c.s3Secret, c.startupTimeout = addr, "deidtest", "secret-0123456789", time.Minute
+	logs := &syncBuffer{}
+	type started struct {
+		srv *service
+		err error
+	}
+	done := make(chan started, 1)
+	go func() {
+		srv, err := startService(context.Background(), c, io.Discard, logs)
+		done <- started{srv, err}
+	}()
+	for !strings.Contains(logs.String(), "S3 does not answer yet") {
+		select {
+		case r := <-done:
+			t.Fatalf("start ended before S3 was up: %v", r.err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	s3, err := embed.StartS3(embed.S3Config{Dir: t.TempDir(), Listen: addr, AccessKey: c.s3Access, SecretKey: c.s3Secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s3.Close()
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("start after S3 came up: %v", r.err)
+	}
+	defer r.srv.Stop()
+	r.srv.creds = [2]string{c.s3Access, c.s3Secret}
+	mc := r.srv.s3Client(t)
+	for _, b := range []string{c.inBucket, c.outBucket, c.quarantine} {
+		if ok, err := mc.BucketExists(context.Background(), b); err != nil || !ok {
+			t.Errorf("bucket %s after the wait: %v %v", b, ok, err)
+		}
 	}
 }
 

@@ -80,7 +80,7 @@ func serveFlags(c *serveConfig, fs *flag.FlagSet) {
 	fs.DurationVar(&c.studySettle, "study-settle", 30*time.Second, "publish study.done after a study saw no new instance for this long")
 	fs.DurationVar(&c.ackWait, "ack-wait", 60*time.Second, "redeliver a job not acknowledged or heartbeated within this")
 	fs.DurationVar(&c.opTimeout, "op-timeout", 10*time.Second, "timeout of each NATS or S3 operation (retried)")
-	fs.DurationVar(&c.startupTimeout, "startup-timeout", time.Minute, "how long the start waits for JetStream to answer (a cluster electing leaders, a node still starting)")
+	fs.DurationVar(&c.startupTimeout, "startup-timeout", time.Minute, "how long the start waits for JetStream and S3 to answer (a cluster electing leaders, a server still starting)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 }
 
@@ -297,7 +297,9 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 	if err != nil {
 		return nil, fmt.Errorf("S3 endpoint %s: %w", endpoint, err)
 	}
-	s.store = ingest.MinioStore{C: mc, UnsignedPayload: s.s3 != nil}
+	s.store = ingest.MinioStore{C: mc, UnsignedPayload: s.s3 != nil, Waiting: func(err error) {
+		log.Warn("S3 does not answer yet; waiting within --startup-timeout", zap.String("endpoint", endpoint), zap.Error(err))
+	}}
 	if err := s.store.EnsureBuckets(setupCtx, c.inBucket, c.outBucket, c.quarantine); err != nil {
 		return nil, fmt.Errorf("cannot use S3 at %s: %w", endpoint, err)
 	}

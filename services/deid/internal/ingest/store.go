@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -66,6 +67,10 @@ type MinioStore struct {
 	// (the request itself is still signed): for the embedded endpoint in
 	// the same process, where hashing every body buys nothing.
 	UnsignedPayload bool
+	// Waiting, when set, is told (once) that EnsureBuckets is waiting for
+	// a server that does not answer yet, so that a wrong endpoint shows in
+	// the log before the startup window ends.
+	Waiting func(err error)
 }
 
 // Get implements Store.
@@ -146,8 +151,14 @@ func (s MinioStore) List(ctx context.Context, bucket, prefix string) ([]Object, 
 
 // EnsureBuckets creates missing buckets.
 func (s MinioStore) EnsureBuckets(ctx context.Context, names ...string) error {
+	told := false
 	for _, b := range names {
-		err := untilReady(ctx, func() error {
+		err := untilReady(ctx, func(err error) {
+			if s.Waiting != nil && !told {
+				told = true
+				s.Waiting(classify(err))
+			}
+		}, func() error {
 			ok, err := s.C.BucketExists(ctx, b)
 			if err != nil || ok {
 				return err
@@ -165,15 +176,20 @@ func (s MinioStore) EnsureBuckets(ctx context.Context, names ...string) error {
 	return nil
 }
 
-// untilReady retries op while the server says it is starting or busy
-// (HTTP 503: MinIO answers XMinioServerNotInitialized for a moment after
-// its health check turns ready), until ctx ends. Other errors return.
-func untilReady(ctx context.Context, op func() error) error {
+// untilReady retries op, until ctx ends, while the server is starting,
+// busy or not answering yet: HTTP 503 (MinIO answers
+// XMinioServerNotInitialized for a moment after its health check turns
+// ready), or a connection refused or timed out (an S3 server restarting
+// while this worker starts). Other errors return at once. waiting is
+// called with each error waited out.
+func untilReady(ctx context.Context, waiting func(error), op func() error) error {
 	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
 		err := op()
-		if minio.ToErrorResponse(err).StatusCode != http.StatusServiceUnavailable {
+		var ne *net.OpError
+		if minio.ToErrorResponse(err).StatusCode != http.StatusServiceUnavailable && !errors.As(err, &ne) {
 			return err
 		}
+		waiting(err)
 		select {
 		case <-ctx.Done():
 			return err
