@@ -13,9 +13,20 @@ func setXattr(f *os.File, b []byte) error {
 }
 
 func getXattr(f *os.File) ([]byte, error) {
+	return readXattr(func(buf []byte) (int, error) { return unix.Fgetxattr(int(f.Fd()), xattrName, buf) })
+}
+
+// getXattrPath reads the attribute of the file at path without opening
+// it: one system call where open, read and close are three (a listing
+// reads one per object).
+func getXattrPath(path string) ([]byte, error) {
+	return readXattr(func(buf []byte) (int, error) { return unix.Getxattr(path, xattrName, buf) })
+}
+
+func readXattr(get func([]byte) (int, error)) ([]byte, error) {
 	buf := make([]byte, 1024)
 	for {
-		n, err := unix.Fgetxattr(int(f.Fd()), xattrName, buf)
+		n, err := get(buf)
 		if errors.Is(err, unix.ERANGE) && len(buf) < 1<<16 {
 			buf = make([]byte, 4*len(buf))
 			continue

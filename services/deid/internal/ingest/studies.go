@@ -184,31 +184,47 @@ type countDelta struct {
 }
 
 // countLoop applies finished inputs to their jobs' counters every few
-// milliseconds, and completes the jobs that are finished. It returns
-// once in is closed and everything received is applied.
+// milliseconds, and completes the jobs that are finished. A job whose
+// pending marks would finish it, by its record as last written here, is
+// applied at once: the last instance's mark completes the job without
+// waiting for the next round. It returns once in is closed and everything
+// received is applied.
 func (s *Service) countLoop(in <-chan countDelta) {
 	pending := map[string][]Mark{}
+	// What each job still needs, as of this process's last write of its
+	// record: other processes' marks only make the true figure smaller,
+	// so this never completes a job early; it only sends the last marks
+	// sooner.
+	left := map[string]int{}
+	apply := func(id string, marks []Mark) {
+		ctx, cancel := context.WithTimeout(context.Background(), 4*s.cfg.OpTimeout)
+		defer cancel()
+		st, err := s.updateJob(ctx, id, func(st *JobState) bool {
+			for _, mk := range marks {
+				if mk.Failed {
+					st.Failed++
+				} else {
+					st.Done++
+					st.Studies[mk.Study]++
+				}
+			}
+			return true
+		})
+		delete(left, id)
+		if err == nil && st != nil && st.Expanded && !st.Complete {
+			if st.Done+st.Failed >= st.Expected {
+				err = s.completeJob(ctx, st)
+			} else if len(left) < 4096 {
+				left[id] = st.Expected - st.Done - st.Failed
+			}
+		}
+		if err != nil {
+			s.log.Warn("job progress not recorded; the sweeper will recount it", zap.String("job", id), zap.Error(err))
+		}
+	}
 	flush := func() {
 		for id, marks := range pending {
-			ctx, cancel := context.WithTimeout(context.Background(), 4*s.cfg.OpTimeout)
-			st, err := s.updateJob(ctx, id, func(st *JobState) bool {
-				for _, mk := range marks {
-					if mk.Failed {
-						st.Failed++
-					} else {
-						st.Done++
-						st.Studies[mk.Study]++
-					}
-				}
-				return true
-			})
-			if err == nil && st != nil && st.Expanded && !st.Complete && st.Done+st.Failed >= st.Expected {
-				err = s.completeJob(ctx, st)
-			}
-			cancel()
-			if err != nil {
-				s.log.Warn("job progress not recorded; the sweeper will recount it", zap.String("job", id), zap.Error(err))
-			}
+			apply(id, marks)
 			delete(pending, id)
 		}
 	}
@@ -222,6 +238,10 @@ func (s *Service) countLoop(in <-chan countDelta) {
 				return
 			}
 			pending[d.job] = append(pending[d.job], d.mark)
+			if n, ok := left[d.job]; ok && len(pending[d.job]) >= n {
+				apply(d.job, pending[d.job])
+				delete(pending, d.job)
+			}
 		case <-t.C:
 			flush()
 		}

@@ -163,6 +163,11 @@ func (s *Service) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// The worker's previous job may still be finishing (its writes
+			// awaited, its ack sent) while it processes the next one.
+			finishing := make(chan struct{}, 1)
+			var fwg sync.WaitGroup
+			defer fwg.Wait()
 			for {
 				msg, err := it.Next()
 				if err != nil {
@@ -171,7 +176,7 @@ func (s *Service) Run(ctx context.Context) error {
 					}
 					continue
 				}
-				s.handle(msg)
+				s.handle(msg, finishing, &fwg)
 			}
 		}()
 	}
@@ -190,17 +195,20 @@ func (s *Service) Run(ctx context.Context) error {
 	return nil
 }
 
-// handle runs one job to an ack, a nak (retry later) or a term.
-func (s *Service) handle(msg jetstream.Msg) {
+// handle runs one job to an ack, a nak (retry later) or a term. A job
+// whose last step is waiting for the acknowledgements of its writes ends
+// in the background, one per worker at a time (finishing holds it), so
+// that the worker processes its next job meanwhile: the CPU work of one
+// job overlaps the round trips of the other.
+func (s *Service) handle(msg jetstream.Msg, finishing chan struct{}, wg *sync.WaitGroup) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.JobTimeout)
-	defer cancel()
 	stop := s.heartbeat(msg)
-	defer stop()
+	var finish func() error
 	var err error
 	switch msg.Subject() {
 	case SubjectObjects:
-		err = s.handleNotification(ctx, msg.Data())
+		finish, err = s.handleNotification(ctx, msg.Data())
 	case SubjectStudyJobs:
 		err = s.handleStudyJob(ctx, msg.Data())
 	case SubjectDatasetJobs:
@@ -210,11 +218,28 @@ func (s *Service) handle(msg jetstream.Msg) {
 		if e := json.Unmarshal(msg.Data(), &j); e != nil {
 			err = permanent("malformed instance job")
 		} else {
-			err = s.processInstance(ctx, j)
+			finish, err = s.processInstance(ctx, j)
 		}
 	default:
 		err = permanent("unknown subject")
 	}
+	if err == nil && finish != nil {
+		finishing <- struct{}{} // the previous job of this worker is done
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-finishing }()
+			defer cancel()
+			s.settle(msg, start, finish(), stop)
+		}()
+		return
+	}
+	defer cancel()
+	s.settle(msg, start, err, stop)
+}
+
+// settle ends a job by its outcome: ack, term or nak.
+func (s *Service) settle(msg jetstream.Msg, start time.Time, err error, stop func()) {
 	// No more "in progress" from here: were the ack lost, the job must
 	// come back after AckWait rather than be kept alive by heartbeats.
 	stop()
@@ -318,10 +343,24 @@ type s3Event struct {
 	} `json:"Records"`
 }
 
-func (s *Service) handleNotification(ctx context.Context, data []byte) error {
+// handleNotification processes the objects an S3 notification names. Like
+// processInstance, it leaves waiting for their writes to finish.
+func (s *Service) handleNotification(ctx context.Context, data []byte) (finish func() error, err error) {
 	var ev s3Event
 	if err := json.Unmarshal(data, &ev); err != nil {
-		return permanent("malformed S3 notification")
+		return nil, permanent("malformed S3 notification")
+	}
+	var pending []func() error
+	// finishAll waits for the writes of every object processed; the first
+	// error is the notification's.
+	finishAll := func() error {
+		var first error
+		for _, f := range pending {
+			if err := f(); err != nil && first == nil {
+				first = err
+			}
+		}
+		return first
 	}
 	for _, r := range ev.Records {
 		if !strings.HasPrefix(r.EventName, "s3:ObjectCreated:") && !strings.HasPrefix(r.EventName, "ObjectCreated:") {
@@ -332,15 +371,20 @@ func (s *Service) handleNotification(ctx context.Context, data []byte) error {
 		}
 		key, err := s.notifiedKey(ctx, r.S3.Bucket.Name, r.S3.Object.Key)
 		if err != nil {
-			return err
+			finishAll()
+			return nil, err
 		}
-		err = s.processInstance(ctx, InstanceJob{Bucket: r.S3.Bucket.Name, Key: key, ETag: strings.Trim(r.S3.Object.ETag, `"`)})
+		f, err := s.processInstance(ctx, InstanceJob{Bucket: r.S3.Bucket.Name, Key: key, ETag: strings.Trim(r.S3.Object.ETag, `"`)})
 		var pe *permanentError
 		if err != nil && !errors.As(err, &pe) {
-			return err
+			finishAll()
+			return nil, err
+		}
+		if f != nil {
+			pending = append(pending, f)
 		}
 	}
-	return nil
+	return finishAll, nil
 }
 
 // notifiedKey is the object key a notification names. AWS and MinIO
@@ -402,10 +446,12 @@ func (s *Service) handleStudyJob(ctx context.Context, data []byte) error {
 	if err := s.createJob(ctx, j, len(objs)); err != nil {
 		return fmt.Errorf("record job: %w", err)
 	}
-	// Published in rounds of a few hundred, each acknowledged together.
-	for start := 0; start < len(objs); start += 256 {
-		ws := make([]*jsWrite, 0, 256)
-		for _, o := range objs[start:min(start+256, len(objs))] {
+	// Published in rounds, each acknowledged together: a small first one,
+	// so that the other workers start while the rest goes out, then rounds
+	// of a few hundred.
+	for start, round := 0, 16; start < len(objs); start, round = start+round, 256 {
+		ws := make([]*jsWrite, 0, round)
+		for _, o := range objs[start:min(start+round, len(objs))] {
 			b, _ := json.Marshal(InstanceJob{JobID: j.JobID, Bucket: j.Bucket, Key: o.Key, ETag: o.ETag})
 			ws = append(ws, &jsWrite{subject: SubjectInstanceJobs, data: b,
 				msgID: "instance/" + j.JobID + "/" + shortHash(j.Bucket+"/"+o.Key+"/"+o.ETag)})
@@ -485,20 +531,23 @@ func (s *Service) input(ctx context.Context, j InstanceJob) (in ReadAtCloser, et
 // processInstance is one object: read, de-identify, verify, store,
 // announce. The order makes a retry safe at every step: the output key
 // and bytes depend only on the input and the key, and events carry
-// Msg-Ids.
-func (s *Service) processInstance(ctx context.Context, j InstanceJob) error {
+// Msg-Ids. Once the output is stored and its writes (event, audit record,
+// mark, index entries) are sent, it returns finish, which waits for their
+// acknowledgements and counts the instance: the job is done only when
+// finish returns nil. A failure returns no finish.
+func (s *Service) processInstance(ctx context.Context, j InstanceJob) (finish func() error, err error) {
 	if j.Bucket == s.cfg.OutBucket || j.Bucket == s.cfg.QuarantineBucket {
-		return permanent("object is in an output bucket")
+		return nil, permanent("object is in an output bucket")
 	}
 	in, etag, size, err := s.input(ctx, j)
 	if in != nil {
 		defer in.Close()
 	}
 	if errors.Is(err, ErrNotFound) {
-		return s.fail(ctx, j, "gone", "the input object no longer exists", false)
+		return nil, s.fail(ctx, j, "gone", "the input object no longer exists", false)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if j.ETag == "" {
 		j.ETag = etag
@@ -509,20 +558,20 @@ func (s *Service) processInstance(ctx context.Context, j InstanceJob) error {
 	eng, profile, prefix := s.cfg.Engine, s.profile, ""
 	if j.Dataset {
 		if s.cfg.Projects == nil {
-			return s.fail(ctx, j, "unsupported", "this service has no project store", false)
+			return nil, s.fail(ctx, j, "unsupported", "this service has no project store", false)
 		}
 		if eng, err = s.cfg.Projects.Engine(ctx, j.Project, j.Profile); err != nil {
-			return s.fail(ctx, j, "project", err.Error(), false)
+			return nil, s.fail(ctx, j, "project", err.Error(), false)
 		}
 		profile, prefix = eng.Profile().Name, "datasets/"+j.JobID+"/"
 	}
 	job, err := eng.Plan(in, size)
 	var rej *deid.Rejection
 	if errors.As(err, &rej) {
-		return s.fail(ctx, j, rej.Kind, rej.Reason, rej.Kind != KindNotInLookup)
+		return nil, s.fail(ctx, j, rej.Kind, rej.Reason, rej.Kind != KindNotInLookup)
 	}
 	if err != nil {
-		return fmt.Errorf("read spooled input: %w", err) // the spool, not the input: retried
+		return nil, fmt.Errorf("read spooled input: %w", err) // the spool, not the input: retried
 	}
 	// Where this study is, for dataset requests: recorded whatever becomes
 	// of the instance (with the instance's other writes when it is done).
@@ -541,10 +590,10 @@ func (s *Service) processInstance(ctx context.Context, j InstanceJob) error {
 	spool := &hashSpool{f: outF, h: sha256.New()}
 	n, _, err := job.WriteVerified(spool)
 	if errors.As(err, &rej) {
-		return s.fail(ctx, j, rej.Kind, rej.Reason, true)
+		return nil, s.fail(ctx, j, rej.Kind, rej.Reason, true)
 	}
 	if err != nil {
-		return fmt.Errorf("write output: %w", err)
+		return nil, fmt.Errorf("write output: %w", err)
 	}
 	sum := hex.EncodeToString(spool.h.Sum(nil))
 	r := job.Result()
@@ -574,19 +623,19 @@ func (s *Service) processInstance(ctx context.Context, j InstanceJob) error {
 				return s.store.Put(ctx, s.cfg.OutBucket, key, outF.Reader(), n, meta, false)
 			})
 			if err != nil {
-				return err
+				return nil, err
 			}
 			have = meta
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if have["deid-sha256"] != sum {
-			return s.fail(ctx, j, "duplicate", "another input already produced this instance (same SOP Instance UID) with other bytes; the first written stays", true)
+			return nil, s.fail(ctx, j, "duplicate", "another input already produced this instance (same SOP Instance UID) with other bytes; the first written stays", true)
 		}
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if s.m != nil {
 		s.m.Bytes.WithLabelValues("out").Add(float64(n))
@@ -602,35 +651,40 @@ func (s *Service) processInstance(ctx context.Context, j InstanceJob) error {
 	}
 	// The event, the audit record, the progress mark and the index entries
 	// are independent writes to JetStream: sent together, all acknowledged
-	// before the job is.
+	// before the job is. Waiting for them is left to finish, which the
+	// worker runs while it takes on its next job.
 	ev := &jsWrite{subject: SubjectInstanceDone, data: b, msgID: "done/" + key + "/" + sum}
 	au := s.auditWrite(Audit{Event: "instance.done", JobID: j.JobID, InputBucket: j.Bucket, InputKey: j.Key,
 		InputETag: j.ETag, OutputBucket: s.cfg.OutBucket, OutputKey: key}, "audit-done/"+key+"/"+sum)
 	ws := append([]*jsWrite{ev, au}, index...)
+	idx := index
+	index = nil // sent with the others
 	var mark *jsWrite
 	if j.JobID != "" {
 		mk.Position = j.Position
 		mark = s.markWrite(j, mk)
 		ws = append(ws, mark)
 	}
-	s.writeAll(ctx, ws)
-	s.indexed(index)
-	index = nil
-	s.logFailed("audit event", au)
-	if ev.err != nil {
-		return ev.err
-	}
-	if mark != nil {
-		if err := s.marked(j, mk, mark); err != nil {
+	round := s.sendAll(ws)
+	return func() error {
+		round.wait(ctx)
+		s.indexed(idx)
+		s.logFailed("audit event", au)
+		if ev.err != nil {
+			return ev.err
+		}
+		if mark != nil {
+			if err := s.marked(j, mk, mark); err != nil {
+				return err
+			}
+		} else if err := s.track(ctx, j, mk); err != nil {
 			return err
 		}
-	} else if err := s.track(ctx, j, mk); err != nil {
-		return err
-	}
-	s.count("done")
-	s.log.Info("instance done", zap.String("job", shortHash(j.Bucket+"/"+j.Key)), zap.String("output", key),
-		zap.Int64("bytes", n))
-	return nil
+		s.count("done")
+		s.log.Info("instance done", zap.String("job", shortHash(j.Bucket+"/"+j.Key)), zap.String("output", key),
+			zap.Int64("bytes", n))
+		return nil
+	}, nil
 }
 
 // existing returns the metadata of the output already under key, or
