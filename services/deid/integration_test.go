@@ -17,6 +17,7 @@ import (
 	"github.com/minio/minio-go/v7"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sys/unix"
 
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/ingest"
 )
@@ -141,10 +142,27 @@ func startVersityGW(t *testing.T, natsURL string) string {
 	if natsURL != "" {
 		args = append(args, "--event-nats-url", natsURL, "--event-nats-topic", ingest.SubjectObjects)
 	}
-	args = append(args, "posix", "--sidecar", meta, root)
+	// versitygw's own default, metadata in extended attributes, where the
+	// filesystem has them (as deployed); else a sidecar directory.
+	if xattrsWork(root) {
+		args = append(args, "posix", root)
+	} else {
+		args = append(args, "posix", "--sidecar", meta, root)
+	}
 	startProcess(t, nil, bin, args...)
 	waitTCP(t, addr)
 	return addr
+}
+
+// xattrsWork reports whether files under dir can carry user extended
+// attributes.
+func xattrsWork(dir string) bool {
+	const probe = "user.deid-probe"
+	if err := unix.Setxattr(dir, probe, []byte("1"), 0); err != nil {
+		return false
+	}
+	unix.Removexattr(dir, probe)
+	return true
 }
 
 // startMinIO runs MinIO with a NATS JetStream notification target that

@@ -83,6 +83,7 @@ func TestServeThroughput(t *testing.T) {
 			// Each timed run starts with the previous one's writes on disk:
 			// their writeback would otherwise slow whichever run comes next.
 			syscall.Sync()
+			stopProfile := profileTo(t, fmt.Sprintf("run-%d", w))
 			start := time.Now()
 			if code, _, errOut := runDeid(t, "run", "--in", in, "--out", out, "--profile", "basic", "--key-file", keyFile,
 				"--workers", strconv.Itoa(w), "--no-progress"); code != 0 {
@@ -92,6 +93,7 @@ func TestServeThroughput(t *testing.T) {
 			// the last 30 s when it allocates, so deleting them now would
 			// slow whichever run comes next (see scripts/bench).
 			runRates = append(runRates, float64(len(files))/time.Since(start).Seconds())
+			stopProfile()
 			t.Logf("deid run, %d workers: %.1f files/s", w, runRates[len(runRates)-1])
 			for _, mode := range modes {
 				// A subtest each, so that its servers (nats-server and
@@ -115,6 +117,27 @@ func TestServeThroughput(t *testing.T) {
 	for _, r := range results {
 		fmt.Printf("%-10s %8d %14.1f %18.1f %16.1f %13.0f%%\n", r.mode, r.workers, r.rate, r.rate/float64(r.workers),
 			runRate[r.workers], 100*r.rate/runRate[r.workers])
+	}
+}
+
+// profileTo starts a CPU profile of what follows, until the returned
+// func is called, when BENCH_CPUPROFILE names a file prefix (the timed
+// parts only: BENCH_CPUPROFILE.<what>-<time>).
+func profileTo(t *testing.T, what string) (stop func()) {
+	p := os.Getenv("BENCH_CPUPROFILE")
+	if p == "" {
+		return func() {}
+	}
+	f, err := os.Create(fmt.Sprintf("%s.%s-%d", p, what, time.Now().UnixNano()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
 	}
 }
 
@@ -167,15 +190,7 @@ func serviceRate(t *testing.T, mode string, workers int, keyFile string, files [
 	syscall.Sync() // the uploads' and the previous run's writes, as for deid run
 	var ru0, ru1 syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
-	if p := os.Getenv("BENCH_CPUPROFILE"); p != "" { // the timed part only
-		f, err := os.Create(fmt.Sprintf("%s.%s-%d-%d", p, mode, workers, time.Now().UnixNano()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		pprof.StartCPUProfile(f)
-		defer f.Close()
-		defer pprof.StopCPUProfile()
-	}
+	defer profileTo(t, fmt.Sprintf("%s-%d", mode, workers))()
 	start := time.Now()
 	defer func() {
 		syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)

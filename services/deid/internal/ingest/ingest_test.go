@@ -638,6 +638,69 @@ func TestLostCountIsReconciled(t *testing.T) {
 
 // Stopping lets the job in progress finish and acknowledges it; nothing
 // is left half done and nothing is redelivered.
+// A worker whose job waits on the store (its output being written) takes
+// on its next job meanwhile; no job is acknowledged before its output is
+// stored and announced, and once the store answers every job completes.
+func TestWorkerOverlapsJobs(t *testing.T) {
+	store := newMemStore()
+	release := make(chan struct{})
+	var mu sync.Mutex
+	read := map[string]bool{}
+	store.fail = func(op, bucket, key string) error {
+		switch {
+		case op == "get":
+			mu.Lock()
+			read[key] = true
+			mu.Unlock()
+		case op == "put" && bucket == "out":
+			<-release
+		}
+		return nil
+	}
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	defer unblock()                       // before the rig stops (cleanups run after)
+	r := newRig(t, store, testTopology()) // 2 workers
+	insts, _ := synth.CTSeries(fakePatient, 3)
+	names := []string{"a.dcm", "b.dcm", "c.dcm"}
+	for i, name := range names {
+		store.add("in", name, insts[i].Data)
+		r.publish(SubjectObjects, s3Notification("in", name, insts[i].Data), name)
+	}
+	// Two jobs wait on the store, one per worker; the third is read all
+	// the same, by a worker that is not idle.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		n := len(read)
+		mu.Unlock()
+		if n == len(names) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("inputs read while two outputs wait on the store: %d of %d", n, len(names))
+		}
+	}
+	if got := store.keys("out"); len(got) != 0 {
+		t.Fatalf("outputs stored while the store blocks: %v", got)
+	}
+	if n := r.pendingWork(); n != uint64(len(names)) {
+		t.Fatalf("%d of %d jobs left in the work queue before any output was stored", n, len(names))
+	}
+	unblock()
+	r.await("every instance done", func(got map[string][]*nats.Msg) bool {
+		return len(got[SubjectInstanceDone]) == len(names)
+	})
+	if got := store.keys("out"); len(got) != len(names) {
+		t.Fatalf("outputs %v", got)
+	}
+	for i := 0; i < 50 && r.pendingWork() != 0; i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := r.pendingWork(); n != 0 {
+		t.Errorf("%d jobs left unacknowledged", n)
+	}
+}
+
 func TestGracefulStop(t *testing.T) {
 	store := newMemStore()
 	started := make(chan struct{})

@@ -531,10 +531,10 @@ func (s *Service) input(ctx context.Context, j InstanceJob) (in ReadAtCloser, et
 // processInstance is one object: read, de-identify, verify, store,
 // announce. The order makes a retry safe at every step: the output key
 // and bytes depend only on the input and the key, and events carry
-// Msg-Ids. Once the output is stored and its writes (event, audit record,
-// mark, index entries) are sent, it returns finish, which waits for their
-// acknowledgements and counts the instance: the job is done only when
-// finish returns nil. A failure returns no finish.
+// Msg-Ids. Once the output is written and verified, it returns finish,
+// which stores it, announces it (event, audit record, mark, index entries)
+// and counts it: the job is done only when finish returns nil. A failure
+// before that returns no finish.
 func (s *Service) processInstance(ctx context.Context, j InstanceJob) (finish func() error, err error) {
 	if j.Bucket == s.cfg.OutBucket || j.Bucket == s.cfg.QuarantineBucket {
 		return nil, permanent("object is in an output bucket")
@@ -586,7 +586,12 @@ func (s *Service) processInstance(ctx context.Context, j InstanceJob) (finish fu
 		}()
 	}
 	outF := s.newSpool()
-	defer outF.Close()
+	handedOver := false // to finish, which closes it
+	defer func() {
+		if !handedOver {
+			outF.Close()
+		}
+	}()
 	spool := &hashSpool{f: outF, h: sha256.New()}
 	n, _, err := job.WriteVerified(spool)
 	if errors.As(err, &rej) {
@@ -598,93 +603,105 @@ func (s *Service) processInstance(ctx context.Context, j InstanceJob) (finish fu
 	sum := hex.EncodeToString(spool.h.Sum(nil))
 	r := job.Result()
 	key := prefix + OutputKey(r)
-	meta := map[string]string{"deid-profile": profile, "deid-standard-edition": ps315.Edition, "deid-sha256": sum}
-	// First writer wins: an instance is written once. A retry of this
-	// input finds its own bytes (same digest) and carries on; another input
-	// of the same SOP Instance (another transfer syntax, a resend with
-	// other header values) is reported, not written over it.
-	err = retry(ctx, s.cfg.OpTimeout*6, 4, func(ctx context.Context) error {
-		err := s.store.Put(ctx, s.cfg.OutBucket, key, outF.Reader(), n, meta, true)
-		if errors.Is(err, ErrExists) {
-			return stopRetry{err}
-		}
-		return err
-	})
-	if errors.Is(err, ErrExists) {
-		var have map[string]string
-		have, err = s.existing(ctx, key)
-		if errors.Is(err, ErrNotFound) {
-			// The store refuses the conditional write yet holds no object
-			// under the key: a write it lost halfway (versitygw killed
-			// between its metadata and its data leaves exactly this).
-			// There is no first writer to protect; write unconditionally.
-			s.log.Warn("store refused a new object but has none under its key; writing it unconditionally", zap.String("output", key))
-			err = retry(ctx, s.cfg.OpTimeout*6, 4, func(ctx context.Context) error {
-				return s.store.Put(ctx, s.cfg.OutBucket, key, outF.Reader(), n, meta, false)
-			})
-			if err != nil {
-				return nil, err
-			}
-			have = meta
-		}
-		if err != nil {
-			return nil, err
-		}
-		if have["deid-sha256"] != sum {
-			return nil, s.fail(ctx, j, "duplicate", "another input already produced this instance (same SOP Instance UID) with other bytes; the first written stays", true)
-		}
-	}
-	if err != nil {
-		return nil, err
-	}
-	if s.m != nil {
-		s.m.Bytes.WithLabelValues("out").Add(float64(n))
-	}
 	done := InstanceDone{Schema: EventsSchema, Time: time.Now().UTC(), JobID: j.JobID, StudyUID: r.StudyUID,
 		SeriesUID: r.SeriesUID, SOPInstanceUID: r.SOPInstanceUID, SOPClassUID: r.SOPClassUID, Bucket: s.cfg.OutBucket,
 		Key: key, Size: n, SHA256: sum, Profile: profile, Edition: ps315.Edition, Counts: r.Counts}
-	b, _ := json.Marshal(done)
 	mk := Mark{Study: r.StudyUID}
 	if j.Dataset {
 		mk.Entry = &ManifestEntry{PatientID: job.OutputPatientID(), StudyUID: r.StudyUID, SeriesUID: r.SeriesUID,
 			SOPInstanceUID: r.SOPInstanceUID, SOPClassUID: r.SOPClassUID, Modality: job.Modality(), Key: key, Size: n, SHA256: sum}
 	}
-	// The event, the audit record, the progress mark and the index entries
-	// are independent writes to JetStream: sent together, all acknowledged
-	// before the job is. Waiting for them is left to finish, which the
-	// worker runs while it takes on its next job.
+	// The rest is waiting on the store and JetStream: the worker processes
+	// its next job meanwhile.
+	handedOver = true
+	idx := index
+	index = nil
+	return func() error {
+		defer outF.Close()
+		if err := s.storeOutput(ctx, j, key, outF, n, profile, sum); err != nil {
+			if len(idx) > 0 { // recorded whatever becomes of the instance
+				s.writeAll(ctx, idx)
+				s.indexed(idx)
+			}
+			return err
+		}
+		if s.m != nil {
+			s.m.Bytes.WithLabelValues("out").Add(float64(n))
+		}
+		return s.announce(ctx, j, done, mk, idx)
+	}, nil
+}
+
+// storeOutput writes a verified output under key. First writer wins: an
+// instance is written once. A retry of the same input finds its own bytes
+// (same digest) and carries on; another input of the same SOP Instance
+// (another transfer syntax, a resend with other header values) is
+// reported, not written over it.
+func (s *Service) storeOutput(ctx context.Context, j InstanceJob, key string, out *spool, n int64, profile, sum string) error {
+	meta := map[string]string{"deid-profile": profile, "deid-standard-edition": ps315.Edition, "deid-sha256": sum}
+	err := retry(ctx, s.cfg.OpTimeout*6, 4, func(ctx context.Context) error {
+		err := s.store.Put(ctx, s.cfg.OutBucket, key, out.Reader(), n, meta, true)
+		if errors.Is(err, ErrExists) {
+			return stopRetry{err}
+		}
+		return err
+	})
+	if !errors.Is(err, ErrExists) {
+		return err
+	}
+	have, err := s.existing(ctx, key)
+	if errors.Is(err, ErrNotFound) {
+		// The store refuses the conditional write yet holds no object
+		// under the key: a write it lost halfway (versitygw killed
+		// between its metadata and its data leaves exactly this).
+		// There is no first writer to protect; write unconditionally.
+		s.log.Warn("store refused a new object but has none under its key; writing it unconditionally", zap.String("output", key))
+		return retry(ctx, s.cfg.OpTimeout*6, 4, func(ctx context.Context) error {
+			return s.store.Put(ctx, s.cfg.OutBucket, key, out.Reader(), n, meta, false)
+		})
+	}
+	if err != nil {
+		return err
+	}
+	if have["deid-sha256"] != sum {
+		return s.fail(ctx, j, "duplicate", "another input already produced this instance (same SOP Instance UID) with other bytes; the first written stays", true)
+	}
+	return nil
+}
+
+// announce makes a stored output known: the event, the audit record, the
+// progress mark and the index entries are independent writes to
+// JetStream, sent together and all acknowledged before the job is.
+func (s *Service) announce(ctx context.Context, j InstanceJob, done InstanceDone, mk Mark, index []*jsWrite) error {
+	b, _ := json.Marshal(done)
+	key, sum := done.Key, done.SHA256
 	ev := &jsWrite{subject: SubjectInstanceDone, data: b, msgID: "done/" + key + "/" + sum}
 	au := s.auditWrite(Audit{Event: "instance.done", JobID: j.JobID, InputBucket: j.Bucket, InputKey: j.Key,
 		InputETag: j.ETag, OutputBucket: s.cfg.OutBucket, OutputKey: key}, "audit-done/"+key+"/"+sum)
 	ws := append([]*jsWrite{ev, au}, index...)
-	idx := index
-	index = nil // sent with the others
 	var mark *jsWrite
 	if j.JobID != "" {
 		mk.Position = j.Position
 		mark = s.markWrite(j, mk)
 		ws = append(ws, mark)
 	}
-	round := s.sendAll(ws)
-	return func() error {
-		round.wait(ctx)
-		s.indexed(idx)
-		s.logFailed("audit event", au)
-		if ev.err != nil {
-			return ev.err
-		}
-		if mark != nil {
-			if err := s.marked(j, mk, mark); err != nil {
-				return err
-			}
-		} else if err := s.track(ctx, j, mk); err != nil {
+	s.writeAll(ctx, ws)
+	s.indexed(index)
+	s.logFailed("audit event", au)
+	if ev.err != nil {
+		return ev.err
+	}
+	if mark != nil {
+		if err := s.marked(j, mk, mark); err != nil {
 			return err
 		}
-		s.count("done")
-		s.log.Info("instance done", zap.String("job", shortHash(j.Bucket+"/"+j.Key)), zap.String("output", key),
-			zap.Int64("bytes", n))
-		return nil
-	}, nil
+	} else if err := s.track(ctx, j, mk); err != nil {
+		return err
+	}
+	s.count("done")
+	s.log.Info("instance done", zap.String("job", shortHash(j.Bucket+"/"+j.Key)), zap.String("output", key),
+		zap.Int64("bytes", done.Size))
+	return nil
 }
 
 // existing returns the metadata of the output already under key, or

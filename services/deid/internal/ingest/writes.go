@@ -35,18 +35,6 @@ func kvSubject(bucket, key string) string { return "$KV." + bucket + "." + key }
 // key-value put or create is idempotent. Each write's outcome is in its
 // err (and exists) fields.
 func (s *Service) writeAll(ctx context.Context, ws []*jsWrite) {
-	s.sendAll(ws).wait(ctx)
-}
-
-// sent is a round of writes on their way: wait collects their outcomes.
-type sent struct {
-	s    *Service
-	ws   []*jsWrite
-	futs []jetstream.PubAckFuture
-}
-
-// sendAll sends the writes without waiting for their acknowledgements.
-func (s *Service) sendAll(ws []*jsWrite) *sent {
 	futs := make([]jetstream.PubAckFuture, len(ws))
 	for i, w := range ws {
 		f, err := s.js.PublishMsgAsync(&nats.Msg{Subject: w.subject, Data: w.data}, w.opts()...)
@@ -54,18 +42,12 @@ func (s *Service) sendAll(ws []*jsWrite) *sent {
 			futs[i] = f
 		}
 	}
-	return &sent{s: s, ws: ws, futs: futs}
-}
-
-// wait collects every acknowledgement of the round, sending again on its
-// own each write that failed or was not answered in time.
-func (r *sent) wait(ctx context.Context) {
 	// One deadline for the round: once it passes, every write still
 	// unanswered is sent again.
-	wctx, cancel := context.WithTimeout(ctx, r.s.cfg.OpTimeout)
+	wctx, cancel := context.WithTimeout(ctx, s.cfg.OpTimeout)
 	defer cancel()
-	for i, w := range r.ws {
-		f := r.futs[i]
+	for i, w := range ws {
+		f := futs[i]
 		if f == nil {
 			w.err = errors.New("not sent")
 		} else {
@@ -82,7 +64,7 @@ func (r *sent) wait(ctx context.Context) {
 			w.err, w.exists = nil, true
 			continue
 		}
-		r.s.writeSync(ctx, w) // again, on its own
+		s.writeSync(ctx, w) // again, on its own
 	}
 }
 
