@@ -163,8 +163,9 @@ func (s *Service) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			// The worker's previous job may still be finishing (its writes
-			// awaited, its ack sent) while it processes the next one.
+			// The worker's previous job may still be finishing (its output
+			// stored, its writes awaited, its ack sent) while it processes
+			// the next one.
 			finishing := make(chan struct{}, 1)
 			var fwg sync.WaitGroup
 			defer fwg.Wait()
@@ -196,10 +197,11 @@ func (s *Service) Run(ctx context.Context) error {
 }
 
 // handle runs one job to an ack, a nak (retry later) or a term. A job
-// whose last step is waiting for the acknowledgements of its writes ends
-// in the background, one per worker at a time (finishing holds it), so
-// that the worker processes its next job meanwhile: the CPU work of one
-// job overlaps the round trips of the other.
+// whose remaining steps wait on the store and JetStream (storing its
+// output, announcing it, its ack) ends in the background, one per worker
+// at a time (finishing holds it), so that the worker processes its next
+// job meanwhile: the CPU work of one job overlaps the round trips of the
+// other.
 func (s *Service) handle(msg jetstream.Msg, finishing chan struct{}, wg *sync.WaitGroup) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.JobTimeout)
@@ -224,7 +226,7 @@ func (s *Service) handle(msg jetstream.Msg, finishing chan struct{}, wg *sync.Wa
 		err = permanent("unknown subject")
 	}
 	if err == nil && finish != nil {
-		finishing <- struct{}{} // the previous job of this worker is done
+		finishing <- struct{}{} // once this worker's previous job has finished
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -344,7 +346,7 @@ type s3Event struct {
 }
 
 // handleNotification processes the objects an S3 notification names. Like
-// processInstance, it leaves waiting for their writes to finish.
+// processInstance, it leaves storing and announcing them to finish.
 func (s *Service) handleNotification(ctx context.Context, data []byte) (finish func() error, err error) {
 	var ev s3Event
 	if err := json.Unmarshal(data, &ev); err != nil {
@@ -673,6 +675,7 @@ func (s *Service) storeOutput(ctx context.Context, j InstanceJob, key string, ou
 // progress mark and the index entries are independent writes to
 // JetStream, sent together and all acknowledged before the job is.
 func (s *Service) announce(ctx context.Context, j InstanceJob, done InstanceDone, mk Mark, index []*jsWrite) error {
+	done.Time = time.Now().UTC() // stored now
 	b, _ := json.Marshal(done)
 	key, sum := done.Key, done.SHA256
 	ev := &jsWrite{subject: SubjectInstanceDone, data: b, msgID: "done/" + key + "/" + sum}
