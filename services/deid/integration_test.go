@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -15,6 +18,7 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sys/unix"
@@ -152,6 +156,45 @@ func startVersityGW(t *testing.T, natsURL string) string {
 	startProcess(t, nil, bin, args...)
 	waitTCP(t, addr)
 	return addr
+}
+
+// An output is PUT signed with its SHA-256, computed once by the worker:
+// the S3 server checks the bytes against it, so a digest that is not the
+// bytes' is refused, and the right one stores them.
+func TestIntegrationPutSignedWithDigest(t *testing.T) {
+	addr := startVersityGW(t, "")
+	mc, err := minio.New(addr, &minio.Options{Creds: credentials.NewStaticV4(itAccess, itSecret, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := ingest.MinioStore{C: mc}
+	ctx := context.Background()
+	if err := st.EnsureBuckets(ctx, "out"); err != nil {
+		t.Fatal(err)
+	}
+	body := bytes.Repeat([]byte("dicom "), 50000)
+	sum := sha256.Sum256(body)
+	other := sha256.Sum256([]byte("other bytes"))
+	err = st.Put(ctx, "out", "wrong.dcm", bytes.NewReader(body), int64(len(body)), ingest.PutOptions{Create: true, SHA256: hex.EncodeToString(other[:])})
+	if err == nil {
+		t.Fatal("a PUT signed with another digest was stored")
+	}
+	if err := st.Put(ctx, "out", "right.dcm", bytes.NewReader(body), int64(len(body)),
+		ingest.PutOptions{Create: true, SHA256: hex.EncodeToString(sum[:]), Meta: map[string]string{"deid-sha256": hex.EncodeToString(sum[:])}}); err != nil {
+		t.Fatalf("PUT signed with the bytes' digest: %v", err)
+	}
+	var got bytes.Buffer
+	if _, _, err := st.Get(ctx, "out", "right.dcm", &got); err != nil || !bytes.Equal(got.Bytes(), body) {
+		t.Fatalf("read back: %v, equal %v", err, bytes.Equal(got.Bytes(), body))
+	}
+	if m, err := st.Metadata(ctx, "out", "right.dcm"); err != nil || m["deid-sha256"] != hex.EncodeToString(sum[:]) {
+		t.Fatalf("metadata %v %v", m, err)
+	}
+	// Written once: the conditional create holds on this path too.
+	err = st.Put(ctx, "out", "right.dcm", bytes.NewReader(body), int64(len(body)), ingest.PutOptions{Create: true, SHA256: hex.EncodeToString(sum[:])})
+	if !errors.Is(err, ingest.ErrExists) {
+		t.Fatalf("second create: %v", err)
+	}
 }
 
 // xattrsWork reports whether files under dir can carry user extended

@@ -29,8 +29,8 @@ func (s localStore) Open(ctx context.Context, bucket, key string) (ingest.ReadAt
 	return f, etag, n, nil
 }
 
-func (s localStore) Put(ctx context.Context, bucket, key string, r io.Reader, size int64, meta map[string]string, create bool) error {
-	return storeErr("put object", s.l.Put(bucket, key, r, size, meta, create))
+func (s localStore) Put(ctx context.Context, bucket, key string, r io.Reader, size int64, o ingest.PutOptions) error {
+	return storeErr("put object", s.l.Put(bucket, key, r, size, o.Meta, o.Create))
 }
 
 func (s localStore) Metadata(ctx context.Context, bucket, key string) (map[string]string, error) {

@@ -67,23 +67,30 @@ func TestServeThroughput(t *testing.T) {
 	}
 
 	// deid run and the service take turns, run by run, so that a slower
-	// stretch of the machine (its disk is shared) weighs on both alike.
+	// stretch of the machine (its disk is shared) weighs on both alike; each
+	// turn gives a ratio of its own.
 	type result struct {
-		mode    string
-		workers int
-		rate    float64
+		mode        string
+		workers     int
+		rates       []float64 // instances/s, one per turn
+		ratios      []float64 // service / deid run of the same turn
+		cpu, runCPU []float64 // CPU ms per instance, per file
 	}
-	var results []result
-	runRate := map[int]float64{}
+	var results []*result
+	runRates := map[int][]float64{}
 	for _, w := range workers {
-		var runRates []float64
-		rates := map[string][]float64{}
+		byMode := map[string]*result{}
+		for _, mode := range modes {
+			byMode[mode] = &result{mode: mode, workers: w}
+			results = append(results, byMode[mode])
+		}
 		for r := 0; r < runs; r++ {
 			out := filepath.Join(dir, fmt.Sprintf("run-%d-%d", w, r))
 			// Each timed run starts with the previous one's writes on disk:
 			// their writeback would otherwise slow whichever run comes next.
 			syscall.Sync()
 			stopProfile := profileTo(t, fmt.Sprintf("run-%d", w))
+			meter := newCPUMeter()
 			start := time.Now()
 			if code, _, errOut := runDeid(t, "run", "--in", in, "--out", out, "--profile", "basic", "--key-file", keyFile,
 				"--workers", strconv.Itoa(w), "--no-progress"); code != 0 {
@@ -92,32 +99,65 @@ func TestServeThroughput(t *testing.T) {
 			// Outputs stay until the test ends: ext4 skips inodes freed in
 			// the last 30 s when it allocates, so deleting them now would
 			// slow whichever run comes next (see scripts/bench).
-			runRates = append(runRates, float64(len(files))/time.Since(start).Seconds())
+			runRate := float64(len(files)) / time.Since(start).Seconds()
+			user, sys := meter.since()
+			runCPU := float64((user + sys).Microseconds()) / 1000 / float64(len(files))
 			stopProfile()
-			t.Logf("deid run, %d workers: %.1f files/s", w, runRates[len(runRates)-1])
+			runRates[w] = append(runRates[w], runRate)
+			t.Logf("deid run, %d workers: %.1f files/s, %.2f ms CPU per file", w, runRate, runCPU)
 			for _, mode := range modes {
 				// A subtest each, so that its servers (nats-server and
 				// versitygw processes, the embedded service) and files are
 				// gone before the next run, not left idling beside it.
 				var rate float64
+				var cpu time.Duration
 				data := filepath.Join(dir, fmt.Sprintf("%s-%d-%d", mode, w, r))
-				t.Run(fmt.Sprintf("%s-%d-%d", mode, w, r), func(t *testing.T) { rate = serviceRate(t, mode, w, keyFile, files, in, data) })
-				rates[mode] = append(rates[mode], rate)
-				t.Logf("%s, %d workers: %.1f instances/s", mode, w, rates[mode][len(rates[mode])-1])
+				t.Run(fmt.Sprintf("%s-%d-%d", mode, w, r), func(t *testing.T) { rate, cpu = serviceRate(t, mode, w, keyFile, files, in, data) })
+				res := byMode[mode]
+				res.rates = append(res.rates, rate)
+				res.ratios = append(res.ratios, rate/runRate)
+				res.cpu = append(res.cpu, float64(cpu.Microseconds())/1000)
+				res.runCPU = append(res.runCPU, runCPU)
+				t.Logf("%s, %d workers: %.1f instances/s, %.2f ms CPU per instance in this process", mode, w, rate, float64(cpu.Microseconds())/1000)
 			}
-		}
-		runRate[w] = median(runRates)
-		for _, mode := range modes {
-			results = append(results, result{mode, w, median(rates[mode])})
 		}
 	}
 	sort.SliceStable(results, func(i, j int) bool { return results[i].mode < results[j].mode })
-	fmt.Printf("\nservice path, %d files (%s), profile basic, medians of %d runs\n", len(files), in, runs)
-	fmt.Printf("%-10s %8s %14s %18s %16s %14s\n", "S3", "workers", "instances/s", "per worker /s", "deid run files/s", "service/run")
+	fmt.Printf("\nservice path, %d files (%s), profile basic, medians (and ranges) of %d runs; each run's ratio is to\n", len(files), in, runs)
+	fmt.Printf("the deid run just before it; CPU is this process's, per instance (versitygw and nats-server not counted)\n")
+	fmt.Printf("%-10s %7s %22s %13s %16s %20s %18s\n", "S3", "workers", "instances/s", "per worker/s", "deid run files/s",
+		"service/run", "CPU ms service/run")
 	for _, r := range results {
-		fmt.Printf("%-10s %8d %14.1f %18.1f %16.1f %13.0f%%\n", r.mode, r.workers, r.rate, r.rate/float64(r.workers),
-			runRate[r.workers], 100*r.rate/runRate[r.workers])
+		lo, hi := minMax(r.ratios)
+		rlo, rhi := minMax(r.rates)
+		fmt.Printf("%-10s %7d %8.1f (%5.0f-%5.0f) %13.1f %16.1f %7.0f%% (%3.0f-%3.0f%%) %8.2f / %.2f\n", r.mode, r.workers,
+			median(r.rates), rlo, rhi, median(r.rates)/float64(r.workers), median(runRates[r.workers]),
+			100*median(r.ratios), 100*lo, 100*hi, median(r.cpu), median(r.runCPU))
 	}
+}
+
+func minMax(v []float64) (lo, hi float64) {
+	lo, hi = v[0], v[0]
+	for _, x := range v {
+		lo, hi = min(lo, x), max(hi, x)
+	}
+	return lo, hi
+}
+
+// cpuMeter measures this process's CPU time (user and system) from its
+// creation.
+type cpuMeter struct{ u, s time.Duration }
+
+func newCPUMeter() cpuMeter {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return cpuMeter{time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())}
+}
+
+// since returns the user and system time spent since m was made.
+func (m cpuMeter) since() (user, sys time.Duration) {
+	now := newCPUMeter()
+	return now.u - m.u, now.s - m.s
 }
 
 // profileTo starts a CPU profile of what follows, until the returned
@@ -142,6 +182,7 @@ func profileTo(t *testing.T, what string) (stop func()) {
 }
 
 func median(v []float64) float64 {
+	v = append([]float64(nil), v...)
 	sort.Float64s(v)
 	return v[len(v)/2]
 }
@@ -149,7 +190,7 @@ func median(v []float64) float64 {
 // serviceRate uploads the files (untimed) and times one submitted job.
 // data is the embedded service's data directory: under the test's own,
 // so that it is deleted when the test ends, not when the run does.
-func serviceRate(t *testing.T, mode string, workers int, keyFile string, files []string, root, data string) float64 {
+func serviceRate(t *testing.T, mode string, workers int, keyFile string, files []string, root, data string) (rate float64, cpu time.Duration) {
 	c := serveConfigForTest(t)
 	c.data = data
 	c.workers, c.keyFile, c.profile, c.logLevel = workers, keyFile, "basic", "error"
@@ -188,16 +229,9 @@ func serviceRate(t *testing.T, mode string, workers int, keyFile string, files [
 	js, _ := jetstream.New(nc)
 	id := fmt.Sprintf("bench-%s-%d-%d", mode, workers, time.Now().UnixNano())
 	syscall.Sync() // the uploads' and the previous run's writes, as for deid run
-	var ru0, ru1 syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+	meter := newCPUMeter()
 	defer profileTo(t, fmt.Sprintf("%s-%d", mode, workers))()
 	start := time.Now()
-	defer func() {
-		syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
-		cpu := time.Duration(ru1.Utime.Nano() - ru0.Utime.Nano() + ru1.Stime.Nano() - ru0.Stime.Nano())
-		t.Logf("CPU %.2f cores (user %v sys %v) over %v", cpu.Seconds()/time.Since(start).Seconds(),
-			time.Duration(ru1.Utime.Nano()-ru0.Utime.Nano()), time.Duration(ru1.Stime.Nano()-ru0.Stime.Nano()), time.Since(start))
-	}()
 	// The job ends when its job.done event is out, as a consumer of the
 	// events sees it; its status is then read to check the counts. Where
 	// the time goes: submit to the first output, first to last, last to
@@ -259,5 +293,7 @@ func serviceRate(t *testing.T, mode string, workers int, keyFile string, files [
 	t.Logf("submit to first output %v, first to last output %v, last output to job done %v",
 		first.Sub(start).Round(time.Millisecond), last.Sub(first).Round(time.Millisecond), end.Sub(last).Round(time.Millisecond))
 	evMu.Unlock()
-	return float64(len(files)) / end.Sub(start).Seconds()
+	user, sys := meter.since()
+	t.Logf("CPU %.2f cores (user %v sys %v) over %v", (user+sys).Seconds()/time.Since(start).Seconds(), user, sys, time.Since(start))
+	return float64(len(files)) / end.Sub(start).Seconds(), (user + sys) / time.Duration(len(files))
 }

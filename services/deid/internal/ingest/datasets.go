@@ -458,7 +458,7 @@ func (s *Service) completeDataset(ctx context.Context, st *JobState) error {
 		body := body
 		err := retry(ctx, s.cfg.OpTimeout*6, 4, func(ctx context.Context) error {
 			return s.store.Put(ctx, s.cfg.OutBucket, prefix+name, bytes.NewReader(body), int64(len(body)),
-				map[string]string{"deid-dataset": st.JobID}, false)
+				PutOptions{Meta: map[string]string{"deid-dataset": st.JobID}})
 		})
 		if err != nil {
 			return fmt.Errorf("write %s: %w", name, err)

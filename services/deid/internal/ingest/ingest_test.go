@@ -79,7 +79,8 @@ func (m *memStore) Get(ctx context.Context, bucket, key string, w io.Writer) (st
 	return etag(b), int64(n), err
 }
 
-func (m *memStore) Put(ctx context.Context, bucket, key string, r io.Reader, size int64, meta map[string]string, create bool) error {
+func (m *memStore) Put(ctx context.Context, bucket, key string, r io.Reader, size int64, o PutOptions) error {
+	meta, create := o.Meta, o.Create
 	if err := m.check("put", bucket, key); err != nil {
 		return err
 	}
@@ -89,6 +90,9 @@ func (m *memStore) Put(ctx context.Context, bucket, key string, r io.Reader, siz
 	}
 	if int64(len(b)) != size {
 		return fmt.Errorf("put: %d bytes, size %d", len(b), size)
+	}
+	if sum := sha256.Sum256(b); o.SHA256 != "" && o.SHA256 != hex.EncodeToString(sum[:]) {
+		return fmt.Errorf("put: the SHA-256 given is not the bytes'") // as S3 refuses it
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

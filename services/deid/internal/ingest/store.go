@@ -19,16 +19,26 @@ import (
 type Store interface {
 	// Get streams an object into w and returns its ETag and size.
 	Get(ctx context.Context, bucket, key string, w io.Writer) (etag string, size int64, err error)
-	// Put stores size bytes from r with the given user metadata. With
-	// create set it stores only if no object has that key, and reports
-	// ErrExists otherwise (a conditional PUT: If-None-Match: *).
-	Put(ctx context.Context, bucket, key string, r io.Reader, size int64, meta map[string]string, create bool) error
+	// Put stores size bytes from r as o says.
+	Put(ctx context.Context, bucket, key string, r io.Reader, size int64, o PutOptions) error
 	// Metadata returns an object's user metadata, keys in lower case.
 	Metadata(ctx context.Context, bucket, key string) (map[string]string, error)
 	// Copy copies an object within the store.
 	Copy(ctx context.Context, srcBucket, srcKey, dstBucket, dstKey string) error
 	// List returns the objects under a prefix.
 	List(ctx context.Context, bucket, prefix string) ([]Object, error)
+}
+
+// PutOptions says how Put stores an object.
+type PutOptions struct {
+	Meta map[string]string // user metadata
+	// Create stores only if no object has the key, and reports ErrExists
+	// otherwise (a conditional PUT: If-None-Match: *).
+	Create bool
+	// SHA256, the hex SHA-256 of the bytes when the caller has it: an S3
+	// request is then signed with it (the server checks the bytes against
+	// it) instead of hashing the bytes a second time.
+	SHA256 string
 }
 
 // Opener is a Store that can hand out an object to read in place (the
@@ -95,19 +105,28 @@ func (s MinioStore) Get(ctx context.Context, bucket, key string, w io.Writer) (s
 }
 
 // Put implements Store.
-func (s MinioStore) Put(ctx context.Context, bucket, key string, r io.Reader, size int64, meta map[string]string, create bool) error {
+func (s MinioStore) Put(ctx context.Context, bucket, key string, r io.Reader, size int64, o PutOptions) error {
 	opts := minio.PutObjectOptions{
-		UserMetadata: meta, ContentType: "application/dicom",
+		UserMetadata: o.Meta, ContentType: "application/dicom",
 		// One streamed PUT up to S3's single-PUT limit: memory stays flat
 		// (multipart buffers whole parts) and a retry rewrites the object
 		// whole.
 		DisableMultipart:     size <= 5<<30,
 		DisableContentSha256: s.UnsignedPayload,
 	}
-	if create {
+	if o.Create {
 		opts.SetMatchETagExcept("*")
 	}
-	_, err := s.C.PutObject(ctx, bucket, key, r, size, opts)
+	var err error
+	if o.SHA256 != "" && !s.UnsignedPayload && opts.DisableMultipart {
+		// One PUT signed with the digest the caller already has: the
+		// client would otherwise hash every byte again for a streaming
+		// signature. The server still checks the bytes against it.
+		opts.DisableContentSha256 = true // no streaming signature
+		_, err = minio.Core{Client: s.C}.PutObject(ctx, bucket, key, r, size, "", o.SHA256, opts)
+	} else {
+		_, err = s.C.PutObject(ctx, bucket, key, r, size, opts)
+	}
 	if err != nil {
 		return fmt.Errorf("put object: %w", classify(err))
 	}

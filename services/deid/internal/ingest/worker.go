@@ -642,7 +642,7 @@ func (s *Service) processInstance(ctx context.Context, j InstanceJob) (finish fu
 func (s *Service) storeOutput(ctx context.Context, j InstanceJob, key string, out *spool, n int64, profile, sum string) error {
 	meta := map[string]string{"deid-profile": profile, "deid-standard-edition": ps315.Edition, "deid-sha256": sum}
 	err := retry(ctx, s.cfg.OpTimeout*6, 4, func(ctx context.Context) error {
-		err := s.store.Put(ctx, s.cfg.OutBucket, key, out.Reader(), n, meta, true)
+		err := s.store.Put(ctx, s.cfg.OutBucket, key, out.Reader(), n, PutOptions{Meta: meta, Create: true, SHA256: sum})
 		if errors.Is(err, ErrExists) {
 			return stopRetry{err}
 		}
@@ -659,7 +659,7 @@ func (s *Service) storeOutput(ctx context.Context, j InstanceJob, key string, ou
 		// There is no first writer to protect; write unconditionally.
 		s.log.Warn("store refused a new object but has none under its key; writing it unconditionally", zap.String("output", key))
 		return retry(ctx, s.cfg.OpTimeout*6, 4, func(ctx context.Context) error {
-			return s.store.Put(ctx, s.cfg.OutBucket, key, out.Reader(), n, meta, false)
+			return s.store.Put(ctx, s.cfg.OutBucket, key, out.Reader(), n, PutOptions{Meta: meta, SHA256: sum})
 		})
 	}
 	if err != nil {
@@ -750,7 +750,7 @@ func (s *Service) fail(ctx context.Context, j InstanceJob, kind, reason string, 
 			if err := s.store.Copy(ctx, j.Bucket, j.Key, qb, id+".dcm"); err != nil {
 				return err
 			}
-			return s.store.Put(ctx, qb, id+".json", strings.NewReader(string(note)), int64(len(note)), nil, false)
+			return s.store.Put(ctx, qb, id+".json", strings.NewReader(string(note)), int64(len(note)), PutOptions{})
 		})
 		if err != nil {
 			return err
