@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
@@ -32,7 +33,11 @@ import (
 // endpoint and on versitygw, with 1, 2 and 4 workers, next to `deid run`
 // on the same files with as many workers, in the same run. Medians of
 // BENCH_RUNS (default 3). BENCH_MODES and BENCH_WORKERS narrow the run
-// (to profile one case with -cpuprofile).
+// (BENCH_CPUPROFILE profiles one case). BENCH_MODES=natsapart runs the
+// embedded S3 endpoint with NATS as a server of its own, on the CPUs
+// BENCH_NATS_CPUS names (run the test binary under `taskset -c 0` with
+// BENCH_NATS_CPUS=1 to give NATS a core the service and deid run do not
+// use).
 func TestServeThroughput(t *testing.T) {
 	in := os.Getenv("BENCH_IN")
 	if in == "" {
@@ -144,6 +149,22 @@ func minMax(v []float64) (lo, hi float64) {
 	return lo, hi
 }
 
+// startPinnedNATS starts nats-server with JetStream, restricted to the
+// listed CPUs ("1", "2,3") when cpus is set: taskset execs it, so every
+// thread it starts is pinned and its PID is the server's.
+func startPinnedNATS(t *testing.T, cpus string) string {
+	addr, mon := freePort(t), freePort(t)
+	host, port, _ := net.SplitHostPort(addr)
+	_, mport, _ := net.SplitHostPort(mon)
+	bin, args := serverBinary(t, "nats-server"), []string{"-a", host, "-p", port, "-m", mport, "-js", "-sd", t.TempDir()}
+	if cpus != "" {
+		bin, args = "taskset", append([]string{"-c", cpus, bin}, args...)
+	}
+	startProcess(t, nil, bin, args...)
+	waitHTTP(t, "http://"+mon+"/healthz")
+	return "nats://" + addr
+}
+
 // cpuMeter measures this process's CPU time (user and system) from its
 // creation.
 type cpuMeter struct{ u, s time.Duration }
@@ -196,13 +217,21 @@ func serviceRate(t *testing.T, mode string, workers int, keyFile string, files [
 	c.workers, c.keyFile, c.profile, c.logLevel = workers, keyFile, "basic", "error"
 	natsURL := "nats://" + c.natsListen
 	var srv *service
-	if mode == "versitygw" {
+	switch mode {
+	case "versitygw":
 		natsURL = startNATSServer(t)
 		vgw := startVersityGW(t, "")
 		srv = externalService(t, natsURL, vgw, func(x *serveConfig) {
 			x.workers, x.keyFile, x.profile, x.logLevel = workers, keyFile, "basic", "error"
 		})
-	} else {
+	case "natsapart":
+		// NATS as deployed, a server of its own (on the cores
+		// BENCH_NATS_CPUS names, e.g. "1" with the test under
+		// `taskset -c 0`), the embedded S3 endpoint in this process.
+		natsURL = startPinnedNATS(t, os.Getenv("BENCH_NATS_CPUS"))
+		c.natsURL = natsURL
+		srv = startForTest(t, c, io.Discard)
+	default:
 		srv = startForTest(t, c, io.Discard)
 	}
 	defer srv.Stop()
