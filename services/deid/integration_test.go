@@ -124,11 +124,22 @@ func waitTCP(t *testing.T, addr string) {
 // startNATSServer runs nats-server with JetStream; it returns the client URL.
 func startNATSServer(t *testing.T) string {
 	t.Helper()
-	bin := serverBinary(t, "nats-server")
+	return startNATSServerOn(t, "")
+}
+
+// startNATSServerOn starts nats-server with JetStream, restricted to the
+// listed CPUs ("1", "2,3") when cpus is set: taskset execs it, so every
+// thread it starts is pinned and its PID is the server's.
+func startNATSServerOn(t *testing.T, cpus string) string {
+	t.Helper()
 	addr, mon := freePort(t), freePort(t)
 	host, port, _ := net.SplitHostPort(addr)
 	_, mport, _ := net.SplitHostPort(mon)
-	startProcess(t, nil, bin, "-a", host, "-p", port, "-m", mport, "-js", "-sd", t.TempDir(), "--server_name", "it")
+	bin, args := serverBinary(t, "nats-server"), []string{"-a", host, "-p", port, "-m", mport, "-js", "-sd", t.TempDir(), "--server_name", "it"}
+	if cpus != "" {
+		bin, args = "taskset", append([]string{"-c", cpus, bin}, args...)
+	}
+	startProcess(t, nil, bin, args...)
 	waitHTTP(t, "http://"+mon+"/healthz")
 	return "nats://" + addr
 }

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
@@ -149,22 +148,6 @@ func minMax(v []float64) (lo, hi float64) {
 	return lo, hi
 }
 
-// startPinnedNATS starts nats-server with JetStream, restricted to the
-// listed CPUs ("1", "2,3") when cpus is set: taskset execs it, so every
-// thread it starts is pinned and its PID is the server's.
-func startPinnedNATS(t *testing.T, cpus string) string {
-	addr, mon := freePort(t), freePort(t)
-	host, port, _ := net.SplitHostPort(addr)
-	_, mport, _ := net.SplitHostPort(mon)
-	bin, args := serverBinary(t, "nats-server"), []string{"-a", host, "-p", port, "-m", mport, "-js", "-sd", t.TempDir()}
-	if cpus != "" {
-		bin, args = "taskset", append([]string{"-c", cpus, bin}, args...)
-	}
-	startProcess(t, nil, bin, args...)
-	waitHTTP(t, "http://"+mon+"/healthz")
-	return "nats://" + addr
-}
-
 // cpuMeter measures this process's CPU time (user and system) from its
 // creation.
 type cpuMeter struct{ u, s time.Duration }
@@ -228,7 +211,7 @@ func serviceRate(t *testing.T, mode string, workers int, keyFile string, files [
 		// NATS as deployed, a server of its own (on the cores
 		// BENCH_NATS_CPUS names, e.g. "1" with the test under
 		// `taskset -c 0`), the embedded S3 endpoint in this process.
-		natsURL = startPinnedNATS(t, os.Getenv("BENCH_NATS_CPUS"))
+		natsURL = startNATSServerOn(t, os.Getenv("BENCH_NATS_CPUS"))
 		c.natsURL = natsURL
 		srv = startForTest(t, c, io.Discard)
 	default:
