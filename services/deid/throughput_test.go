@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -132,20 +133,12 @@ func TestServeThroughput(t *testing.T) {
 	fmt.Printf("%-10s %7s %22s %13s %16s %20s %18s\n", "S3", "workers", "instances/s", "per worker/s", "deid run files/s",
 		"service/run", "CPU ms service/run")
 	for _, r := range results {
-		lo, hi := minMax(r.ratios)
-		rlo, rhi := minMax(r.rates)
+		lo, hi := slices.Min(r.ratios), slices.Max(r.ratios)
+		rlo, rhi := slices.Min(r.rates), slices.Max(r.rates)
 		fmt.Printf("%-10s %7d %8.1f (%5.0f-%5.0f) %13.1f %16.1f %7.0f%% (%3.0f-%3.0f%%) %8.2f / %.2f\n", r.mode, r.workers,
 			median(r.rates), rlo, rhi, median(r.rates)/float64(r.workers), median(runRates[r.workers]),
 			100*median(r.ratios), 100*lo, 100*hi, median(r.cpu), median(r.runCPU))
 	}
-}
-
-func minMax(v []float64) (lo, hi float64) {
-	lo, hi = v[0], v[0]
-	for _, x := range v {
-		lo, hi = min(lo, x), max(hi, x)
-	}
-	return lo, hi
 }
 
 // cpuMeter measures this process's CPU time (user and system) from its
