@@ -76,8 +76,7 @@ func datasetService(t *testing.T) (*service, []testStudy) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	audits := make(chan *nats.Msg, 256)
-	nc.ChanSubscribe("deid.audit.>", audits)
+	audits := auditFeed(t, nc)
 	mc := srv.s3Client(t)
 	keys := map[string]bool{}
 	for i := range studies {
@@ -95,7 +94,7 @@ func datasetService(t *testing.T) (*service, []testStudy) {
 			keys[key] = true
 		}
 	}
-	awaitInputs(t, audits, keys, time.Minute)
+	awaitInputs(t, nc, audits, keys, time.Minute)
 	js, _ := jetstream.New(nc)
 	awaitDrained(t, js, time.Minute) // the study index too is written before the ack
 	return srv, studies

@@ -256,8 +256,7 @@ func uploadAndAwait(t *testing.T, srv *service, natsURL string, files []string) 
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	audits := make(chan *nats.Msg, 1024)
-	nc.ChanSubscribe("deid.audit.>", audits)
+	audits := auditFeed(t, nc)
 	mc := srv.s3Client(t)
 	ctx := context.Background()
 	keys := map[string]bool{}
@@ -272,7 +271,7 @@ func uploadAndAwait(t *testing.T, srv *service, natsURL string, files []string) 
 		}
 		keys[key] = true
 	}
-	awaitInputs(t, audits, keys, 2*time.Minute)
+	awaitInputs(t, nc, audits, keys, 2*time.Minute)
 	js, _ := jetstream.New(nc)
 	awaitDrained(t, js, time.Minute)
 	for _, m := range streamMessages(t, js, ingest.StreamEvents) {

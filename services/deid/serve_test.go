@@ -231,7 +231,7 @@ func awaitDrained(t *testing.T, js jetstream.JetStream, limit time.Duration) {
 	}
 }
 
-func awaitInputs(t *testing.T, audits <-chan *nats.Msg, keys map[string]bool, limit time.Duration) {
+func awaitInputs(t *testing.T, nc *nats.Conn, audits <-chan *nats.Msg, keys map[string]bool, limit time.Duration) {
 	t.Helper()
 	seen := map[string]bool{}
 	deadline := time.After(limit)
@@ -243,9 +243,48 @@ func awaitInputs(t *testing.T, audits <-chan *nats.Msg, keys map[string]bool, li
 				seen[a.InputKey] = true
 			}
 		case <-deadline:
-			t.Fatalf("%d of %d inputs finished in %s", len(seen), len(keys), limit)
+			js, _ := jetstream.New(nc)
+			t.Fatalf("%d of %d inputs finished in %s; %s", len(seen), len(keys), limit, workState(js))
 		}
 	}
+}
+
+// auditFeed subscribes to the audit records, and makes sure the server has
+// the subscription before the caller uploads anything: a record published
+// before it would be missed.
+func auditFeed(t *testing.T, nc *nats.Conn) <-chan *nats.Msg {
+	t.Helper()
+	ch := make(chan *nats.Msg, 8192)
+	if _, err := nc.ChanSubscribe("deid.audit.>", ch); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return ch
+}
+
+// workState tells where the work stands, for a test that timed out
+// waiting: the work queue's consumer and the audit stream.
+func workState(js jetstream.JetStream) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var b strings.Builder
+	if c, err := js.Consumer(ctx, ingest.StreamIngest, ingest.ConsumerName); err == nil {
+		if i, err := c.Info(ctx); err == nil {
+			fmt.Fprintf(&b, "work queue: %d pending, %d unacknowledged, %d redelivered, %d delivered; ",
+				i.NumPending, i.NumAckPending, i.NumRedelivered, i.Delivered.Consumer)
+		}
+	}
+	if st, err := js.Stream(ctx, ingest.StreamAudit); err == nil {
+		if i, err := st.Info(ctx, jetstream.WithSubjectFilter("deid.audit.>")); err == nil {
+			fmt.Fprintf(&b, "audit stream: %d records", i.State.Msgs)
+			for subj, n := range i.State.Subjects {
+				fmt.Fprintf(&b, ", %s %d", subj, n)
+			}
+		}
+	}
+	return b.String()
 }
 
 // TestServeCorpusEndToEnd is the README's promise: start the service with
@@ -270,8 +309,12 @@ func TestServeCorpusEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	audits := make(chan *nats.Msg, 8192)
-	nc.ChanSubscribe("deid.audit.>", audits)
+	audits := auditFeed(t, nc)
+	t.Cleanup(func() {
+		if t.Failed() { // the service's logs name no identifying value
+			t.Logf("service log (tail):\n%s", tail(logs.String(), 4000))
+		}
+	})
 
 	corpus := corpusDir(t)
 	names, _ := filepath.Glob(filepath.Join(corpus, "*"))
@@ -297,7 +340,7 @@ func TestServeCorpusEndToEnd(t *testing.T) {
 		}
 		keys[key], keyOf[filepath.Base(p)] = true, key
 	}
-	awaitInputs(t, audits, keys, 3*time.Minute)
+	awaitInputs(t, nc, audits, keys, 3*time.Minute)
 
 	js, _ := jetstream.New(nc)
 	// The audit record can arrive before the event written beside it; a
