@@ -41,6 +41,25 @@ func (s *spool) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// Expect tells an empty spool about how many bytes it will hold, when
+// that is known (n above 0): more than its memory limit and it is a file
+// from the first byte (no buffer filled only to be spilled, so memory
+// stays flat for large objects); fewer and its memory is sized for them
+// at once (no copies as it grows), with slack for the attributes a profile
+// adds to an output.
+func (s *spool) Expect(n int64) {
+	if n <= 0 || s.n > 0 || s.f != nil {
+		return
+	}
+	if n > int64(s.limit) {
+		s.limit = 0
+		return
+	}
+	if want := min(n+64<<10, int64(s.limit)); int64(cap(s.buf)) < want {
+		s.buf = make([]byte, 0, want)
+	}
+}
+
 // ReadAt reads back what was written (io.ReaderAt).
 func (s *spool) ReadAt(p []byte, off int64) (int, error) {
 	if s.f != nil {

@@ -94,6 +94,9 @@ func (s MinioStore) Get(ctx context.Context, bucket, key string, w io.Writer) (s
 	if err != nil {
 		return "", 0, fmt.Errorf("get object: %w", classify(err))
 	}
+	if e, ok := w.(interface{ Expect(int64) }); ok { // a spool: sized, or a file for a large object
+		e.Expect(st.Size)
+	}
 	n, err := io.Copy(w, obj)
 	if err != nil {
 		return "", 0, fmt.Errorf("get object: %w", classify(err))

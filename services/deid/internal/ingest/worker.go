@@ -515,7 +515,7 @@ func (s *Service) input(ctx context.Context, j InstanceJob) (in ReadAtCloser, et
 		})
 		return in, etag, size, err
 	}
-	sp := s.newSpool()
+	sp := s.newSpool(0) // size unknown until the GET answers
 	err = retry(ctx, s.cfg.OpTimeout*6, 5, func(ctx context.Context) error {
 		if err := sp.Reset(); err != nil {
 			return err
@@ -587,7 +587,7 @@ func (s *Service) processInstance(ctx context.Context, j InstanceJob) (finish fu
 			}
 		}()
 	}
-	outF := s.newSpool()
+	outF := s.newSpool(size)
 	handedOver := false // to finish, which closes it
 	defer func() {
 		if !handedOver {
@@ -868,12 +868,14 @@ func (s *Service) watchLag(ctx context.Context) {
 	}
 }
 
-// newSpool is a spool for one job's input or output.
-func (s *Service) newSpool() *spool {
+// newSpool is a spool for one job's input or output; expect, when known
+// (above 0), is about how many bytes it will hold (see spool.Expect).
+func (s *Service) newSpool(expect int64) *spool {
 	sp := &spool{dir: s.cfg.TempDir, limit: s.cfg.SpoolMemory}
 	if b, ok := s.bufs.Get().([]byte); ok {
 		sp.buf = b
 	}
+	sp.Expect(expect)
 	sp.free = func(b []byte) {
 		if cap(b) <= 2<<20 { // keep the pool to what typical instances need
 			s.bufs.Put(b)
