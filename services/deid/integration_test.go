@@ -124,18 +124,19 @@ func waitTCP(t *testing.T, addr string) {
 // startNATSServer runs nats-server with JetStream; it returns the client URL.
 func startNATSServer(t *testing.T) string {
 	t.Helper()
-	return startNATSServerOn(t, "")
+	return startNATSServerIn(t, t.TempDir(), "")
 }
 
-// startNATSServerOn starts nats-server with JetStream, restricted to the
-// listed CPUs ("1", "2,3") when cpus is set: taskset execs it, so every
-// thread it starts is pinned and its PID is the server's.
-func startNATSServerOn(t *testing.T, cpus string) string {
+// startNATSServerIn starts nats-server with JetStream stored in dir,
+// restricted to the listed CPUs ("1", "2,3") when cpus is set: taskset
+// execs it, so every thread it starts is pinned and its PID is the
+// server's.
+func startNATSServerIn(t *testing.T, dir, cpus string) string {
 	t.Helper()
 	addr, mon := freePort(t), freePort(t)
 	host, port, _ := net.SplitHostPort(addr)
 	_, mport, _ := net.SplitHostPort(mon)
-	bin, args := serverBinary(t, "nats-server"), []string{"-a", host, "-p", port, "-m", mport, "-js", "-sd", t.TempDir(), "--server_name", "it"}
+	bin, args := serverBinary(t, "nats-server"), []string{"-a", host, "-p", port, "-m", mport, "-js", "-sd", dir, "--server_name", "it"}
 	if cpus != "" {
 		bin, args = "taskset", append([]string{"-c", cpus, bin}, args...)
 	}
@@ -150,9 +151,22 @@ const itAccess, itSecret = "deidintegration", "integration-secret-0123456789"
 // object-created events go to deid.ingest.objects.
 func startVersityGW(t *testing.T, natsURL string) string {
 	t.Helper()
+	return startVersityGWIn(t, natsURL, t.TempDir())
+}
+
+// startVersityGWIn is startVersityGW keeping its objects under dir.
+func startVersityGWIn(t *testing.T, natsURL, dir string) string {
+	t.Helper()
 	bin := serverBinary(t, "versitygw")
 	addr := freePort(t)
-	root, meta := t.TempDir(), t.TempDir()
+	// Not "objects" and "objects-meta": versitygw refuses a sidecar path
+	// that merely starts with the root path.
+	root, meta := filepath.Join(dir, "objects"), filepath.Join(dir, "metadata")
+	for _, d := range []string{root, meta} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	args := []string{"--access", itAccess, "--secret", itSecret, "--port", addr, "--quiet"}
 	if natsURL != "" {
 		args = append(args, "--event-nats-url", natsURL, "--event-nats-topic", ingest.SubjectObjects)

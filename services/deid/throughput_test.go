@@ -195,16 +195,19 @@ func serviceRate(t *testing.T, mode string, workers int, keyFile string, files [
 	var srv *service
 	switch mode {
 	case "versitygw":
-		natsURL = startNATSServer(t)
-		vgw := startVersityGW(t, "")
+		// Their files under data too, kept until the test ends: deleted
+		// now, they would slow the next runs (see deid run above).
+		natsURL = startNATSServerIn(t, filepath.Join(data, "nats"), "")
+		vgw := startVersityGWIn(t, "", filepath.Join(data, "versitygw"))
 		srv = externalService(t, natsURL, vgw, func(x *serveConfig) {
 			x.workers, x.keyFile, x.profile, x.logLevel = workers, keyFile, "basic", "error"
+			x.data = filepath.Join(data, "service")
 		})
 	case "natsapart":
 		// NATS as deployed, a server of its own (on the cores
 		// BENCH_NATS_CPUS names, e.g. "1" with the test under
 		// `taskset -c 0`), the embedded S3 endpoint in this process.
-		natsURL = startNATSServerOn(t, os.Getenv("BENCH_NATS_CPUS"))
+		natsURL = startNATSServerIn(t, filepath.Join(data, "nats"), os.Getenv("BENCH_NATS_CPUS"))
 		c.natsURL = natsURL
 		srv = startForTest(t, c, io.Discard)
 	default:
