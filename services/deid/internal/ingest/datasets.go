@@ -162,6 +162,15 @@ func (s *Service) indexWrites(src deid.Source, j InstanceJob) []*jsWrite {
 	return ws
 }
 
+// writeIndex writes index entries on their own, when they are not sent
+// with the instance's other writes, and logs those that failed.
+func (s *Service) writeIndex(ctx context.Context, ws []*jsWrite) {
+	if len(ws) > 0 {
+		s.writeAll(ctx, ws)
+		s.indexed(ws)
+	}
+}
+
 // indexed logs index entries that could not be written: the output is
 // still right; only a later dataset request may not find this object by
 // its study. A failed accession entry is forgotten, so the next instance

@@ -580,12 +580,7 @@ func (s *Service) processInstance(ctx context.Context, j InstanceJob) (finish fu
 	var index []*jsWrite
 	if !j.Dataset {
 		index = s.indexWrites(job.Source(), j)
-		defer func() {
-			if len(index) > 0 { // not written with the others
-				s.writeAll(ctx, index)
-				s.indexed(index)
-			}
-		}()
+		defer func() { s.writeIndex(ctx, index) }() // unless sent with the others
 	}
 	outF := s.newSpool(size)
 	handedOver := false // to finish, which closes it
@@ -605,7 +600,8 @@ func (s *Service) processInstance(ctx context.Context, j InstanceJob) (finish fu
 	sum := hex.EncodeToString(spool.h.Sum(nil))
 	r := job.Result()
 	key := prefix + OutputKey(r)
-	done := InstanceDone{Schema: EventsSchema, Time: time.Now().UTC(), JobID: j.JobID, StudyUID: r.StudyUID,
+	// Its Time is set by announce, when the output is stored.
+	done := InstanceDone{Schema: EventsSchema, JobID: j.JobID, StudyUID: r.StudyUID,
 		SeriesUID: r.SeriesUID, SOPInstanceUID: r.SOPInstanceUID, SOPClassUID: r.SOPClassUID, Bucket: s.cfg.OutBucket,
 		Key: key, Size: n, SHA256: sum, Profile: profile, Edition: ps315.Edition, Counts: r.Counts}
 	mk := Mark{Study: r.StudyUID}
@@ -621,10 +617,7 @@ func (s *Service) processInstance(ctx context.Context, j InstanceJob) (finish fu
 	return func() error {
 		defer outF.Close()
 		if err := s.storeOutput(ctx, j, key, outF, n, profile, sum); err != nil {
-			if len(idx) > 0 { // recorded whatever becomes of the instance
-				s.writeAll(ctx, idx)
-				s.indexed(idx)
-			}
+			s.writeIndex(ctx, idx) // recorded whatever becomes of the instance
 			return err
 		}
 		if s.m != nil {
