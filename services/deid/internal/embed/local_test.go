@@ -6,6 +6,7 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -87,6 +88,13 @@ func TestLocalErrors(t *testing.T) {
 	}
 	if err := l.Put("other", "short", strings.NewReader("x"), 5, nil, false); err == nil {
 		t.Error("a body shorter than its size was stored")
+	}
+	if err := l.Put("other", "Doe^John", strings.NewReader("y"), 1, nil, true); !errors.Is(err, ErrExists) {
+		t.Errorf("create over an object: %v", err)
+	}
+	// Refused writes leave no temporary file behind.
+	if left, _ := filepath.Glob(filepath.Join(s.cfg.Dir, "spool", "*", "*")); len(left) != 0 {
+		t.Errorf("the spool holds %d files after refused writes", len(left))
 	}
 }
 

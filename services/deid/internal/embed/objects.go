@@ -363,7 +363,14 @@ func (s *objectStore) put(bucket, key string, meta map[string]string, input io.R
 		return err
 	}
 	tmp := f.Name()
-	defer os.Remove(tmp) // a no-op once renamed
+	placed := false
+	defer func() {
+		// Only when it was not renamed into place: an unlink of a name
+		// that is gone is still a system call per object.
+		if !placed {
+			os.Remove(tmp)
+		}
+	}()
 	// gofakes3 hands over its MD5-hashing reader, whose sum is the ETag it
 	// answers; computing our own would hash every byte twice.
 	summer, hashed := input.(interface{ Sum([]byte) []byte })
@@ -420,6 +427,7 @@ func (s *objectStore) put(bucket, key string, meta map[string]string, input io.R
 		}
 		err = os.Rename(tmp, fp)
 	}
+	placed = err == nil
 	if errors.Is(err, syscall.EISDIR) || errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) {
 		return gofakes3.ErrorMessage(gofakes3.ErrInvalidArgument, "a key cannot be a folder of other objects' keys")
 	}
