@@ -194,3 +194,46 @@ func TestCleanedTextLosesContradictedValues(t *testing.T) {
 		}
 	}
 }
+
+// A text to clean whose bytes spell the patient's name only when read
+// without its character set: inside an ISO 2022 two-byte run (ESC $ B,
+// JIS X 0208) the letters are kanji to a reader, so the engine's cleaning
+// of the decoded text finds nothing, while the verifier, reading bytes as
+// they are, finds the name. The text is emptied and the file written; the
+// same name in plain text is cleaned as before.
+func TestUncleanableTextIsEmptied(t *testing.T) {
+	cases := []struct {
+		name          string
+		reason        string // Reason for Study, cleaned by the research profile
+		emptied, kept bool   // the text emptied; any of it kept
+	}{
+		{"name inside a two-byte run", "\x1b$B" + plantGiven + "\x1b(B follow-up", true, false},
+		{"name as text", "follow-up " + plantGiven + " knee", false, true},
+		{"no name", "follow-up knee", false, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			els := base(s(0x00321030, "LO", tc.reason))
+			els[0] = s(0x00080005, "CS", `\ISO 2022 IR 87`) // ASCII, and JIS X 0208 by code extension
+			in := buildFile(t, false, els)
+			j, err := newEngine(t, builtinProfile(t, "research"), 1).Plan(bytes.NewReader(in), int64(len(in)))
+			if err != nil {
+				t.Fatalf("plan: %v", err)
+			}
+			var out spool
+			if _, _, err := j.WriteVerified(&out); err != nil {
+				t.Fatalf("not written: %v", err)
+			}
+			if bytes.Contains(bytes.ToLower(out.Bytes()), bytes.ToLower([]byte(plantGiven))) {
+				t.Errorf("%q left in the output", plantGiven)
+			}
+			c := j.Result().Counts
+			if got := c.UncleanableEmptied == 1; got != tc.emptied {
+				t.Errorf("uncleanable_emptied = %d", c.UncleanableEmptied)
+			}
+			if got := bytes.Contains(out.Bytes(), []byte("follow-up")); got != tc.kept {
+				t.Errorf("the rest of the text kept: %v, want %v", got, tc.kept)
+			}
+		})
+	}
+}

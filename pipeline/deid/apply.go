@@ -299,19 +299,40 @@ func (j *Job) cleanText(e *dicomraw.Element, vr string, sc scope) {
 		j.collected = true
 	}
 	out, n := redact(text, j.needles)
+	enc := raw
+	if n > 0 {
+		var err error
+		if enc, err = sc.cs.Encode(out, vr); err != nil {
+			j.replace(e, vr, nil)
+			c.ReplacedUnencodable++
+			return
+		}
+	}
+	// The engine reads text as its character set says; the verifier also
+	// reads its bytes as they are. Where they disagree (a name's letters
+	// inside a two-byte run of ISO 2022 text), the text cannot be cleaned
+	// reliably: it is emptied, not left to fail the whole file.
+	if j.verifierFlags(e, enc) {
+		j.replace(e, vr, nil)
+		c.UncleanableEmptied++
+		return
+	}
 	if n == 0 {
 		c.Kept++
 		return
 	}
 	c.Cleaned++
 	c.TextRedactions += n
-	enc, err := sc.cs.Encode(out, vr)
-	if err != nil {
-		j.replace(e, vr, nil)
-		c.ReplacedUnencodable++
-		return
-	}
 	j.replace(e, vr, enc)
+}
+
+// verifierFlags reports whether the verifier would find one of the input's
+// identifying values in value written as e's.
+func (j *Job) verifierFlags(e *dicomraw.Element, value []byte) bool {
+	if j.matcher == nil {
+		j.matcher = j.verifySet().CompileCached(j.eng.matchers)
+	}
+	return j.matcher.Flags(e, value)
 }
 
 // isStandardUID reports a UID registered in PS3.6, or any UID under the

@@ -189,6 +189,8 @@ type Job struct {
 	needles      []needle
 	needleSeen   map[string]bool // the needles' texts, to add each once
 	collected    bool            // needles gathered (on the first text to clean)
+	vset         *verify.Set     // the verifier's values of the input, once asked for
+	matcher      *verify.Matcher // vset compiled, for the texts cleaned
 	pixelsMasked bool            // Clean Pixel Data masked the pixels
 	top          scope           // the dataset's scope, for collecting
 	meta         []dicomraw.MetaElement
@@ -241,6 +243,35 @@ type Counts struct {
 	ContentItemsRemoved  int `json:"content_items_removed"`
 	TextRedactions       int `json:"text_redactions"`
 	ReplacedUnencodable  int `json:"replaced_unencodable"`
+	// UncleanableEmptied counts texts to clean that the verifier would
+	// still refuse once cleaned (an identifying value's bytes that the
+	// text's character set does not read as that value): emptied instead.
+	UncleanableEmptied int `json:"uncleanable_emptied"`
+}
+
+// Add adds o's tallies to c (a report's totals).
+func (c *Counts) Add(o *Counts) {
+	c.Elements += o.Elements
+	c.Kept += o.Kept
+	c.Removed += o.Removed
+	c.Emptied += o.Emptied
+	c.Dummied += o.Dummied
+	c.Cleaned += o.Cleaned
+	c.Pseudonymised += o.Pseudonymised
+	c.UIDsMapped += o.UIDsMapped
+	c.NonTableUIDsMapped += o.NonTableUIDsMapped
+	c.DatesShifted += o.DatesShifted
+	c.UnknownPublicRemoved += o.UnknownPublicRemoved
+	c.PrivateRemoved += o.PrivateRemoved
+	c.PrivateKept += o.PrivateKept
+	c.GroupLengthsDropped += o.GroupLengthsDropped
+	c.OverlayGroupsRemoved += o.OverlayGroupsRemoved
+	c.UnreadableRemoved += o.UnreadableRemoved
+	c.VRMismatchRemoved += o.VRMismatchRemoved
+	c.ContentItemsRemoved += o.ContentItemsRemoved
+	c.TextRedactions += o.TextRedactions
+	c.ReplacedUnencodable += o.ReplacedUnencodable
+	c.UncleanableEmptied += o.UncleanableEmptied
 }
 
 // Result returns what the job will write.

@@ -43,8 +43,12 @@ func VerifyPolicy(p *rules.Profile) verify.Policy {
 // of this job's input. Findings make it a Rejection of kind "residual":
 // the caller must not publish the output.
 func (j *Job) Verify(out *dicomraw.File) (*Verification, error) {
-	set := verify.Collect(j.f, j.eng.policy)
-	fs, ex, err := set.CompileCached(j.eng.matchers).Scan(out)
+	set := j.verifySet()
+	m := j.matcher
+	if m == nil {
+		m = set.CompileCached(j.eng.matchers)
+	}
+	fs, ex, err := m.Scan(out)
 	if err != nil {
 		return nil, err
 	}
@@ -57,6 +61,16 @@ func (j *Job) Verify(out *dicomraw.File) (*Verification, error) {
 		return v, &Rejection{Kind: "residual", Reason: reason}
 	}
 	return v, nil
+}
+
+// verifySet collects the input's identifying values for the verifier,
+// once: cleaning asks it before Verify does. Planning changes no value
+// it reads (only what will be written).
+func (j *Job) verifySet() *verify.Set {
+	if j.vset == nil {
+		j.vset = verify.Collect(j.f, j.eng.policy)
+	}
+	return j.vset
 }
 
 // Spool is where an output is written before it is published: it must be

@@ -287,6 +287,22 @@ func (m *Matcher) Scan(out *dicomraw.File) ([]Finding, []Exemption, error) {
 	return fs, ex, nil
 }
 
+// Flags reports whether value, written as the value of e (a top-level
+// or item element of the output), holds one of the set's values as Scan
+// would find it there. The engine asks it of a text it has cleaned: a text
+// the verifier would still refuse (a name's bytes inside another
+// character set's two-byte run, say) is emptied rather than failing the
+// whole file.
+func (m *Matcher) Flags(e *dicomraw.Element, value []byte) bool {
+	if len(m.parts) == 0 || len(value) == 0 {
+		return false
+	}
+	st := &scanState{m: m, found: map[Finding]bool{}, exempt: map[string]string{}}
+	st.element(e)
+	st.scan(value, "", true)
+	return len(st.found) > 0
+}
+
 type scanState struct {
 	m      *Matcher
 	binary bool // scanning numbers or opaque bytes: short matches are chance
@@ -321,8 +337,7 @@ func (st *scanState) dataset(src io.ReaderAt, els []*dicomraw.Element, path stri
 			}
 			continue
 		}
-		st.binary = isBinary(e) && t != 0x00420011 // Encapsulated Document is text to us
-		st.codeString = e.VR == "CS" || e.VR == "" && dicomraw.DictVR(t) == "CS"
+		st.element(e)
 		if e.Loaded {
 			st.scan(e.Value, p, true)
 			continue
@@ -332,6 +347,13 @@ func (st *scanState) dataset(src io.ReaderAt, els []*dicomraw.Element, path stri
 		}
 	}
 	return nil
+}
+
+// element sets how the values of e are read: numbers and opaque bytes
+// need longer matches, code strings may hold kept defined terms.
+func (st *scanState) element(e *dicomraw.Element) {
+	st.binary = isBinary(e) && e.Tag != 0x00420011 // Encapsulated Document is text to us
+	st.codeString = e.VR == "CS" || e.VR == "" && dicomraw.DictVR(e.Tag) == "CS"
 }
 
 // stream scans a value that was not loaded, in overlapping chunks.

@@ -416,7 +416,7 @@ func runBatch(eng *deid.Engine, c runConfig, stderr io.Writer) (*Report, error) 
 			rep.Counts.Duplicates++
 		}
 		if f.Counts != nil {
-			addCounts(&rep.Totals, f.Counts)
+			rep.Totals.Add(f.Counts)
 		}
 	}
 	if c.dryRun {
@@ -538,28 +538,6 @@ func writeOutput(job *deid.Job, c runConfig, tmpDir string, fo *FileOutcome) err
 	ok = true
 	fo.Status, fo.Bytes = "written", size
 	return nil
-}
-
-func addCounts(t, c *deid.Counts) {
-	t.Elements += c.Elements
-	t.Kept += c.Kept
-	t.Removed += c.Removed
-	t.Emptied += c.Emptied
-	t.Dummied += c.Dummied
-	t.Cleaned += c.Cleaned
-	t.Pseudonymised += c.Pseudonymised
-	t.UIDsMapped += c.UIDsMapped
-	t.NonTableUIDsMapped += c.NonTableUIDsMapped
-	t.DatesShifted += c.DatesShifted
-	t.UnknownPublicRemoved += c.UnknownPublicRemoved
-	t.PrivateRemoved += c.PrivateRemoved
-	t.PrivateKept += c.PrivateKept
-	t.GroupLengthsDropped += c.GroupLengthsDropped
-	t.OverlayGroupsRemoved += c.OverlayGroupsRemoved
-	t.UnreadableRemoved += c.UnreadableRemoved
-	t.ContentItemsRemoved += c.ContentItemsRemoved
-	t.TextRedactions += c.TextRedactions
-	t.ReplacedUnencodable += c.ReplacedUnencodable
 }
 
 func printReview(w io.Writer, rep *Report) {
