@@ -179,15 +179,8 @@ func TestCleanedTextLosesContradictedValues(t *testing.T) {
 		s(0x0032000A, "CS", "COMPLETED"),
 		s(0x00321030, "LO", "zbigniew carpentry 20240517"), // Reason for Study: cleaned
 	))
-	j, err := newEngine(t, builtinProfile(t, "research"), 1).Plan(bytes.NewReader(in), int64(len(in)))
-	if err != nil {
-		t.Fatalf("plan: %v", err)
-	}
-	var out spool
-	if _, _, err := j.WriteVerified(&out); err != nil {
-		t.Fatalf("not written: %v", err)
-	}
-	low := bytes.ToLower(out.Bytes())
+	_, out := writeVerified(t, newEngine(t, builtinProfile(t, "research"), 1), in)
+	low := bytes.ToLower(out)
 	for _, v := range []string{"zbigniew carpentry", "20240517"} {
 		if bytes.Contains(low, []byte(v)) {
 			t.Errorf("%q left in the output", v)
@@ -216,22 +209,15 @@ func TestUncleanableTextIsEmptied(t *testing.T) {
 			els := base(s(0x00321030, "LO", tc.reason))
 			els[0] = s(0x00080005, "CS", `\ISO 2022 IR 87`) // ASCII, and JIS X 0208 by code extension
 			in := buildFile(t, false, els)
-			j, err := newEngine(t, builtinProfile(t, "research"), 1).Plan(bytes.NewReader(in), int64(len(in)))
-			if err != nil {
-				t.Fatalf("plan: %v", err)
-			}
-			var out spool
-			if _, _, err := j.WriteVerified(&out); err != nil {
-				t.Fatalf("not written: %v", err)
-			}
-			if bytes.Contains(bytes.ToLower(out.Bytes()), bytes.ToLower([]byte(plantGiven))) {
+			j, out := writeVerified(t, newEngine(t, builtinProfile(t, "research"), 1), in)
+			if bytes.Contains(bytes.ToLower(out), bytes.ToLower([]byte(plantGiven))) {
 				t.Errorf("%q left in the output", plantGiven)
 			}
 			c := j.Result().Counts
 			if got := c.UncleanableEmptied == 1; got != tc.emptied {
 				t.Errorf("uncleanable_emptied = %d", c.UncleanableEmptied)
 			}
-			if got := bytes.Contains(out.Bytes(), []byte("follow-up")); got != tc.kept {
+			if got := bytes.Contains(out, []byte("follow-up")); got != tc.kept {
 				t.Errorf("the rest of the text kept: %v, want %v", got, tc.kept)
 			}
 		})

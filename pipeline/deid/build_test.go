@@ -221,3 +221,18 @@ func corpusDir(t testing.TB) string {
 	}
 	return d
 }
+
+// writeVerified plans in with e and writes it through the verifier, as
+// the service and deid run do; the test fails if either refuses.
+func writeVerified(t testing.TB, e *Engine, in []byte) (*Job, []byte) {
+	t.Helper()
+	j, err := e.Plan(bytes.NewReader(in), int64(len(in)))
+	if err != nil {
+		t.Fatalf("plan: %v", err)
+	}
+	var out spool
+	if _, _, err := j.WriteVerified(&out); err != nil {
+		t.Fatalf("verified write: %v", err)
+	}
+	return j, out.Bytes()
+}

@@ -27,15 +27,8 @@ func TestUIDsCleanedFromText(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			in := buildFile(t, false, append(sampleCT("PID-UID-000042", sop), s(tAddHistory, "LT", c.text)))
-			j, err := e.Plan(bytes.NewReader(in), int64(len(in)))
-			if err != nil {
-				t.Fatalf("plan: %v", err)
-			}
-			var out spool
-			if _, _, err := j.WriteVerified(&out); err != nil {
-				t.Fatalf("verified write: %v", err)
-			}
-			got, _ := parse(t, out.Bytes()).str(tAddHistory)
+			_, out := writeVerified(t, e, in)
+			got, _ := parse(t, out).str(tAddHistory)
 			if c.gone != "" && bytes.Contains([]byte(got), []byte(c.gone)) {
 				t.Errorf("UID left in the cleaned text")
 			}

@@ -63,22 +63,15 @@ func TestContradictoryVRs(t *testing.T) {
 				checkRejection(t, e, in, "unsupported")
 				return
 			}
-			j, err := e.Plan(bytes.NewReader(in), int64(len(in)))
-			if err != nil {
-				t.Fatalf("plan: %v", err)
-			}
-			var out spool
-			if _, _, err := j.WriteVerified(&out); err != nil {
-				t.Fatalf("verified write: %v", err)
-			}
+			j, out := writeVerified(t, e, in)
 			if got := j.Result().Counts.VRMismatchRemoved; got != c.removed {
 				t.Errorf("vr_mismatch_removed = %d, want %d", got, c.removed)
 			}
-			p := parse(t, out.Bytes())
+			p := parse(t, out)
 			if c.gone != 0 && p.find(c.gone) != nil {
 				t.Errorf("element with a contradicted VR is still in the output")
 			}
-			if bytes.Contains(bytes.ToUpper(out.Bytes()), []byte(strings.ToUpper(c.secret))) {
+			if bytes.Contains(bytes.ToUpper(out), []byte(strings.ToUpper(c.secret))) {
 				t.Errorf("value of an element with a contradicted VR left in the output")
 			}
 		})
