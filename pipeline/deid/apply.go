@@ -312,7 +312,7 @@ func (j *Job) cleanText(e *dicomraw.Element, vr string, sc scope) {
 	// reads its bytes as they are. Where they disagree (a name's letters
 	// inside a two-byte run of ISO 2022 text), the text cannot be cleaned
 	// reliably: it is emptied, not left to fail the whole file.
-	if j.verifierFlags(e, enc) {
+	if j.verifier().Flags(e, enc) {
 		j.replace(e, vr, nil)
 		c.UncleanableEmptied++
 		return
@@ -324,15 +324,6 @@ func (j *Job) cleanText(e *dicomraw.Element, vr string, sc scope) {
 	c.Cleaned++
 	c.TextRedactions += n
 	j.replace(e, vr, enc)
-}
-
-// verifierFlags reports whether the verifier would find one of the input's
-// identifying values in value written as e's.
-func (j *Job) verifierFlags(e *dicomraw.Element, value []byte) bool {
-	if j.matcher == nil {
-		j.matcher = j.verifySet().CompileCached(j.eng.matchers)
-	}
-	return j.matcher.Flags(e, value)
 }
 
 // isStandardUID reports a UID registered in PS3.6, or any UID under the

@@ -189,8 +189,8 @@ type Job struct {
 	needles      []needle
 	needleSeen   map[string]bool // the needles' texts, to add each once
 	collected    bool            // needles gathered (on the first text to clean)
-	vset         *verify.Set     // the verifier's values of the input, once asked for
-	matcher      *verify.Matcher // vset compiled, for the texts cleaned
+	vset         *verify.Set     // the verifier's values of the input (with matcher)
+	matcher      *verify.Matcher // vset compiled, once asked for
 	pixelsMasked bool            // Clean Pixel Data masked the pixels
 	top          scope           // the dataset's scope, for collecting
 	meta         []dicomraw.MetaElement

@@ -43,16 +43,11 @@ func VerifyPolicy(p *rules.Profile) verify.Policy {
 // of this job's input. Findings make it a Rejection of kind "residual":
 // the caller must not publish the output.
 func (j *Job) Verify(out *dicomraw.File) (*Verification, error) {
-	set := j.verifySet()
-	m := j.matcher
-	if m == nil {
-		m = set.CompileCached(j.eng.matchers)
-	}
-	fs, ex, err := m.Scan(out)
+	fs, ex, err := j.verifier().Scan(out)
 	if err != nil {
 		return nil, err
 	}
-	v := &Verification{Findings: fs, Exemptions: ex, Values: set.Len()}
+	v := &Verification{Findings: fs, Exemptions: ex, Values: j.vset.Len()}
 	if len(fs) > 0 {
 		reason := fs[0].String()
 		if len(fs) > 1 {
@@ -63,14 +58,15 @@ func (j *Job) Verify(out *dicomraw.File) (*Verification, error) {
 	return v, nil
 }
 
-// verifySet collects the input's identifying values for the verifier,
-// once: cleaning asks it before Verify does. Planning changes no value
-// it reads (only what will be written).
-func (j *Job) verifySet() *verify.Set {
-	if j.vset == nil {
+// verifier is the verifier's matcher for the input's identifying values,
+// built once: cleaning asks it before Verify does. Planning changes no
+// value it reads (only what will be written).
+func (j *Job) verifier() *verify.Matcher {
+	if j.matcher == nil {
 		j.vset = verify.Collect(j.f, j.eng.policy)
+		j.matcher = j.vset.CompileCached(j.eng.matchers)
 	}
-	return j.vset
+	return j.matcher
 }
 
 // Spool is where an output is written before it is published: it must be
