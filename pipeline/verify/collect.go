@@ -344,6 +344,22 @@ func (s *Set) private(e *dicomraw.Element, path attrPath, creators map[uint32]st
 	}
 }
 
+// keptCreator reports whether v, a private creator of group, names a block
+// the profile can keep: one Table E.3.10-1 lists, or one a keep rule names.
+// Such a value is a vendor's published name, not the file's data.
+func (s *Set) keptCreator(group uint16, v []byte) bool {
+	c := ps315.NormalizeCreator(string(v))
+	if ps315.IsKnownCreator(group, c) {
+		return true
+	}
+	for k := range s.policy.KeepPrivate {
+		if k.Group == group && ps315.NormalizeCreator(k.Creator) == c {
+			return true
+		}
+	}
+	return false
+}
+
 // keptOnPurpose reports whether the profile retains an attribute by an
 // option (K or C in its column) or an explicit keep rule.
 func (s *Set) keptOnPurpose(t uint32, row ps315.Row, inTable bool, vr string) (bool, string) {

@@ -308,9 +308,13 @@ type scanState struct {
 	binary bool // scanning numbers or opaque bytes: short matches are chance
 	// codeString: scanning a CS value (defined terms).
 	codeString bool
-	found      map[Finding]bool
-	exempt     map[string]string
-	buf        []byte
+	// vendorCreator: scanning a private creator that names a block the
+	// profile may keep (Table E.3.10-1's or a keep rule's): a vendor's
+	// name for its block, whatever text of the file it happens to contain.
+	vendorCreator bool
+	found         map[Finding]bool
+	exempt        map[string]string
+	buf           []byte
 }
 
 func (st *scanState) dataset(src io.ReaderAt, els []*dicomraw.Element, path string, top bool) error {
@@ -338,6 +342,7 @@ func (st *scanState) dataset(src io.ReaderAt, els []*dicomraw.Element, path stri
 			continue
 		}
 		st.element(e)
+		st.vendorCreator = t.IsPrivateCreator() && e.Loaded && st.m.set.keptCreator(t.Group(), e.Value)
 		if e.Loaded {
 			st.scan(e.Value, p, true)
 			continue
@@ -388,6 +393,10 @@ func (st *scanState) scan(v []byte, path string, whole bool) {
 				return // ASCII there, not the value's two-byte text
 			}
 			n := st.m.set.needles[part.needles[p.needle]]
+			if st.vendorCreator {
+				st.exempt[path] = "private creator of a block the profile keeps (a vendor's name for it)"
+				return
+			}
 			// A name is excused by a kept value only inside a code string (CS:
 			// ImageType PERFUSION, ValueType TEXT), which holds defined terms;
 			// "patient Kowalski" in a kept code meaning is still a leak.

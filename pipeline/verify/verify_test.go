@@ -3,6 +3,7 @@ package verify
 import (
 	"bytes"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -325,5 +326,42 @@ func TestSafePrivateExemptOnlyWithItsVR(t *testing.T) {
 		if (len(fs) > 0) != c.flagged {
 			t.Errorf("VR %s: findings %v, want flagged %v", c.vr, fs, c.flagged)
 		}
+	}
+}
+
+// A kept private creator is a vendor's published block name: text of the
+// file that happens to be part of it (a removed private value holding
+// "GEMS_ACQU") is no leak. A creator the table and the profile do not
+// name could hold anything, and is scanned like any value.
+func TestKeptCreatorHoldsNoLeak(t *testing.T) {
+	removed := []el{v(0x00290010, "LO", "ACME 1.0"), v(0x00291001, "LO", "GEMS_ACQU")}
+	for _, c := range []struct {
+		name    string
+		pol     Policy
+		group   uint32
+		creator string
+		flagged bool
+	}{
+		{"safe private creator", Policy{}, 0x0019, "GEMS_ACQU_01", false},
+		{"padded, other case", Policy{}, 0x0019, "gems_acqu_01 ", false},
+		{"creator of a keep rule", Policy{KeepPrivate: map[PrivateKey]bool{{Group: 0x0019, Creator: "MY GEMS_ACQU BLOCK", Element: 0x01}: true}},
+			0x0019, "MY GEMS_ACQU BLOCK", false},
+		{"creator nobody names", Policy{}, 0x0019, "GEMS_ACQU_99", true},
+		{"known creator in another group", Policy{}, 0x0031, "GEMS_ACQU_01", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			c.pol.Options[ps315.RetainSafePrivate] = true
+			creator := v(c.group<<16|0x0010, "LO", c.creator)
+			kept := v(c.group<<16|0x1023, "DS", "39.375")
+			in := file(t, append([]el{creator, kept}, removed...)...)
+			out := file(t, creator, kept)
+			fs, ex := findings(t, c.pol, in, out)
+			if (len(fs) > 0) != c.flagged {
+				t.Fatalf("findings %v, want flagged %v", fs, c.flagged)
+			}
+			if !c.flagged && !slices.ContainsFunc(ex, func(e Exemption) bool { return strings.Contains(e.Reason, "private creator") }) {
+				t.Errorf("the creator's match is not listed as exempt: %v", ex)
+			}
+		})
 	}
 }
