@@ -342,7 +342,6 @@ func (st *scanState) dataset(src io.ReaderAt, els []*dicomraw.Element, path stri
 			continue
 		}
 		st.element(e)
-		st.vendorCreator = t.IsPrivateCreator() && e.Loaded && st.m.set.keptCreator(t.Group(), e.Value)
 		if e.Loaded {
 			st.scan(e.Value, p, true)
 			continue
@@ -355,10 +354,12 @@ func (st *scanState) dataset(src io.ReaderAt, els []*dicomraw.Element, path stri
 }
 
 // element sets how the values of e are read: numbers and opaque bytes
-// need longer matches, code strings may hold kept defined terms.
+// need longer matches, code strings may hold kept defined terms, a kept
+// vendor's block name holds no leak.
 func (st *scanState) element(e *dicomraw.Element) {
 	st.binary = isBinary(e) && e.Tag != 0x00420011 // Encapsulated Document is text to us
 	st.codeString = e.VR == "CS" || e.VR == "" && dicomraw.DictVR(e.Tag) == "CS"
+	st.vendorCreator = e.Tag.IsPrivateCreator() && e.Loaded && st.m.set.keptCreator(e.Tag.Group(), e.Value)
 }
 
 // stream scans a value that was not loaded, in overlapping chunks.
