@@ -63,8 +63,22 @@ func IsRegistered(uid string) bool {
 }
 
 // IsDICOMRoot reports whether uid lies under the DICOM Standard's root
-// 1.2.840.10008, whether or not this package registers it.
-func IsDICOMRoot(uid string) bool { return strings.HasPrefix(clean(uid), DICOMRoot) }
+// 1.2.840.10008, whether or not this package registers it. A value with
+// characters no UID may have (letters, spaces) is not one of the
+// standard's, whatever it starts with: callers keep such UIDs as they are,
+// so a value dressed up as one must not pass.
+func IsDICOMRoot(uid string) bool {
+	u := clean(uid)
+	if !strings.HasPrefix(u, DICOMRoot) {
+		return false
+	}
+	for i := len(DICOMRoot); i < len(u); i++ {
+		if c := u[i]; c != '.' && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}
 
 // All returns every registered UID in source order (that of PS3.6). The
 // slice is a copy.

@@ -61,10 +61,13 @@ func TestLookup(t *testing.T) {
 
 func TestIsDICOMRoot(t *testing.T) {
 	for uid, want := range map[string]bool{
-		"1.2.840.10008.6.1.1": true, // a Context Group UID: standard, not in Table A-1
-		"1.2.840.10008.1.2":   true,
-		"1.2.840.100081.2":    false,
-		"2.25.1":              false,
+		"1.2.840.10008.6.1.1":        true, // a Context Group UID: standard, not in Table A-1
+		"1.2.840.10008.1.2":          true,
+		"1.2.840.100081.2":           false,
+		"2.25.1":                     false,
+		"1.2.840.10008.1.2\x00":      true,  // padded
+		"1.2.840.10008.0A0000000000": false, // a letter: not a UID
+		"1.2.840.10008.1 Kowalczyk":  false,
 	} {
 		if got := IsDICOMRoot(uid); got != want {
 			t.Errorf("IsDICOMRoot(%q) = %v", uid, got)
