@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"net/url"
 	"strings"
 	"sync"
@@ -45,6 +46,9 @@ type Config struct {
 	// held in memory while its job runs (default 16 MiB); larger ones go
 	// to files in TempDir.
 	SpoolMemory int
+	// MaxObjectSize bounds an input (0: no bound): a larger one is
+	// refused before its bytes are read, as a failure of kind "limit".
+	MaxObjectSize int64
 	// RetryBase is the first redelivery delay after a transient failure;
 	// it doubles with each delivery, up to 64 times RetryBase.
 	RetryBase time.Duration
@@ -501,8 +505,12 @@ func (s *Service) failJob(ctx context.Context, j StudyJob, reason string) error 
 	return permanent(reason)
 }
 
+// errTooLarge: the input is larger than Config.MaxObjectSize.
+var errTooLarge = errors.New("the input is larger than the maximum object size")
+
 // input opens the job's object in place when the store can (the
-// embedded endpoint's files), else spools it.
+// embedded endpoint's files), else spools it. An object larger than
+// MaxObjectSize is refused (errTooLarge) before its bytes are read.
 func (s *Service) input(ctx context.Context, j InstanceJob) (in ReadAtCloser, etag string, size int64, err error) {
 	if op, ok := s.store.(Opener); ok {
 		err = retry(ctx, s.cfg.OpTimeout*6, 5, func(ctx context.Context) error {
@@ -513,21 +521,54 @@ func (s *Service) input(ctx context.Context, j InstanceJob) (in ReadAtCloser, et
 			}
 			return err
 		})
+		if err == nil && s.cfg.MaxObjectSize > 0 && size > s.cfg.MaxObjectSize {
+			in.Close()
+			return nil, "", size, errTooLarge
+		}
 		return in, etag, size, err
 	}
 	sp := s.newSpool(0) // size unknown until the GET answers
+	var w io.Writer = sp
+	if s.cfg.MaxObjectSize > 0 {
+		w = &capWriter{sp: sp, max: s.cfg.MaxObjectSize}
+	}
 	err = retry(ctx, s.cfg.OpTimeout*6, 5, func(ctx context.Context) error {
 		if err := sp.Reset(); err != nil {
 			return err
 		}
 		var err error
-		etag, size, err = s.store.Get(ctx, j.Bucket, j.Key, sp)
-		if errors.Is(err, ErrNotFound) {
+		etag, size, err = s.store.Get(ctx, j.Bucket, j.Key, w)
+		if errors.Is(err, ErrNotFound) || errors.Is(err, errTooLarge) {
 			return stopRetry{err}
 		}
 		return err
 	})
 	return sp, etag, size, err
+}
+
+// capWriter is a spool that refuses more than max bytes: told the size
+// before the first byte (Expect, from the GET's answer), it refuses at
+// once, and it counts in any case.
+type capWriter struct {
+	sp       *spool
+	max      int64
+	tooLarge bool
+}
+
+func (c *capWriter) Expect(n int64) {
+	if n > c.max {
+		c.tooLarge = true
+		return
+	}
+	c.sp.Expect(n)
+}
+
+func (c *capWriter) Write(p []byte) (int, error) {
+	if c.tooLarge || c.sp.Size()+int64(len(p)) > c.max {
+		c.tooLarge = true
+		return 0, errTooLarge
+	}
+	return c.sp.Write(p)
 }
 
 // processInstance is one object: read, de-identify, verify, store,
@@ -547,6 +588,9 @@ func (s *Service) processInstance(ctx context.Context, j InstanceJob) (finish fu
 	}
 	if errors.Is(err, ErrNotFound) {
 		return nil, s.fail(ctx, j, "gone", "the input object no longer exists", false)
+	}
+	if errors.Is(err, errTooLarge) {
+		return nil, s.failTooLarge(ctx, j)
 	}
 	if err != nil {
 		return nil, err
@@ -764,6 +808,30 @@ func (s *Service) fail(ctx context.Context, j InstanceJob, kind, reason string, 
 		zap.String("kind", kind), zap.String("reason", reason))
 	return permanent(kind + ": " + reason)
 }
+
+// failTooLarge reports an input over MaxObjectSize: quarantined by a
+// note only (kind "limit"), not by a copy, which would double the disk
+// an object too large to process already takes (and a single S3 copy
+// stops at 5 GiB). The input stays where it is; the note and the audit
+// record name it.
+func (s *Service) failTooLarge(ctx context.Context, j InstanceJob) error {
+	const reason = "the input is larger than the maximum object size (--max-object-size)"
+	if qb := s.cfg.QuarantineBucket; qb != "" {
+		id := shortHash(j.Bucket + "/" + j.Key + "/" + j.ETag)
+		note, _ := json.Marshal(map[string]string{"kind": KindLimit, "reason": reason, "input_bucket": j.Bucket,
+			"input_key": j.Key, "input_etag": j.ETag, "job_id": j.JobID, "time": time.Now().UTC().Format(time.RFC3339)})
+		err := retry(ctx, s.cfg.OpTimeout*6, 4, func(ctx context.Context) error {
+			return s.store.Put(ctx, qb, id+".json", strings.NewReader(string(note)), int64(len(note)), PutOptions{})
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return s.fail(ctx, j, KindLimit, reason, false)
+}
+
+// KindLimit is the failure of an input over a size limit.
+const KindLimit = "limit"
 
 // OutputKey names an output by pseudonymised UIDs only.
 func OutputKey(r *deid.Result) string {
