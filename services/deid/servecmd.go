@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	stdlog "log"
 	"net"
 	"net/http"
 	"net/url"
@@ -33,6 +34,7 @@ import (
 	"github.com/dicomdeid/dicomdeid/pipeline/deid"
 	"github.com/dicomdeid/dicomdeid/pipeline/pseudonym"
 	"github.com/dicomdeid/dicomdeid/profiles"
+	"github.com/dicomdeid/dicomdeid/services/deid/internal/connlimit"
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/embed"
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/ingest"
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/projects"
@@ -53,6 +55,9 @@ type serveConfig struct {
 	studySettle, ackWait, opTimeout time.Duration
 	startupTimeout                  time.Duration
 	logLevel                        string
+	maxObjectSize                   byteSize
+	uploadExpiry                    time.Duration
+	s3Limits                        embed.Limits // beyond the flags: timeouts, connections (tests)
 }
 
 func serveFlags(c *serveConfig, fs *flag.FlagSet) {
@@ -62,8 +67,11 @@ func serveFlags(c *serveConfig, fs *flag.FlagSet) {
 	fs.StringVar(&c.natsCreds, "nats-creds", "", "NATS credentials file (JWT and NKey) for --nats-url")
 	fs.StringVar(&c.s3Endpoint, "s3-endpoint", "", "S3 endpoint host:port; empty: an embedded S3-compatible endpoint over --data")
 	fs.StringVar(&c.s3Listen, "s3-listen", "127.0.0.1:9000", "where the embedded S3 endpoint listens")
-	fs.StringVar(&c.s3Access, "s3-access-key", "", "S3 access key (embedded: generated into --data when empty)")
+	fs.StringVar(&c.s3Access, "s3-access-key", "", "S3 access key for --s3-endpoint (embedded: the uploader's; every role's is generated into --data when empty)")
 	fs.StringVar(&c.s3Secret, "s3-secret-key", "", "S3 secret key")
+	c.maxObjectSize = embed.DefaultMaxObjectSize
+	fs.Var(&c.maxObjectSize, "max-object-size", "largest input accepted (embedded endpoint: PUT and multipart; workers: any S3), e.g. 8GiB, 512MiB")
+	fs.DurationVar(&c.uploadExpiry, "s3-upload-expiry", 24*time.Hour, "embedded endpoint: remove multipart uploads left unfinished this long")
 	fs.BoolVar(&c.s3TLS, "s3-tls", false, "use https for --s3-endpoint")
 	fs.StringVar(&c.s3Region, "s3-region", "", "S3 region (default: asked of the endpoint)")
 	fs.StringVar(&c.minioNotifyARN, "minio-notify-arn", "", "MinIO only: make the input bucket send object-created notifications to this target (e.g. arn:minio:sqs::PRIMARY:nats, whose subject must be deid.ingest.objects)")
@@ -160,7 +168,8 @@ type service struct {
 	httpAddr string
 	s3Addr   string
 	natsURL  string
-	creds    [2]string
+	creds    [2]string // the service's own S3 credentials (embedded: the operator's)
+	s3Roles  embed.RoleCredentials
 	store    ingest.MinioStore
 	cfg      serveConfig
 	gc       func() // restores the collector settings
@@ -264,19 +273,19 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 	// MinIO's bucket notifications would.
 	endpoint, access, secret := c.s3Endpoint, c.s3Access, c.s3Secret
 	if endpoint == "" {
-		if access == "" || secret == "" {
-			cr, created, err := embed.EnsureCredentials(c.data)
-			if err != nil {
-				return nil, fmt.Errorf("embedded S3 credentials: %w", err)
-			}
-			access, secret = cr.AccessKey, cr.SecretKey
-			if created {
-				fmt.Fprintf(stdout, "embedded S3 credentials (shown once, kept in %s): access key %s, secret key %s\n",
-					filepath.Join(c.data, "s3-credentials.json"), access, secret)
-			}
+		roles, err := embeddedS3Credentials(c, stdout, log)
+		if err != nil {
+			return nil, err
 		}
+		s.s3Roles = roles
+		s3Limits := c.s3Limits // the flags' limits; timeouts and connections at their defaults
+		s3Limits.MaxObjectSize, s3Limits.UploadExpiry = int64(c.maxObjectSize), c.uploadExpiry
+		op := roles[embed.RoleOperator]
+		access, secret = op.AccessKey, op.SecretKey // the service's own requests
 		s.s3, err = embed.StartS3(embed.S3Config{Dir: filepath.Join(c.data, "s3"), Listen: c.s3Listen,
-			AccessKey: access, SecretKey: secret, NotifyBuckets: []string{c.inBucket}, Logger: log.Named("s3"),
+			Credentials: roles, Buckets: embed.Buckets{Input: c.inBucket, Output: c.outBucket, Quarantine: c.quarantine},
+			Limits:        s3Limits,
+			NotifyBuckets: []string{c.inBucket}, Logger: log.Named("s3"),
 			Notify: func(ctx context.Context, n embed.Notification) error {
 				// One job per object version: a repeated notification of the
 				// same bytes is dropped by JetStream's deduplication.
@@ -297,7 +306,7 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 	if err != nil {
 		return nil, fmt.Errorf("S3 endpoint %s: %w", endpoint, err)
 	}
-	s.store = ingest.MinioStore{C: mc, UnsignedPayload: s.s3 != nil, Waiting: func(err error) {
+	s.store = ingest.MinioStore{C: mc, Waiting: func(err error) {
 		log.Warn("S3 does not answer yet; waiting within --startup-timeout", zap.String("endpoint", endpoint), zap.Error(err))
 	}}
 	if err := s.store.EnsureBuckets(setupCtx, c.inBucket, c.outBucket, c.quarantine); err != nil {
@@ -321,7 +330,7 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 		work = localStore{s.s3.Local()}
 	}
 	svc, err := ingest.New(setupCtx, s.nc, work, ingest.Config{InBucket: c.inBucket, OutBucket: c.outBucket, Projects: engines,
-		QuarantineBucket: c.quarantine, Engine: eng, Workers: c.workers, TempDir: tmp, Topology: top,
+		QuarantineBucket: c.quarantine, Engine: eng, Workers: c.workers, TempDir: tmp, Topology: top, MaxObjectSize: int64(c.maxObjectSize),
 		StudySettle: c.studySettle, OpTimeout: c.opTimeout, Logger: log.Named("ingest"), Metrics: metrics})
 	if err != nil {
 		return nil, err
@@ -349,8 +358,13 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 		return nil, fmt.Errorf("--http %s: %w", c.httpAddr, err)
 	}
 	s.httpAddr = ln.Addr().String()
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go s.http.Serve(ln)
+	// Health and metrics answers are small and quick: a client that holds
+	// a connection without asking, or asks slowly, is cut off, and a flood
+	// of connections is refused past a few dozen.
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 16 << 10,
+		ErrorLog: stdlog.New(io.Discard, "", 0)}
+	go s.http.Serve(connlimit.Listen(ln, httpMaxConns))
 
 	runCtx, cancel := context.WithCancel(parent)
 	s.cancel = cancel
@@ -434,6 +448,42 @@ func serviceKey(c serveConfig, log *zap.Logger) (pseudonym.Key, error) {
 		return pseudonym.Key{}, fmt.Errorf("project key: %w", err)
 	}
 	return k, nil
+}
+
+// httpMaxConns bounds the connections of the /healthz, /readyz and
+// /metrics listener: a monitoring system needs a handful.
+const httpMaxConns = 32
+
+// embeddedS3Credentials reads or creates the embedded endpoint's
+// credentials, one file per role, and says where they are when they were
+// just made. --s3-access-key and --s3-secret-key, given with the
+// embedded endpoint, are the uploader's (as the single credential of
+// earlier versions is, once migrated).
+func embeddedS3Credentials(c serveConfig, stdout io.Writer, log *zap.Logger) (embed.RoleCredentials, error) {
+	roles, setup, err := embed.EnsureRoleCredentials(c.data)
+	if err != nil {
+		return nil, fmt.Errorf("embedded S3 credentials: %w", err)
+	}
+	if c.s3Access != "" || c.s3Secret != "" {
+		if c.s3Access == "" || c.s3Secret == "" {
+			return nil, errors.New("--s3-access-key and --s3-secret-key go together")
+		}
+		roles[embed.RoleUploader] = embed.Credentials{AccessKey: c.s3Access, SecretKey: c.s3Secret}
+	}
+	if len(setup.Created) > 0 || setup.Migrated {
+		fmt.Fprintln(stdout, "embedded S3 credentials, one file per role (mode 0600; give each role's file only to whom needs it):")
+		for _, r := range embed.Roles {
+			fmt.Fprintf(stdout, "  %-8s %s: %s\n", r, embed.CredentialsFile(c.data, r), r.Describe(c.inBucket, c.outBucket))
+		}
+		if setup.Migrated {
+			fmt.Fprintf(stdout, "  the single credential of earlier versions (%s) is now the uploader's and nothing more: readers and operators use the new files\n",
+				filepath.Join(c.data, "s3-credentials.json"))
+		}
+	}
+	log.Info("embedded S3 credentials", zap.String("uploader", embed.CredentialsFile(c.data, embed.RoleUploader)),
+		zap.String("reader", embed.CredentialsFile(c.data, embed.RoleReader)),
+		zap.String("operator", embed.CredentialsFile(c.data, embed.RoleOperator)), zap.Bool("migrated", setup.Migrated))
+	return roles, nil
 }
 
 // redactURL drops user and password from a server URL before it is shown.
