@@ -197,6 +197,11 @@ func (s *S3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := newPace(w, lim.IdleTimeout, lim.SlowGrace, lim.MinRate)
 	hasBody := r.ContentLength != 0
 	defer p.end(hasBody)
+	// The server looks at the request's own body once the handler is
+	// done, to skip (close) rather than read what a refused request still
+	// has to send.
+	orig := r.Body
+	defer func() { r.Body = orig }()
 	r.Body = pacedBody{r.Body, p}
 	w = pacedWriter{w, p}
 
