@@ -197,7 +197,7 @@ func testEngine(t *testing.T) *deid.Engine {
 	return e
 }
 
-func newRig(t *testing.T, store *memStore, top Topology) *rig {
+func newRig(t *testing.T, store *memStore, top Topology, opts ...func(*Config)) *rig {
 	t.Helper()
 	ns, err := embed.StartNATS(embed.NATSConfig{StoreDir: t.TempDir()})
 	if err != nil {
@@ -216,9 +216,13 @@ func newRig(t *testing.T, store *memStore, top Topology) *rig {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	r.svc, err = New(ctx, nc, store, Config{InBucket: "in", OutBucket: "out", QuarantineBucket: "quarantine",
+	cfg := Config{InBucket: "in", OutBucket: "out", QuarantineBucket: "quarantine",
 		Engine: r.eng, Workers: 2, TempDir: t.TempDir(), Topology: top, StudySettle: 300 * time.Millisecond,
-		OpTimeout: 2 * time.Second, RetryBase: 50 * time.Millisecond})
+		OpTimeout: 2 * time.Second, RetryBase: 50 * time.Millisecond}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	r.svc, err = New(ctx, nc, store, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
