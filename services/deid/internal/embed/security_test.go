@@ -619,7 +619,7 @@ func TestS3RefusesBadNamesBeforeTheFileSystem(t *testing.T) {
 	body := []byte("DICM planted")
 	cases := []struct {
 		target, path string // as sent, as the server decodes it
-		code             string
+		code         string
 	}{
 		{"/./incoming/x.dcm", "/./incoming/x.dcm", "InvalidBucketName"},
 		{"/../incoming/x.dcm", "/../incoming/x.dcm", "InvalidBucketName"},
