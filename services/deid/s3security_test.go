@@ -584,3 +584,56 @@ func TestServeBoundsConnections(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+// A data directory of an earlier version, with one S3 credential that
+// could do everything: its key keeps uploading and can do nothing else;
+// the start says so and where the new roles' files are.
+func TestServeMigratesTheSingleS3Credential(t *testing.T) {
+	c := serveConfigForTest(t)
+	old := embed.Credentials{AccessKey: "deid0123456789abcdef", SecretKey: "0123456789abcdef0123456789abcdef01234567"}
+	if err := os.WriteFile(filepath.Join(c.data, "s3-credentials.json"),
+		[]byte(`{"access_key":"`+old.AccessKey+`","secret_key":"`+old.SecretKey+`"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout bytes.Buffer
+	srv, err := startService(context.Background(), c, &stdout, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Stop() })
+	if !strings.Contains(stdout.String(), "now the uploader's") || !strings.Contains(stdout.String(), embed.CredentialsFile(c.data, embed.RoleReader)) {
+		t.Errorf("the start does not tell of the migration:\n%s", stdout.String())
+	}
+	if got := roleCreds(t, c.data, embed.RoleUploader); got != old {
+		t.Errorf("uploader credentials %+v, want the old ones", got)
+	}
+	ctx := context.Background()
+	mc := roleClient(t, srv.s3Addr, old)
+	if _, err := mc.PutObject(ctx, c.inBucket, "after-upgrade.dcm", strings.NewReader("DICM"), 4, minio.PutObjectOptions{}); err != nil {
+		t.Errorf("the old key no longer uploads: %v", err)
+	}
+	for _, b := range []string{c.quarantine, c.outBucket, c.inBucket} {
+		for o := range mc.ListObjects(ctx, b, minio.ListObjectsOptions{}) {
+			if minio.ToErrorResponse(o.Err).Code != "AccessDenied" {
+				t.Errorf("the old key lists %s: %v", b, o.Err)
+			}
+		}
+	}
+	if err := mc.RemoveObject(ctx, c.inBucket, "after-upgrade.dcm", minio.RemoveObjectOptions{}); minio.ToErrorResponse(err).Code != "AccessDenied" {
+		t.Errorf("the old key deletes: %v", err)
+	}
+	// A second start: nothing new, nothing printed of credentials.
+	srv.Stop()
+	stdout.Reset()
+	srv2, err := startService(context.Background(), c, &stdout, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv2.Stop()
+	if strings.Contains(stdout.String(), "credentials") {
+		t.Errorf("a second start speaks of credentials again:\n%s", stdout.String())
+	}
+	if got := roleCreds(t, c.data, embed.RoleUploader); got != old {
+		t.Errorf("uploader credentials changed on the second start")
+	}
+}
