@@ -94,6 +94,10 @@ func datasetCmd(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprint(stderr, datasetUsage)
 			return exitUsage
 		}
+		if strings.ContainsAny(*profile, `/\`) || strings.HasSuffix(*profile, ".yaml") || strings.HasSuffix(*profile, ".yml") {
+			fmt.Fprintln(stderr, "deid dataset request: --profile names a profile registered with the service (a built-in, or one of its --profiles-dir), not a file")
+			return exitUsage
+		}
 		req := ingest.DatasetRequest{DatasetID: *id, Project: *project, Profile: *profile, Bucket: *bucket, Prefixes: prefixes}
 		if req.DatasetID == "" {
 			req.DatasetID = ingest.NewDatasetID()

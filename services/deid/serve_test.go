@@ -67,6 +67,8 @@ func serveConfigForTest(t *testing.T) serveConfig {
 	c.data = t.TempDir()
 	c.natsListen, c.s3Listen, c.httpAddr = freePort(t), freePort(t), "127.0.0.1:0"
 	c.studySettle, c.workers, c.logLevel = time.Second, 2, "debug"
+	// The other buckets tests submit batches from.
+	c.sourceBuckets = "archive,bench,nobucket"
 	return c
 }
 

@@ -50,6 +50,8 @@ type serveConfig struct {
 	minioNotifyARN                  string
 	inBucket, outBucket, quarantine string
 	profile, keyFile, projectsDir   string
+	profilesDir, datasetProfiles    string
+	sourceBuckets                   string
 	workers, replicas               int
 	httpAddr                        string
 	studySettle, ackWait, opTimeout time.Duration
@@ -79,6 +81,9 @@ func serveFlags(c *serveConfig, fs *flag.FlagSet) {
 	fs.StringVar(&c.outBucket, "out-bucket", "deid-anonymised", "bucket of de-identified outputs")
 	fs.StringVar(&c.quarantine, "quarantine-bucket", "deid-quarantine", "bucket where inputs that failed are copied, with the reason")
 	fs.StringVar(&c.profile, "profile", "research", "built-in profile name or profile file")
+	fs.StringVar(&c.profilesDir, "profiles-dir", "", "directory of operator profiles (NAME.yaml) that dataset requests may name, besides the built-ins; requests never name files")
+	fs.StringVar(&c.datasetProfiles, "dataset-profiles", "", "comma-separated profile names dataset requests may use (default: every built-in and --profiles-dir profile)")
+	fs.StringVar(&c.sourceBuckets, "source-buckets", "", "comma-separated buckets, besides --in-bucket, that submitted jobs and dataset requests may read (never the output or quarantine bucket)")
 	fs.StringVar(&c.keyFile, "key-file", "", "project key file; empty: <data>/project.key, generated on first start")
 	fs.StringVar(&c.projectsDir, "projects", "", "project store of dataset deliveries (deid project create); empty: <data>/projects")
 	// Twice the cores: a job spends much of its time waiting on S3 and NATS.
@@ -201,6 +206,27 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 	if err != nil {
 		return nil, err
 	}
+	// The profiles dataset requests may name, fixed now: a message names
+	// one of these, never a file.
+	registry, err := (&profiles.Loader{}).NewRegistry(profiles.RegistryConfig{Dir: c.profilesDir, Extra: []string{c.profile},
+		Allow: splitList(c.datasetProfiles)})
+	if err != nil {
+		return nil, err
+	}
+	sources := splitList(c.sourceBuckets)
+	for _, b := range sources {
+		if !ingest.ValidBucketName(b) {
+			return nil, fmt.Errorf("--source-buckets: %q is not a valid S3 bucket name", b)
+		}
+		if b == c.outBucket || b == c.quarantine {
+			return nil, fmt.Errorf("--source-buckets: %s holds this service's outputs", b)
+		}
+	}
+	for _, b := range []string{c.inBucket, c.outBucket, c.quarantine} {
+		if !ingest.ValidBucketName(b) {
+			return nil, fmt.Errorf("bucket %q is not a valid S3 bucket name", b)
+		}
+	}
 	eng, err := deid.New(deid.Config{Profile: prof, Key: key})
 	if err != nil {
 		return nil, err
@@ -322,7 +348,7 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 	if projDir == "" {
 		projDir = filepath.Join(c.data, "projects")
 	}
-	engines := &projectEngines{store: projects.DirStore{Dir: projDir}, loader: &profiles.Loader{}}
+	engines := &projectEngines{store: projects.DirStore{Dir: projDir}, registry: registry}
 	// Workers beside the embedded endpoint use its objects directly; with
 	// an external store they go through S3.
 	var work ingest.Store = s.store
@@ -330,8 +356,9 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 		work = localStore{s.s3.Local()}
 	}
 	svc, err := ingest.New(setupCtx, s.nc, work, ingest.Config{InBucket: c.inBucket, OutBucket: c.outBucket, Projects: engines,
-		QuarantineBucket: c.quarantine, Engine: eng, Workers: c.workers, TempDir: tmp, Topology: top, MaxObjectSize: int64(c.maxObjectSize),
-		StudySettle: c.studySettle, OpTimeout: c.opTimeout, Logger: log.Named("ingest"), Metrics: metrics})
+		SourceBuckets: sources, QuarantineBucket: c.quarantine, Engine: eng, Workers: c.workers, TempDir: tmp, Topology: top,
+		MaxObjectSize: int64(c.maxObjectSize),
+		StudySettle:   c.studySettle, OpTimeout: c.opTimeout, Logger: log.Named("ingest"), Metrics: metrics})
 	if err != nil {
 		return nil, err
 	}
@@ -503,4 +530,15 @@ func redactURL(u string) string {
 func hashKey(s string) []byte {
 	h := sha256.Sum256([]byte(s))
 	return []byte(hex.EncodeToString(h[:12]))
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }

@@ -50,6 +50,10 @@ func submitCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, submitUsage)
 		return exitUsage
 	}
+	if !ingest.ValidBucketName(*bucket) || !ingest.ValidPrefix(*prefix) {
+		fmt.Fprintln(stderr, "deid submit: --bucket must be an S3 bucket name and --prefix an object key prefix (no . or .. segments)")
+		return exitUsage
+	}
 	id := *jobID
 	if id == "" {
 		id = "job-" + string(hashKey(*bucket+"/"+*prefix))

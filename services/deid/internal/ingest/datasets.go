@@ -209,6 +209,10 @@ func (s *Service) serveDatasetRequests() (*nats.Subscription, error) {
 	})
 }
 
+// maxRequestEntries bounds the studies and prefixes of one dataset
+// request: each is resolved by one worker in one job.
+const maxRequestEntries = 50000
+
 func (s *Service) acceptDataset(ctx context.Context, req DatasetRequest) (string, string, error) {
 	if req.DatasetID == "" {
 		req.DatasetID = NewDatasetID()
@@ -223,16 +227,28 @@ func (s *Service) acceptDataset(ctx context.Context, req DatasetRequest) (string
 		req.Profile = s.profile
 	}
 	if _, err := s.cfg.Projects.Engine(ctx, req.Project, req.Profile); err != nil {
-		return req.DatasetID, "", err
+		if errors.Is(err, ErrUnknownProject) || errors.Is(err, ErrUnknownProfile) {
+			return req.DatasetID, "", err
+		}
+		s.log.Error("project store", zap.Error(err))
+		return req.DatasetID, "", errors.New("the project store cannot be read now; try again later")
 	}
 	if req.Bucket == "" {
 		req.Bucket = s.cfg.InBucket
 	}
-	if req.Bucket == s.cfg.OutBucket || req.Bucket == s.cfg.QuarantineBucket {
-		return req.DatasetID, "", errors.New("the source bucket holds this service's outputs")
+	if why := s.sourceBucket(req.Bucket); why != "" {
+		return req.DatasetID, "", errors.New(why)
 	}
 	if len(req.Studies) == 0 && len(req.Prefixes) == 0 {
 		return req.DatasetID, "", errors.New("no studies and no prefixes requested")
+	}
+	if len(req.Studies)+len(req.Prefixes) > maxRequestEntries {
+		return req.DatasetID, "", fmt.Errorf("at most %d studies and prefixes in one request", maxRequestEntries)
+	}
+	for i, p := range req.Prefixes {
+		if !ValidPrefix(p) {
+			return req.DatasetID, "", fmt.Errorf("prefix #%d is not a valid object key prefix", i+1)
+		}
 	}
 	for i, r := range req.Studies {
 		if (r.StudyInstanceUID == "") == (r.AccessionNumber == "") {
@@ -282,6 +298,16 @@ func (s *Service) handleDatasetJob(ctx context.Context, data []byte) error {
 	var req DatasetRequest
 	if err := json.Unmarshal(data, &req); err != nil || !ValidJobID(req.DatasetID) {
 		return permanent("malformed dataset job")
+	}
+	// Checked again: a dataset job is queued by acceptDataset, but the
+	// work queue is only as trusted as whoever may publish to it.
+	if why := s.sourceBucket(req.Bucket); why != "" {
+		return permanent("dataset job: " + why)
+	}
+	for _, p := range req.Prefixes {
+		if !ValidPrefix(p) {
+			return permanent("dataset job: a prefix is not a valid object key prefix")
+		}
 	}
 	st, err := JobStatus(ctx, s.js, req.DatasetID)
 	if err != nil {

@@ -29,10 +29,10 @@ func TestOversizeInputIsRefused(t *testing.T) {
 	}
 	r := newRig(t, store, testTopology(), func(c *Config) { c.MaxObjectSize = limit })
 	const bigKey = "Brzęczyszczykiewicz Grzegorz/big.dcm"
-	store.add("in", bigKey, large)
-	store.add("in", "small.dcm", small)
-	r.publish(SubjectObjects, s3Notification("in", bigKey, large), "big")
-	r.publish(SubjectObjects, s3Notification("in", "small.dcm", small), "small")
+	store.add("deid-in", bigKey, large)
+	store.add("deid-in", "small.dcm", small)
+	r.publish(SubjectObjects, s3Notification("deid-in", bigKey, large), "big")
+	r.publish(SubjectObjects, s3Notification("deid-in", "small.dcm", small), "small")
 	got := r.await("a failure and a success", func(g map[string][]*nats.Msg) bool {
 		return len(g[SubjectInstanceFailed]) == 1 && len(g[SubjectInstanceDone]) == 1
 	})
@@ -48,10 +48,10 @@ func TestOversizeInputIsRefused(t *testing.T) {
 	if store.object("quarantine", ev.QuarantineID+".dcm") != nil {
 		t.Error("the oversize input was copied")
 	}
-	if !bytes.Equal(store.object("in", bigKey), large) {
+	if !bytes.Equal(store.object("deid-in", bigKey), large) {
 		t.Error("the input changed")
 	}
-	if outs := store.keys("out"); len(outs) != 1 {
+	if outs := store.keys("deid-out"); len(outs) != 1 {
 		t.Errorf("outputs %v, want the small input's only", outs)
 	}
 	if later := r.quiet(500 * time.Millisecond); len(later[SubjectInstanceFailed]) != 0 {

@@ -42,6 +42,10 @@ type Config struct {
 	JobTimeout time.Duration
 	// Projects gives the engines of dataset deliveries (nil: no datasets).
 	Projects EngineSource
+	// SourceBuckets are the buckets besides InBucket that submitted jobs
+	// and dataset requests may read. No other bucket is read, whatever a
+	// job names.
+	SourceBuckets []string
 	// SpoolMemory is how large an input or output may be and still be
 	// held in memory while its job runs (default 16 MiB); larger ones go
 	// to files in TempDir.
@@ -380,6 +384,10 @@ func (s *Service) handleNotification(ctx context.Context, data []byte) (finish f
 			finishAll()
 			return nil, err
 		}
+		if !ValidObjectKey(key) {
+			s.refuse(ctx, InstanceJob{Bucket: r.S3.Bucket.Name, Key: key}, "the object key is not one this service reads (empty, too long, control characters, or a . or .. segment)")
+			continue
+		}
 		f, err := s.processInstance(ctx, InstanceJob{Bucket: r.S3.Bucket.Name, Key: key, ETag: strings.Trim(r.S3.Object.ETag, `"`)})
 		var pe *permanentError
 		if err != nil && !errors.As(err, &pe) {
@@ -428,11 +436,14 @@ func (s *Service) notifiedKey(ctx context.Context, bucket, raw string) (string, 
 // object, deduplicated by Msg-Id) and records how many to expect.
 func (s *Service) handleStudyJob(ctx context.Context, data []byte) error {
 	var j StudyJob
-	if err := json.Unmarshal(data, &j); err != nil || !ValidJobID(j.JobID) || j.Bucket == "" {
+	if err := json.Unmarshal(data, &j); err != nil || !ValidJobID(j.JobID) {
 		return permanent("malformed study job")
 	}
-	if j.Bucket == s.cfg.OutBucket || j.Bucket == s.cfg.QuarantineBucket {
-		return s.failJob(ctx, j, "the bucket holds this service's outputs, not inputs")
+	if why := s.sourceBucket(j.Bucket); why != "" {
+		return s.failJob(ctx, j, why)
+	}
+	if !ValidPrefix(j.Prefix) {
+		return s.failJob(ctx, j, "the prefix is not a valid object key prefix")
 	}
 	var objs []Object
 	err := retry(ctx, s.cfg.OpTimeout, 3, func(ctx context.Context) error {
@@ -579,8 +590,11 @@ func (c *capWriter) Write(p []byte) (int, error) {
 // and counts it: the job is done only when finish returns nil. A failure
 // before that returns no finish.
 func (s *Service) processInstance(ctx context.Context, j InstanceJob) (finish func() error, err error) {
-	if j.Bucket == s.cfg.OutBucket || j.Bucket == s.cfg.QuarantineBucket {
-		return nil, permanent("object is in an output bucket")
+	if why := s.sourceBucket(j.Bucket); why != "" {
+		return nil, s.refuse(ctx, j, why)
+	}
+	if !ValidObjectKey(j.Key) {
+		return nil, s.refuse(ctx, j, "the object key is not one this service reads (empty, too long, control characters, or a . or .. segment)")
 	}
 	in, etag, size, err := s.input(ctx, j)
 	if in != nil {
@@ -607,7 +621,11 @@ func (s *Service) processInstance(ctx context.Context, j InstanceJob) (finish fu
 			return nil, s.fail(ctx, j, "unsupported", "this service has no project store", false)
 		}
 		if eng, err = s.cfg.Projects.Engine(ctx, j.Project, j.Profile); err != nil {
-			return nil, s.fail(ctx, j, "project", err.Error(), false)
+			if errors.Is(err, ErrUnknownProject) || errors.Is(err, ErrUnknownProfile) {
+				return nil, s.fail(ctx, j, "project", err.Error(), false)
+			}
+			s.log.Error("project store", zap.Error(err))
+			return nil, fmt.Errorf("project store: %w", err) // retried: the store may come back
 		}
 		profile, prefix = eng.Profile().Name, "datasets/"+j.JobID+"/"
 	}
@@ -832,6 +850,29 @@ func (s *Service) failTooLarge(ctx context.Context, j InstanceJob) error {
 
 // KindLimit is the failure of an input over a size limit.
 const KindLimit = "limit"
+
+// refuse reports a job that names what this service does not read (a
+// bucket it may not use, a key it cannot name safely): nothing is read
+// or copied; the public event says why in fixed words, the audit record
+// keeps the names for operators.
+func (s *Service) refuse(ctx context.Context, j InstanceJob, reason string) error {
+	id := shortHash(j.Bucket + "/" + j.Key + "/" + j.ETag)
+	ev, _ := json.Marshal(InstanceFailed{Schema: EventsSchema, Time: time.Now().UTC(), JobID: j.JobID,
+		QuarantineID: id, Kind: KindRefused, Reason: reason, Profile: s.profile})
+	if err := s.publish(ctx, SubjectInstanceFailed, ev, "failed/"+id); err != nil {
+		return err
+	}
+	s.audit(ctx, Audit{Event: "instance.failed", JobID: j.JobID, InputBucket: j.Bucket, InputKey: j.Key,
+		InputETag: j.ETag, QuarantineID: id, Reason: reason}, "audit-failed/"+id)
+	if j.JobID != "" {
+		if err := s.track(ctx, j, Mark{Failed: true, Kind: KindRefused}); err != nil {
+			return err
+		}
+	}
+	s.count("failed")
+	s.log.Warn("job refused", zap.String("job", id), zap.String("kind", KindRefused), zap.String("reason", reason))
+	return permanent(KindRefused + ": " + reason)
+}
 
 // OutputKey names an output by pseudonymised UIDs only.
 func OutputKey(r *deid.Result) string {
