@@ -149,7 +149,7 @@ func TestObjectsListing(t *testing.T) {
 func TestObjectsKeysStayInTheirBucket(t *testing.T) {
 	s, mc := startTestS3(t, &recorder{})
 	ctx := context.Background()
-	for _, k := range []string{"../incoming/x", "a/../../x", "a/./b", "..", "./x"} {
+	for _, k := range []string{"../incoming/x", "a/../../x", "a/./b", "..", "./x", "/lead", "a\\b", "a\x1b$Bb", "a\tb"} {
 		_, err := mc.PutObject(ctx, "other", k, strings.NewReader(k), int64(len(k)), minio.PutObjectOptions{})
 		if code := minio.ToErrorResponse(err).Code; code != "InvalidArgument" {
 			t.Errorf("key %q: %v (%s), want InvalidArgument", k, err, code)

@@ -68,7 +68,7 @@ func (q s3Request) dataBody() bool { return q.act == actPutObject || q.act == ac
 // Refusals of route: fixed messages, naming nothing the request held.
 var (
 	errBucketName   = &s3Err{http.StatusBadRequest, "InvalidBucketName", "bucket names follow the S3 rules: 3 to 63 lower-case letters, digits, '.' and '-'"}
-	errKeyName      = &s3Err{http.StatusBadRequest, "InvalidArgument", "object keys are at most 1024 bytes of UTF-8 with no '.' or '..' segment"}
+	errKeyName      = &s3Err{http.StatusBadRequest, "InvalidArgument", "object keys are at most 1024 bytes of UTF-8, without control characters or backslashes, not starting with '/', with no '.' or '..' segment"}
 	errNotSupported = &s3Err{http.StatusNotImplemented, "NotImplemented", "this request is not supported by the embedded endpoint"}
 	errMethod       = &s3Err{http.StatusMethodNotAllowed, "MethodNotAllowed", "method not allowed here"}
 	errPartNumber   = &s3Err{http.StatusBadRequest, "InvalidArgument", "partNumber must be 1 to 10000"}
@@ -357,12 +357,20 @@ func ValidBucketName(name string) bool {
 	return true
 }
 
-// validKey: at most 1024 bytes of UTF-8, no NUL, no "." or ".." segment
-// (S3 allows them; a key that reads as a relative path is refused here
-// so that nothing downstream can take it for one).
+// validKey: at most 1024 bytes of UTF-8, no control character, no
+// backslash, not starting with "/", no "." or ".." segment. S3 allows
+// them; a key that reads as a relative path is refused here so that
+// nothing downstream can take it for one, and the workers refuse the same
+// keys (ingest.ValidObjectKey): an upload they would not process is
+// refused when it is made, not accepted and then dropped.
 func validKey(key string) bool {
-	if key == "" || len(key) > 1024 || !utf8.ValidString(key) || strings.ContainsRune(key, 0) {
+	if key == "" || len(key) > 1024 || !utf8.ValidString(key) || strings.HasPrefix(key, "/") || strings.Contains(key, "\\") {
 		return false
+	}
+	for _, r := range key {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
 	}
 	for _, seg := range strings.Split(key, "/") {
 		if seg == "." || seg == ".." {
