@@ -38,6 +38,7 @@ import (
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/embed"
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/ingest"
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/projects"
+	"github.com/dicomdeid/dicomdeid/services/deid/internal/s3name"
 )
 
 // serveConfig holds the flags of `deid serve`; each is also DEID_<FLAG>.
@@ -215,7 +216,7 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 	}
 	sources := splitList(c.sourceBuckets)
 	for _, b := range sources {
-		if !ingest.ValidBucketName(b) {
+		if !s3name.ValidBucket(b) {
 			return nil, fmt.Errorf("--source-buckets: %q is not a valid S3 bucket name", b)
 		}
 		if b == c.outBucket || b == c.quarantine {
@@ -223,7 +224,7 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 		}
 	}
 	for _, b := range []string{c.inBucket, c.outBucket, c.quarantine} {
-		if !ingest.ValidBucketName(b) {
+		if !s3name.ValidBucket(b) {
 			return nil, fmt.Errorf("bucket %q is not a valid S3 bucket name", b)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/ingest"
+	"github.com/dicomdeid/dicomdeid/services/deid/internal/s3name"
 )
 
 const submitUsage = `deid submit --bucket B --prefix P [--nats-url URL] [--job-id ID] [--wait]
@@ -50,7 +51,7 @@ func submitCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, submitUsage)
 		return exitUsage
 	}
-	if !ingest.ValidBucketName(*bucket) || !ingest.ValidPrefix(*prefix) {
+	if !s3name.ValidBucket(*bucket) || !s3name.ValidPrefix(*prefix) {
 		fmt.Fprintln(stderr, "deid submit: --bucket must be an S3 bucket name and --prefix an object key prefix (no . or .. segments)")
 		return exitUsage
 	}

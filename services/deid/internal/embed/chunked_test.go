@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dicomdeid/dicomdeid/services/deid/internal/s3name"
 	"github.com/minio/minio-go/v7/pkg/signer"
 )
 
@@ -99,7 +100,7 @@ func FuzzRoute(f *testing.F) {
 		if rerr != nil {
 			return
 		}
-		if q.act != actListBuckets && !ValidBucketName(q.bucket) {
+		if q.act != actListBuckets && !s3name.ValidBucket(q.bucket) {
 			t.Fatalf("%s %q: bucket %q accepted", method, target, q.bucket)
 		}
 		for _, seg := range strings.Split(q.key, "/") {

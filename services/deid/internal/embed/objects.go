@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/dicomdeid/dicomdeid/services/deid/internal/s3name"
 	"github.com/johannesboyne/gofakes3"
 )
 
@@ -83,7 +84,7 @@ func (s *objectStore) objectPath(bucket, key string) (string, error) {
 	if key == "" || len(key) > gofakes3.KeySizeLimit {
 		return "", gofakes3.ErrKeyTooLong
 	}
-	if !ValidBucketName(bucket) {
+	if !s3name.ValidBucket(bucket) {
 		return "", gofakes3.BucketNotFound(bucket)
 	}
 	segs := strings.Split(key, "/")
@@ -120,7 +121,7 @@ func keyOf(rel string) (string, bool) {
 // asks: the HTTP front end refuses it earlier, and the workers' jobs
 // name buckets too.
 func (s *objectStore) bucketDir(bucket string) (string, error) {
-	if !ValidBucketName(bucket) {
+	if !s3name.ValidBucket(bucket) {
 		return "", gofakes3.BucketNotFound(bucket)
 	}
 	d := filepath.Join(s.buckets, bucket)
@@ -157,7 +158,7 @@ func (s *objectStore) ListBuckets() ([]gofakes3.BucketInfo, error) {
 }
 
 func (s *objectStore) CreateBucket(name string) error {
-	if !ValidBucketName(name) {
+	if !s3name.ValidBucket(name) {
 		return gofakes3.ResourceError(gofakes3.ErrInvalidBucketName, name)
 	}
 	err := os.Mkdir(filepath.Join(s.buckets, name), 0o700)

@@ -5,7 +5,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/dicomdeid/dicomdeid/services/deid/internal/s3name"
 )
 
 // action is what an S3 request does, decided from its method, path and
@@ -118,11 +119,11 @@ func route(r *http.Request) (s3Request, *s3Err) {
 		return q, nil
 	}
 	bucket, key, _ := strings.Cut(path[1:], "/")
-	if !ValidBucketName(bucket) {
+	if !s3name.ValidBucket(bucket) {
 		return q, errBucketName
 	}
 	q.bucket, q.key = bucket, key
-	if key != "" && !validKey(key) {
+	if key != "" && !s3name.ValidKey(key) {
 		return q, errKeyName
 	}
 	switch {
@@ -304,78 +305,11 @@ func parseCopySource(src string) (bucket, key string, err *s3Err) {
 		}
 		k = dec
 	}
-	if !ValidBucketName(b) {
+	if !s3name.ValidBucket(b) {
 		return "", "", errBucketName
 	}
-	if k == "" || !validKey(k) {
+	if k == "" || !s3name.ValidKey(k) {
 		return "", "", errKeyName
 	}
 	return b, k, nil
-}
-
-// ValidBucketName reports whether name follows S3's rules for general
-// purpose buckets: 3 to 63 characters, lower-case letters, digits, '.'
-// and '-', starting and ending with a letter or digit, no "..", not an
-// IPv4 address, none of the reserved prefixes and suffixes. Names that are
-// not valid ("." and ".." first) never reach the file system.
-func ValidBucketName(name string) bool {
-	if len(name) < 3 || len(name) > 63 {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '.' || c == '-') {
-			return false
-		}
-	}
-	alnum := func(c byte) bool { return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' }
-	if !alnum(name[0]) || !alnum(name[len(name)-1]) || strings.Contains(name, "..") ||
-		strings.Contains(name, ".-") || strings.Contains(name, "-.") {
-		return false
-	}
-	if ip := strings.Split(name, "."); len(ip) == 4 {
-		digits := true
-		for _, p := range ip {
-			if _, err := strconv.Atoi(p); err != nil {
-				digits = false
-			}
-		}
-		if digits {
-			return false
-		}
-	}
-	for _, p := range []string{"xn--", "sthree-", "amzn-s3-demo-"} {
-		if strings.HasPrefix(name, p) {
-			return false
-		}
-	}
-	for _, s := range []string{"-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"} {
-		if strings.HasSuffix(name, s) {
-			return false
-		}
-	}
-	return true
-}
-
-// validKey: at most 1024 bytes of UTF-8, no control character, no
-// backslash, not starting with "/", no "." or ".." segment. S3 allows
-// them; a key that reads as a relative path is refused here so that
-// nothing downstream can take it for one, and the workers refuse the same
-// keys (ingest.ValidObjectKey): an upload they would not process is
-// refused when it is made, not accepted and then dropped.
-func validKey(key string) bool {
-	if key == "" || len(key) > 1024 || !utf8.ValidString(key) || strings.HasPrefix(key, "/") || strings.Contains(key, "\\") {
-		return false
-	}
-	for _, r := range key {
-		if r < 0x20 || r == 0x7f {
-			return false
-		}
-	}
-	for _, seg := range strings.Split(key, "/") {
-		if seg == "." || seg == ".." {
-			return false
-		}
-	}
-	return true
 }

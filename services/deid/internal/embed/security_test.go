@@ -675,19 +675,6 @@ func TestS3RefusesBadNamesBeforeTheFileSystem(t *testing.T) {
 	}
 }
 
-func TestValidBucketName(t *testing.T) {
-	for name, want := range map[string]bool{
-		"deid-incoming": true, "a.b.c": true, "abc": true, "123": true, strings.Repeat("a", 63): true,
-		".": false, "..": false, "": false, "ab": false, strings.Repeat("a", 64): false, "Deid": false, "a..b": false,
-		".abc": false, "abc.": false, "-abc": false, "abc-": false, "a_b": false, "a/b": false, "192.168.1.1": false,
-		"xn--abc": false, "abc-s3alias": false, "a b": false, "a%2eb": false, "a.-b": false,
-	} {
-		if got := ValidBucketName(name); got != want {
-			t.Errorf("ValidBucketName(%q) = %v, want %v", name, got, want)
-		}
-	}
-}
-
 // An object over the maximum size is refused: a PUT declaring it before
 // a byte of its body is read, a PUT of unknown length once it passes the
 // limit, a multipart upload at the part that passes it (and at its

@@ -21,6 +21,7 @@ import (
 
 	"github.com/dicomdeid/dicomdeid/pipeline/deid"
 	"github.com/dicomdeid/dicomdeid/pipeline/ps315"
+	"github.com/dicomdeid/dicomdeid/services/deid/internal/s3name"
 )
 
 // Datasets: a research team asks for studies (by Study Instance UID or
@@ -246,7 +247,7 @@ func (s *Service) acceptDataset(ctx context.Context, req DatasetRequest) (string
 		return req.DatasetID, "", fmt.Errorf("at most %d studies and prefixes in one request", maxRequestEntries)
 	}
 	for i, p := range req.Prefixes {
-		if !ValidPrefix(p) {
+		if !s3name.ValidPrefix(p) {
 			return req.DatasetID, "", fmt.Errorf("prefix #%d is not a valid object key prefix", i+1)
 		}
 	}
@@ -305,7 +306,7 @@ func (s *Service) handleDatasetJob(ctx context.Context, data []byte) error {
 		return permanent("dataset job: " + why)
 	}
 	for _, p := range req.Prefixes {
-		if !ValidPrefix(p) {
+		if !s3name.ValidPrefix(p) {
 			return permanent("dataset job: a prefix is not a valid object key prefix")
 		}
 	}

@@ -11,45 +11,6 @@ import (
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/synth"
 )
 
-func TestValidBucketName(t *testing.T) {
-	for _, c := range []struct {
-		name string
-		ok   bool
-	}{
-		{"deid-incoming", true}, {"a.b.c", true}, {"abc", true}, {"my-bucket-2026", true},
-		{strings.Repeat("a", 63), true},
-		{".", false}, {"..", false}, {"ab", false}, {"", false}, {strings.Repeat("a", 64), false},
-		{"Deid-Incoming", false}, {"deid_incoming", false}, {"deid/incoming", false}, {"./deid-incoming", false},
-		{"deid-incoming/", false}, {"-deid", false}, {"deid-", false}, {".deid", false}, {"deid.", false},
-		{"deid..incoming", false}, {"deid.-incoming", false}, {"deid-.incoming", false}, {"192.168.1.1", false},
-		{"deid%2eincoming", false}, {"deid incoming", false}, {"deid\x00in", false},
-	} {
-		if got := ValidBucketName(c.name); got != c.ok {
-			t.Errorf("ValidBucketName(%q) = %v, want %v", c.name, got, c.ok)
-		}
-	}
-}
-
-func TestValidObjectKey(t *testing.T) {
-	for _, c := range []struct {
-		key string
-		ok  bool
-	}{
-		{"a.dcm", true}, {"DOE^JANE/IM0001", true}, {"study 1/série/x.dcm", true}, {"a/b/c/..dcm", true},
-		{"x..y/z", true}, {strings.Repeat("k", 1024), true},
-		{"", false}, {"/etc/passwd", false}, {"../deid-quarantine/x.dcm", false}, {"a/../../b", false},
-		{"a/./b", false}, {".", false}, {"a/..", false}, {"a\\..\\b", false}, {"a\x00b", false}, {"a\nb", false},
-		{"\xff\xfe", false}, {strings.Repeat("k", 1025), false},
-	} {
-		if got := ValidObjectKey(c.key); got != c.ok {
-			t.Errorf("ValidObjectKey(%q) = %v, want %v", c.key, got, c.ok)
-		}
-	}
-	if !ValidPrefix("") || !ValidPrefix("batch/") || ValidPrefix("../") || ValidPrefix("a/../") {
-		t.Error("ValidPrefix: the whole bucket and a folder are prefixes; a .. segment is not")
-	}
-}
-
 // Whatever a job names, a worker reads only the configured sources: not
 // a bucket spelled to reach the store's own folders, not the output or
 // quarantine bucket, not a bucket the operator did not name, and not a

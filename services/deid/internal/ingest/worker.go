@@ -20,6 +20,7 @@ import (
 
 	"github.com/dicomdeid/dicomdeid/pipeline/deid"
 	"github.com/dicomdeid/dicomdeid/pipeline/ps315"
+	"github.com/dicomdeid/dicomdeid/services/deid/internal/s3name"
 )
 
 // Config configures a Service.
@@ -384,7 +385,7 @@ func (s *Service) handleNotification(ctx context.Context, data []byte) (finish f
 			finishAll()
 			return nil, err
 		}
-		if !ValidObjectKey(key) {
+		if !s3name.ValidKey(key) {
 			s.refuse(ctx, InstanceJob{Bucket: r.S3.Bucket.Name, Key: key}, "the object key is not one this service reads (empty, too long, control characters, or a . or .. segment)")
 			continue
 		}
@@ -442,7 +443,7 @@ func (s *Service) handleStudyJob(ctx context.Context, data []byte) error {
 	if why := s.sourceBucket(j.Bucket); why != "" {
 		return s.failJob(ctx, j, why)
 	}
-	if !ValidPrefix(j.Prefix) {
+	if !s3name.ValidPrefix(j.Prefix) {
 		return s.failJob(ctx, j, "the prefix is not a valid object key prefix")
 	}
 	var objs []Object
@@ -593,7 +594,7 @@ func (s *Service) processInstance(ctx context.Context, j InstanceJob) (finish fu
 	if why := s.sourceBucket(j.Bucket); why != "" {
 		return nil, s.refuse(ctx, j, why)
 	}
-	if !ValidObjectKey(j.Key) {
+	if !s3name.ValidKey(j.Key) {
 		return nil, s.refuse(ctx, j, "the object key is not one this service reads (empty, too long, control characters, or a . or .. segment)")
 	}
 	in, etag, size, err := s.input(ctx, j)
