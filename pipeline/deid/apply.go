@@ -68,7 +68,7 @@ func (j *Job) apply(e *dicomraw.Element, d decision, path string, sc scope) {
 	}
 	switch d.action {
 	case rules.Keep:
-		if d.vr == "UI" && !unreadable && (d.deflt || d.private) && !prof.Options[ps315.RetainUIDs] {
+		if d.vr == "UI" && !unreadable && (d.deflt || d.private) && !d.class && !prof.Options[ps315.RetainUIDs] {
 			// Not listed in the table, so not trusted: every UID that is not
 			// registered in PS3.6 is mapped, whatever its tag.
 			if j.mapUIDs(e, d.vr) {

@@ -110,7 +110,9 @@ func (j *Job) collect(els []*dicomraw.Element, sc scope) {
 			continue
 		}
 		if d.vr == "UI" {
-			j.collectUIDs(e, sc, add)
+			if !d.class { // a class UID stays as it is, in text too
+				j.collectUIDs(e, sc, add)
+			}
 			continue
 		}
 		if d.private || !e.Loaded || len(e.Value) == 0 {

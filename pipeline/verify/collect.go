@@ -201,7 +201,11 @@ func (s *Set) public(e *dicomraw.Element, path attrPath, cs *charset.Set, inside
 	kind := KindID
 	switch {
 	case vr == "UI":
-		if !s.policy.Options[ps315.RetainUIDs] {
+		// A class UID (SOP class, transfer syntax, coding scheme...) names
+		// a kind of object, whoever the patient: kept by de-identification,
+		// registered or not, so not looked for. The same value written in
+		// an instance attribute of the input is looked for from there.
+		if !s.policy.Options[ps315.RetainUIDs] && !uidreg.ClassAttribute(t) {
 			for _, u := range strings.Split(string(raw), `\`) {
 				u = strings.Trim(u, " \x00")
 				if len(u) >= 8 && !uidreg.IsRegistered(u) && !uidreg.IsDICOMRoot(u) {
