@@ -78,6 +78,14 @@ func (j *Job) apply(e *dicomraw.Element, d decision, path string, sc scope) {
 			}
 		}
 		c.Kept++
+		if !d.byTable {
+			// An explicit keep rule: the value is written as it is, or the
+			// file quarantined (retain does not clean it).
+			if j.ruleKept == nil {
+				j.ruleKept = map[*dicomraw.Element]bool{}
+			}
+			j.ruleKept[e] = true
+		}
 		j.note(path, d.action, d.why)
 	case rules.UID:
 		if d.vr != "UI" {

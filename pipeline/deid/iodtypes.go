@@ -21,3 +21,34 @@ func iodBasic(tag uint32, basic ps315.Code) ps315.Code {
 	}
 	return basic
 }
+
+// typeOne lists attributes that are Type 1 (required, with a value) in
+// modules of the IODs met most (PS3.3: the Image Pixel, Code Sequence, SR
+// Document Content, Presentation State, Enhanced General Equipment,
+// Segmentation and RT modules, and the identifying UIDs). A kept value of
+// one of them that the verifier would refuse and that cannot be cleaned
+// is not emptied (the output would be invalid): the file is quarantined.
+// Any other public attribute may be empty (Type 2 and 3 may be).
+var typeOne = map[uint32]bool{
+	0x00080008: true, 0x00080016: true, 0x00080018: true, 0x00080023: true, 0x0008002A: true,
+	0x00080033: true, 0x00080060: true, 0x00080064: true, 0x00080070: true, 0x00080100: true,
+	0x00080102: true, 0x00080104: true, 0x00080105: true, 0x00080119: true, 0x00080120: true,
+	0x00081090: true, 0x00081150: true, 0x00081155: true,
+	0x00180050: true, 0x00181000: true, 0x00181020: true,
+	0x0020000D: true, 0x0020000E: true, 0x00200011: true, 0x00200013: true, 0x00200032: true,
+	0x00200037: true, 0x00200052: true, 0x00209157: true,
+	0x00280002: true, 0x00280004: true, 0x00280006: true, 0x00280008: true, 0x00280010: true,
+	0x00280011: true, 0x00280030: true, 0x00280100: true, 0x00280101: true, 0x00280102: true,
+	0x00280103: true, 0x00280301: true, 0x00281050: true, 0x00281051: true, 0x00281052: true,
+	0x00281053: true, 0x00281054: true, 0x00281300: true, 0x00282110: true,
+	0x00102201: true,
+	0x00420011: true, 0x00420012: true,
+	0x0040A010: true, 0x0040A040: true, 0x0040A050: true, 0x0040A120: true, 0x0040A121: true,
+	0x0040A122: true, 0x0040A123: true, 0x0040A124: true, 0x0040A160: true, 0x0040A30A: true,
+	0x0040A491: true, 0x0040A493: true, 0x0040DB00: true,
+	0x00620001: true, 0x00620004: true, 0x00620005: true, 0x00620008: true,
+	0x00700002: true, 0x00700005: true, 0x00700006: true, 0x00700021: true, 0x00700022: true,
+	0x00700023: true, 0x00700062: true, 0x00700080: true, 0x00700082: true, 0x00700083: true,
+	0x00700100: true,
+	0x30040002: true, 0x30040004: true, 0x30060002: true, 0x30060022: true, 0x300A0002: true,
+}

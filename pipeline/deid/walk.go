@@ -133,6 +133,7 @@ func (j *Job) run() error {
 	if err := j.planPixels(sopClass); err != nil {
 		return err
 	}
+	j.retain()
 
 	r := j.res
 	// The class is the input's, never mapped: the File Meta's Media Storage

@@ -15,6 +15,9 @@ import (
 func (s *Set) Merge(o *Set) {
 	for _, n := range o.needles {
 		if i, ok := s.seen[n.text]; ok {
+			if n.patient {
+				s.needles[i].patient = true
+			}
 			for _, f := range n.forms {
 				if !contains(s.needles[i].forms, f) {
 					s.needles[i].forms = append(s.needles[i].forms, f)
