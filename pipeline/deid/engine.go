@@ -195,6 +195,7 @@ type Job struct {
 	top          scope                      // the dataset's scope, for collecting
 	products     map[string]bool            // the input's product names (verify.ProductNames), once asked for
 	ruleKept     map[*dicomraw.Element]bool // kept by an explicit keep rule of the profile
+	animal       bool                       // the patient is an animal (Patient Species present)
 	meta         []dicomraw.MetaElement
 
 	deadline time.Time // Limits.MaxDuration after Plan started

@@ -1,6 +1,10 @@
 package deid
 
-import "github.com/dicomdeid/dicomdeid/pipeline/ps315"
+import (
+	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
+	"github.com/dicomdeid/dicomdeid/pipeline/ps315"
+	"github.com/dicomdeid/dicomdeid/pipeline/rules"
+)
 
 // iodRequired lists attributes that Table E.1-1 marks X (remove) although
 // they are Type 1 or 2 wherever PS3.3 uses them, so removing them makes the
@@ -14,12 +18,70 @@ var iodRequired = map[uint32]ps315.Code{
 	0x00700083: ps315.CodeD, // Presentation Creation Time
 }
 
-// iodBasic is the Basic Profile code of tag, corrected for IOD validity.
-func iodBasic(tag uint32, basic ps315.Code) ps315.Code {
+// iodBasic is the Basic Profile code of tag, corrected for IOD validity:
+// for the attributes above, and for the Type 1C/2C conditions of the
+// modules the engine changes, judged on the input (top level, depth 0).
+func (j *Job) iodBasic(tag uint32, basic ps315.Code, depth int) ps315.Code {
 	if c, ok := iodRequired[tag]; ok && basic == ps315.CodeX {
 		return c
 	}
+	if depth == 0 && basic == ps315.CodeX && j.animal && (tag == tagResponsiblePerson || tag == tagResponsibleOrg) {
+		// Patient Module (PS3.3 C.7.1.1): for an animal, Responsible
+		// Person and Responsible Organization are Type 2C (present, may
+		// be empty); X would remove what the IOD requires.
+		return ps315.CodeZ
+	}
 	return basic
+}
+
+// Patient Module attributes with conditions on the patient being an animal.
+const (
+	tagSpeciesDescription  = 0x00102201
+	tagSpeciesCodeSequence = 0x00102202
+	tagResponsiblePerson   = 0x00102297
+	tagResponsiblePersonRl = 0x00102298
+	tagResponsibleOrg      = 0x00102299
+)
+
+// isAnimal reports a patient that is an animal: the Patient Module's
+// condition (Patient Species Description or Patient Species Code
+// Sequence present, Type 1C for animals).
+func isAnimal(els []*dicomraw.Element) bool {
+	for _, e := range els {
+		switch {
+		case e.Tag == tagSpeciesDescription && e.Loaded && len(trimValue(e.Value)) > 0,
+			e.Tag == tagSpeciesCodeSequence && len(e.Items) > 0:
+			return true
+		}
+	}
+	return false
+}
+
+// fixConditions applies the conditions that depend on what the plan
+// writes: Responsible Person Role is Type 1C, "required if Responsible
+// Person is present and has a value", and may not be present otherwise,
+// so it goes when Responsible Person is removed or emptied.
+func (j *Job) fixConditions() {
+	var role *dicomraw.Element
+	valued := false
+	for _, e := range j.f.Elements {
+		switch e.Tag {
+		case tagResponsiblePersonRl:
+			role = e
+		case tagResponsiblePerson:
+			switch e.Op {
+			case dicomraw.OpKeep:
+				valued = e.Loaded && len(trimValue(e.Value)) > 0
+			case dicomraw.OpReplace:
+				valued = len(trimValue(e.NewValue)) > 0
+			}
+		}
+	}
+	if role != nil && role.Op != dicomraw.OpRemove && !valued {
+		role.Op = dicomraw.OpRemove
+		j.res.Counts.Removed++
+		j.note("ResponsiblePersonRole", rules.Remove, "Type 1C: Responsible Person has no value")
+	}
 }
 
 // typeOne lists attributes that are Type 1 (required, with a value) in

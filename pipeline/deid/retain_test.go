@@ -194,3 +194,69 @@ func TestKeptValuesCleanedEmptiedRemoved(t *testing.T) {
 		})
 	}
 }
+
+// TestAnimalPatient: for an animal (Patient Species Description present)
+// the Patient Module makes Responsible Person and Responsible
+// Organization Type 2C, so Table E.1-1's X empties them instead of
+// removing them, and Responsible Person Role (1C on a valued Responsible
+// Person) goes; for a person they are removed. The veterinary image of
+// the corpus with the animal attributes added: written, valid, without
+// the owner's name or clinic.
+func TestAnimalPatient(t *testing.T) {
+	requireTool(t, "dcmdump")
+	requireTool(t, "dciodvfy")
+	animal := map[uint32][2]string{
+		0x00102201: {"LO", "Canine"},
+		0x00102292: {"LO", "Beagle"},
+		0x00102203: {"CS", "ALTERED"},
+	}
+	owner := map[uint32][2]string{tagResponsiblePerson: {"PN", "Smithfield^Johanna"}, tagResponsiblePersonRl: {"CS", "OWNER"}}
+	clinic := map[uint32][2]string{tagResponsibleOrg: {"LO", "Happy Paws Clinic"}}
+	merge := func(ms ...map[uint32][2]string) map[uint32][2]string {
+		out := map[uint32][2]string{}
+		for _, m := range ms {
+			for k, v := range m {
+				out[k] = v
+			}
+		}
+		return out
+	}
+	cases := []struct {
+		name   string
+		set    map[uint32][2]string
+		animal bool
+	}{
+		{"animal with owner and clinic", merge(animal, owner, clinic), true},
+		{"animal with owner", merge(animal, owner), true},
+		{"animal with clinic", merge(animal, clinic), true},
+		{"person with a responsible person", merge(owner, clinic), false},
+	}
+	for _, c := range cases {
+		in := edited(t, "dx_veterinary.dcm", c.set)
+		for _, prof := range []*rules.Profile{builtinProfile(t, "basic"), builtinProfile(t, "research")} {
+			t.Run(c.name+"/"+prof.Name, func(t *testing.T) {
+				_, out := writeVerified(t, newEngine(t, prof, 4), in)
+				checkValid(t, in, out)
+				p := parse(t, out)
+				for _, tag := range []uint32{tagResponsiblePerson, tagResponsibleOrg} {
+					_, wasIn := c.set[tag]
+					v, present := p.str(tag)
+					if want := c.animal && wasIn; present != want || v != "" {
+						t.Errorf("%s present=%v value %q, want present=%v and empty", keyword(dicomraw.Tag(tag)), present, v, want)
+					}
+				}
+				if _, ok := p.str(tagResponsiblePersonRl); ok {
+					t.Error("Responsible Person Role kept without a valued Responsible Person")
+				}
+				for _, v := range []string{"Smithfield", "Johanna", "Happy Paws"} {
+					if bytes.Contains(out, []byte(v)) {
+						t.Errorf("%q left in the output", v)
+					}
+				}
+				if v, _ := p.str(0x00102201); v != "Canine" && c.animal {
+					t.Errorf("Patient Species Description %q, want kept", v)
+				}
+			})
+		}
+	}
+}

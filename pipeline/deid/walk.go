@@ -123,6 +123,7 @@ func (j *Job) run() error {
 	}
 	j.shift = j.eng.pz.DayShift(j.shiftKey, p.DateShift.MinDays, p.DateShift.MaxDays)
 
+	j.animal = isAnimal(f.Elements)
 	top := scope{}
 	j.setCharset(&top, f.Elements)
 	j.top = top // the needles of cleaning are collected on first need
@@ -130,6 +131,7 @@ func (j *Job) run() error {
 	if j.refusal != nil {
 		return j.refusal
 	}
+	j.fixConditions()
 	if err := j.planPixels(sopClass); err != nil {
 		return err
 	}
@@ -414,7 +416,7 @@ func (j *Job) decide(e *dicomraw.Element, sc scope, crs map[uint32]string) decis
 		return d
 	}
 	if row, ok := ps315.Lookup(uint32(t)); ok {
-		a, code := j.tableAction(iodBasic(uint32(t), row.Basic), row.Option, isSeq)
+		a, code := j.tableAction(j.iodBasic(uint32(t), row.Basic, sc.depth), row.Option, isSeq)
 		d.action, d.why, d.byTable = a, "Table E.1-1 "+code, true
 		if t == tagPatientID || t == tagPatientName {
 			if a == rules.Dummy || a == rules.Empty {
