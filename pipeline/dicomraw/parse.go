@@ -139,7 +139,7 @@ func Parse(src io.ReaderAt, size int64, lim Limits) (*File, error) {
 		return nil, &Error{Kind: ErrMalformed, Msg: "negative file size"}
 	}
 	f := &File{MetaSrc: src, Body: src}
-	p := &parser{lim: lim, f: f, deadline: time.Now().Add(lim.MaxDuration)}
+	p := &parser{lim: lim, f: f, deadline: time.Now().Add(lim.MaxDuration), padding: -1}
 	head := make([]byte, 132)
 	n, _ := src.ReadAt(head, 0)
 	head = head[:n]
@@ -233,6 +233,9 @@ func Parse(src io.ReaderAt, size int64, lim Limits) (*File, error) {
 		return nil, syntaxMismatch(err, f, src, pos)
 	}
 	f.Elements = els
+	if p.padding >= 0 {
+		f.BodyEnd = p.padding // the dataset ends where its NUL padding starts
+	}
 	f.Count = p.count
 	if len(f.Meta) == 0 && len(f.Elements) == 0 {
 		return nil, &Error{Kind: ErrNotDICOM, Msg: "empty dataset"}
@@ -413,6 +416,9 @@ type parser struct {
 	// allocations, a few per file instead of one or two per element.
 	slab  []Element
 	arena []byte
+	// padding is where NUL padding after the top-level dataset starts
+	// (zeroPadding), or -1.
+	padding int64
 }
 
 // newElement returns a zeroed element from the slab.
@@ -509,11 +515,12 @@ func (p *parser) zeroPadding(r *reader, end int64) bool {
 		return false
 	}
 	save := r.pos
+	p.padding = save
 	for r.pos < end {
 		n := min(end-r.pos, int64(readerBuf))
 		b, err := r.read(int(n))
 		if err != nil || !allZero(b) || p.checkTime(r.pos) != nil {
-			r.pos, r.bufLen = save, 0
+			r.pos, r.bufLen, p.padding = save, 0, -1
 			return false
 		}
 	}
