@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
+	"github.com/dicomdeid/dicomdeid/pipeline/ps315"
 	"github.com/dicomdeid/dicomdeid/pipeline/rules"
 )
 
@@ -153,13 +154,20 @@ func TestKeptValuesCleanedEmptiedRemoved(t *testing.T) {
 		{"ID in a kept number", []el{s(0x00200012, "IS", pid)}, 0, 1, 0, 0, []string{pid}, nil},
 		{"ID in a safe private number", []el{s(0x00190010, "LO", "GEMS_ACQU_01"), s(0x00191023, "DS", pid)}, 0, 0, 1, 0, []string{pid}, []string{}},
 		{"ID in a Type 1 attribute", []el{s(0x00200013, "IS", pid)}, 0, 0, 0, 1, nil, nil},
+		// Retain Full Dates keeps Acquisition Date; a newborn's equals the
+		// birth date, which the profile removes.
+		{"kept date equal to the birth date", []el{s(tBirth, "DA", "20240517"), s(0x00080022, "DA", "20240517")}, 0, 1, 0, 0, []string{"20240517"}, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			els := append(base(s(tRefPhys, "PN", "Hartmann^Chidiebere")), c.extra...)
 			els[6] = s(tagPatientID, "LO", pid)
 			in := buildFile(t, false, els)
-			j, err := newEngine(t, builtinProfile(t, "research"), 1).Plan(bytes.NewReader(in), int64(len(in)))
+			prof := builtinProfile(t, "research")
+			if strings.Contains(c.name, "date") {
+				prof = profileWith("full-dates", ps315.RetainLongFullDates)
+			}
+			j, err := newEngine(t, prof, 1).Plan(bytes.NewReader(in), int64(len(in)))
 			if err != nil {
 				t.Fatalf("plan: %v", err)
 			}
