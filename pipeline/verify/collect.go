@@ -122,7 +122,8 @@ func (s *Set) Add(in *dicomraw.File) {
 
 // ProductNames are the names a file gives its equipment and its private
 // blocks: the values of Manufacturer and Manufacturer's Model Name and the
-// private creators, at any depth, normalised (NormalizeName). A value of
+// private creators that Table E.3.10-1 names, at any depth, normalised
+// (NormalizeName). A value of
 // another attribute that is one of them whole (a Content Creator's Name
 // that is the vendor of an AI result, an Institution Name that is the
 // manufacturer's) names a product, not a person or a place of the
@@ -137,7 +138,13 @@ func ProductNames(els []*dicomraw.Element) map[string]bool {
 			for _, it := range e.Items {
 				walk(it.Elements)
 			}
-			if !e.Loaded || len(e.Value) == 0 || !(vendorAttribute(e.Tag) || e.Tag.IsPrivateCreator()) {
+			if !e.Loaded || len(e.Value) == 0 {
+				continue
+			}
+			// A private creator counts when it is a published vendor's
+			// (Table E.3.10-1): an unknown one is removed with its block,
+			// and could name anyone.
+			if !vendorAttribute(e.Tag) && !(e.Tag.IsPrivateCreator() && ps315.IsKnownCreator(e.Tag.Group(), ps315.NormalizeCreator(string(e.Value)))) {
 				continue
 			}
 			for _, v := range strings.Split(string(e.Value), `\`) {
