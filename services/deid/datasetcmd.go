@@ -219,6 +219,9 @@ func printDataset(w io.Writer, st *ingest.JobState, failures map[string][]int) {
 	for _, k := range kinds {
 		fmt.Fprintf(w, "  failed (%s), quarantined: %d instances, in %s\n", k, len(failures[k]), positions(failures[k]))
 	}
+	if st.Crosswalk != "" {
+		fmt.Fprintf(w, "  crosswalk: %s (trusted side: it re-identifies the delivery)\n", st.Crosswalk)
+	}
 	if st.Manifest != "" {
 		fmt.Fprintf(w, "  manifest: %s (and manifest.csv)\n", st.Manifest)
 	}

@@ -174,11 +174,18 @@ func projectEngine(ctx context.Context, store projects.Store, prof *rules.Profil
 
 const pseudonymUsage = `deid pseudonym (--project P [--projects DIR] | --key-file FILE) [--profile NAME]
                [--patient-id ID [--issuer ISSUER]] [--uid UID ...] [--json]
+               [--batch IN.csv [--out OUT.csv]]
 
 For the honest broker, on the trusted side: prints what a delivery made
 with this key and profile contains for a patient (Patient ID, Patient's
 Name, date shift) and for UIDs, computed by the engine that makes the
 deliveries, so a pseudonym can be linked back without a stored crosswalk.
+
+--batch reads a CSV whose header names its columns, patient_id (with an
+optional issuer_of_patient_id) and/or uid, and writes one id_old,id_new
+row per value (the crosswalk format of deid run --crosswalk) to --out
+(mode 0600) or to standard output. The output re-identifies: keep it on
+the trusted side.
 `
 
 type multiFlag []string
@@ -197,12 +204,15 @@ func pseudonymCmd(args []string, stdout, stderr io.Writer) int {
 	patientID := fs.String("patient-id", "", "a Patient ID")
 	issuer := fs.String("issuer", "", "its Issuer of Patient ID")
 	asJSON := fs.Bool("json", false, "print JSON")
+	batch := fs.String("batch", "", "CSV of patient_id[,issuer_of_patient_id] and/or uid columns (with a header) to map")
+	batchOut := fs.String("out", "", "with --batch: write the id_old,id_new CSV here (mode 0600) instead of standard output")
 	var uids multiFlag
 	fs.Var(&uids, "uid", "a UID (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	if (*project == "") == (*keyFile == "") || fs.NArg() > 0 || (*patientID == "" && len(uids) == 0) {
+	if (*project == "") == (*keyFile == "") || fs.NArg() > 0 || (*patientID == "" && len(uids) == 0 && *batch == "") ||
+		(*batch != "" && (*patientID != "" || len(uids) > 0 || *asJSON)) || (*batchOut != "" && *batch == "") {
 		fmt.Fprint(stderr, pseudonymUsage)
 		return exitUsage
 	}
@@ -229,6 +239,9 @@ func pseudonymCmd(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, "deid pseudonym:", err)
 		return exitUsage
+	}
+	if *batch != "" {
+		return pseudonymBatch(eng, *batch, *batchOut, stdout, stderr)
 	}
 	out := struct {
 		Patient *deid.Linkage     `json:"patient,omitempty"`

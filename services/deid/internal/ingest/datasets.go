@@ -440,6 +440,7 @@ func (s *Service) completeDataset(ctx context.Context, st *JobState) error {
 	}
 	delivered := map[int]bool{}
 	notInLookup := map[int]bool{}
+	var xw deid.CrosswalkRows
 	patients, studies, series := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for _, k := range marks {
 		e, err := s.jobs.Get(ctx, k)
@@ -453,6 +454,7 @@ func (s *Service) completeDataset(ctx context.Context, st *JobState) error {
 		switch {
 		case mk.Entry != nil:
 			m.Instances = append(m.Instances, *mk.Entry)
+			xw.Add(mk.Crosswalk...)
 			delivered[mk.Position] = true
 			patients[mk.Entry.PatientID], studies[mk.Entry.StudyUID], series[mk.Entry.SeriesUID] = true, true, true
 			m.Counts.Bytes += mk.Entry.Size
@@ -500,6 +502,24 @@ func (s *Service) completeDataset(ctx context.Context, st *JobState) error {
 			return fmt.Errorf("write %s: %w", name, err)
 		}
 	}
+	// The crosswalk re-identifies the delivery: it goes to the trusted
+	// side, beside the quarantine notes, never to the anonymised bucket.
+	crosswalk := ""
+	if qb := s.cfg.QuarantineBucket; qb != "" {
+		var xb bytes.Buffer
+		if err := xw.WriteCSV(&xb); err != nil {
+			return fmt.Errorf("crosswalk: %w", err)
+		}
+		body := xb.Bytes()
+		err := retry(ctx, s.cfg.OpTimeout*6, 4, func(ctx context.Context) error {
+			return s.store.Put(ctx, qb, prefix+"crosswalk.csv", bytes.NewReader(body), int64(len(body)),
+				PutOptions{Meta: map[string]string{"deid-dataset": st.JobID}})
+		})
+		if err != nil {
+			return fmt.Errorf("write crosswalk: %w", err)
+		}
+		crosswalk = qb + "/" + prefix + "crosswalk.csv"
+	}
 	ev, _ := json.Marshal(DatasetReady{Schema: EventsSchema, Time: time.Now().UTC(), DatasetID: st.JobID, Project: st.Project,
 		Profile: m.Profile, Bucket: s.cfg.OutBucket, Prefix: prefix, Manifest: prefix + "manifest.json",
 		ManifestCSV: prefix + "manifest.csv", Studies: len(studies), Instances: len(m.Instances), Failed: m.Counts.FailedInstances,
@@ -509,6 +529,7 @@ func (s *Service) completeDataset(ctx context.Context, st *JobState) error {
 	}
 	_, err = s.updateJob(ctx, st.JobID, func(cur *JobState) bool {
 		cur.State, cur.NotInLookup, cur.Manifest = "ready", m.Counts.StudiesNotInTable, prefix+"manifest.json"
+		cur.Crosswalk = crosswalk
 		return true
 	})
 	return err

@@ -11,6 +11,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
+
+	"github.com/dicomdeid/dicomdeid/pipeline/deid"
 )
 
 // Progress is kept in two JetStream key-value buckets, on the trusted side
@@ -58,6 +60,9 @@ type JobState struct {
 	NotFound    []int  `json:"not_found,omitempty"`
 	NotInLookup []int  `json:"not_in_lookup,omitempty"`
 	Manifest    string `json:"manifest,omitempty"`
+	// Crosswalk is where the dataset's id_old,id_new rows are, in the
+	// quarantine bucket (trusted side): "bucket/key".
+	Crosswalk string `json:"crosswalk,omitempty"`
 }
 
 // Mark is one finished input of a job.
@@ -68,6 +73,9 @@ type Mark struct {
 	// Datasets: the requested position and the manifest row.
 	Position int            `json:"position,omitempty"`
 	Entry    *ManifestEntry `json:"entry,omitempty"`
+	// Crosswalk: the delivered instance's input identifiers and what
+	// replaced them (trusted side, like the rest of the marks).
+	Crosswalk []deid.IDPair `json:"crosswalk,omitempty"`
 }
 
 // StudyState is a notification-fed study: when its last instance arrived.

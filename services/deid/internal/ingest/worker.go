@@ -671,6 +671,7 @@ func (s *Service) processInstance(ctx context.Context, j InstanceJob) (finish fu
 	if j.Dataset {
 		mk.Entry = &ManifestEntry{PatientID: job.OutputPatientID(), StudyUID: r.StudyUID, SeriesUID: r.SeriesUID,
 			SOPInstanceUID: r.SOPInstanceUID, SOPClassUID: r.SOPClassUID, Modality: job.Modality(), Key: key, Size: n, SHA256: sum}
+		mk.Crosswalk = job.Crosswalk()
 	}
 	// The rest is waiting on the store and JetStream: the worker processes
 	// its next job meanwhile.
