@@ -34,9 +34,9 @@ import (
 // Image is the pixel geometry of a Pixel Data element and how it is
 // encoded: what the Image Pixel module says, and the transfer syntax.
 type Image struct {
-	Rows, Columns       int
-	Frames              int
-	SamplesPerPixel     int
+	Rows, Columns   int
+	Frames          int
+	SamplesPerPixel int
 	// BitsAllocated is 8, 16 or 32, or 1 (packed bits, one sample: the
 	// decoded frames have one byte, 0 or 1, per pixel).
 	BitsAllocated       int
