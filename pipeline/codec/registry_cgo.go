@@ -15,7 +15,7 @@ import (
 const CGO = true
 
 func buildSet() *Set {
-	jpeg := Codec{Impl: "libjpeg-turbo (8-bit DCT), GDCM IJG 6b (12-bit DCT, lossless)", Dec: DecoderFunc(decodeJPEG)}
+	jpeg := Codec{Impl: ijg.Version(), Dec: DecoderFunc(decodeJPEG)}
 	jls := Codec{Impl: charls.Version(), Dec: DecoderFunc(decodeJLS)}
 	j2k := Codec{Impl: openjpeg.Version(), Dec: DecoderFunc(decodeJ2K)}
 	cs := pureCodecs()

@@ -181,6 +181,12 @@ func decodeDeflatedFrame(dst, src []byte, in Image) error {
 	if _, err := io.ReadFull(fr, out); err != nil {
 		return fmt.Errorf("%w: deflated frame: %v", ErrCorrupt, errText(err))
 	}
+	// More than the frame (a deflate bomb, or the wrong geometry): the
+	// surplus is never inflated past one byte.
+	var one [1]byte
+	if n, _ := fr.Read(one[:]); n > 0 {
+		return fmt.Errorf("%w: deflated frame inflates beyond its %d bytes", ErrCorrupt, len(out))
+	}
 	if in.BitsAllocated == 1 {
 		unpackBitsLSB(dst, out, 0)
 	}

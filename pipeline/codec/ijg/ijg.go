@@ -79,4 +79,7 @@ func Decode(lib Library, dst, src []byte, p Params) error {
 }
 
 // Version names the libraries.
-func Version() string { return "libjpeg-turbo (libjpeg62 API), GDCM IJG 6b 8/12/16-bit with lossless" }
+func Version() string {
+	v := int(C.dd_turbo_version())
+	return fmt.Sprintf("libjpeg-turbo %d.%d.%d (8-bit DCT), GDCM's IJG 6b (12-bit DCT, lossless 2-16 bits)", v/1000000, v/1000%1000, v%1000)
+}

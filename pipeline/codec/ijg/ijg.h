@@ -7,3 +7,4 @@ int dd_turbo_decode(DD_ARGS);
 int dd_ijg8_decode(DD_ARGS);
 int dd_ijg12_decode(DD_ARGS);
 int dd_ijg16_decode(DD_ARGS);
+int dd_turbo_version(void); /* e.g. 2001005 */
