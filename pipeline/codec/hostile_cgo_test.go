@@ -7,6 +7,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
@@ -83,4 +85,53 @@ func TestCDecodersHostile(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The input FuzzJ2K found: an HTJ2K codestream on which OpenJPEG 2.5.0
+// asserts (abort). Decoded through the registry it is an ErrCorrupt of
+// this frame, decoded in a child process, and this process goes on.
+func TestHTJ2KAbortIsolated(t *testing.T) {
+	b, err := os.ReadFile("testdata/fuzz/FuzzJ2K/ab9e11bcb1987241")
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame := fuzzSeedBytes(t, b)
+	si, err := J2KHeader(frame)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !HTJ2KCodeblocks(frame) {
+		t.Fatal("not seen as HTJ2K")
+	}
+	im := Image{Rows: si.Height, Columns: si.Width, Frames: 1, SamplesPerPixel: si.Components, BitsAllocated: 8, BitsStored: si.Precision, Syntax: HTJ2K}
+	c, _ := Default().Lookup(HTJ2K)
+	err = c.Dec.Decode(make([]byte, Output(im).FrameBytes()), frame, im)
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "crashed") {
+		t.Fatalf("want ErrCorrupt from the crashed child, got %v", err)
+	}
+	// And an intact HTJ2K frame decodes through the child to the same
+	// pixels as in process.
+	d := corpusDir(t)
+	raw, _ := os.ReadFile(filepath.Join(d, "sc_htj2k_lossless.dcm"))
+	f, _ := dicomraw.Parse(bytes.NewReader(raw), int64(len(raw)), dicomraw.DefaultLimits())
+	src, _ := FromFile(f)
+	fr, _ := src.FrameData(0, nil)
+	a, b2 := make([]byte, Output(src.Image).FrameBytes()), make([]byte, Output(src.Image).FrameBytes())
+	if err := c.Dec.Decode(a, fr, src.Image); err != nil {
+		t.Fatal(err)
+	}
+	if err := decodeJ2K(b2, fr, src.Image); err != nil || !bytes.Equal(a, b2) {
+		t.Fatalf("isolated and in-process decodes differ (%v)", err)
+	}
+}
+
+// fuzzSeedBytes reads a "go test fuzz v1" file of one []byte.
+func fuzzSeedBytes(t *testing.T, b []byte) []byte {
+	s := strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[1])
+	s = strings.TrimSuffix(strings.TrimPrefix(s, "[]byte("), ")")
+	v, err := strconv.Unquote(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []byte(v)
 }

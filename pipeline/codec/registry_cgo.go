@@ -17,7 +17,10 @@ const CGO = true
 func buildSet() *Set {
 	jpeg := Codec{Impl: ijg.Version(), Dec: DecoderFunc(decodeJPEG)}
 	jls := Codec{Impl: charls.Version(), Dec: DecoderFunc(decodeJLS)}
-	j2k := Codec{Impl: openjpeg.Version(), Dec: DecoderFunc(decodeJ2K)}
+	// OpenJPEG's HTJ2K block decoder aborts on hostile input: frames
+	// that may use it are decoded in a child process (isolate.go).
+	j2k := Codec{Impl: openjpeg.Version() + " (HTJ2K code-blocks in an isolated process)",
+		Dec: isolating{inProcess: DecoderFunc(decodeJ2K), risky: HTJ2KCodeblocks}}
 	cs := pureCodecs()
 	for ts, c := range map[string]Codec{
 		JPEGBaseline: jpeg, JPEGExtended: jpeg, JPEGLossless: jpeg, JPEGLosslessSV1: jpeg,

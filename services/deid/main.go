@@ -19,6 +19,9 @@ const (
 )
 
 func main() {
+	// A child started to decode one hostile-prone frame (HTJ2K) serves it
+	// and exits here; see pipeline/codec/isolate.go.
+	codec.ServeWorkerIfAsked()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
