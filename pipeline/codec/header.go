@@ -70,8 +70,8 @@ func JPEGHeader(src []byte) (StreamInfo, error) {
 			}
 			si.Marker = m
 			si.Precision, si.Height, si.Width, si.Components = int(seg[0]), be16(seg[1:]), be16(seg[3:]), int(seg[5])
-			if len(seg) < 6+3*si.Components {
-				return si, fmt.Errorf("%w: JPEG frame header short", ErrCorrupt)
+			if si.Components == 0 || len(seg) < 6+3*si.Components {
+				return si, fmt.Errorf("%w: JPEG frame header without components, or short", ErrCorrupt)
 			}
 			h0, v0 := seg[7]>>4, seg[7]&15
 			for c := 1; c < si.Components; c++ {
