@@ -123,8 +123,9 @@ func (f DecoderFunc) Decode(dst, src []byte, in Image) error { return f(dst, src
 
 // Output is the image that decoding in yields: the decoded Photometric
 // Interpretation (JPEG colour is decoded to RGB, JPEG 2000's YBR_ICT and
-// YBR_RCT to RGB through the inverse component transform), interleaved
-// samples (Planar Configuration 0), the native syntax.
+// YBR_RCT to RGB through the inverse component transform), samples
+// interleaved (Planar Configuration 0) for compressed syntaxes, as they
+// are for native and deflated frames, little endian.
 func Output(in Image) Image {
 	out := in
 	out.Syntax, out.BigEndian = "1.2.840.10008.1.2.1", false
@@ -138,8 +139,8 @@ func Output(in Image) Image {
 		case f == famJ2K && (in.Photometric == "YBR_ICT" || in.Photometric == "YBR_RCT"):
 			out.Photometric = "RGB"
 		}
-		if isEncapsulated(in.Syntax) {
-			out.PlanarConfiguration = 0
+		if isEncapsulated(in.Syntax) && family(in.Syntax) != famDeflate {
+			out.PlanarConfiguration = 0 // deflated frames are native frames, as they were
 		}
 	}
 	return out

@@ -20,13 +20,14 @@ type Codec struct {
 // Set is the decoders a build has, by transfer syntax.
 type Set struct {
 	bySyntax map[string]Codec
+	encoders map[string]Encoder
 	// Build names the build ("pure Go", "cgo codecs").
 	Build string
 }
 
 // NewSet builds a set from codecs (later ones win).
 func NewSet(build string, cs ...Codec) *Set {
-	s := &Set{bySyntax: map[string]Codec{}, Build: build}
+	s := &Set{bySyntax: map[string]Codec{}, encoders: pureEncoders(), Build: build}
 	for _, c := range cs {
 		s.bySyntax[c.Syntax] = c
 	}

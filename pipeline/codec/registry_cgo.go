@@ -30,7 +30,33 @@ func buildSet() *Set {
 		c.Syntax = ts
 		cs = append(cs, c)
 	}
-	return NewSet("cgo codecs", cs...)
+	set := NewSet("cgo codecs", cs...)
+	set.encoders[JPEGLSLossless] = EncoderFunc(encodeJLS)
+	return set
+}
+
+// encodeJLS encodes a frame as lossless JPEG-LS with im.BitsStored bits
+// per sample (the caller passes the input codestream's precision, which
+// every decoded and masked sample fits in).
+func encodeJLS(dst, frame []byte, im Image) ([]byte, error) {
+	if im.BitsAllocated != 8 && im.BitsAllocated != 16 || im.BitsStored < 2 || im.BitsStored > im.BitsAllocated {
+		return nil, fmt.Errorf("%w: JPEG-LS of %d bits in %d", ErrGeometry, im.BitsStored, im.BitsAllocated)
+	}
+	if im.BitsAllocated == 16 && im.BitsStored <= 8 { // CharLS takes one byte a sample then
+		narrow := make([]byte, len(frame)/2)
+		for i := range narrow {
+			narrow[i] = frame[2*i]
+		}
+		frame = narrow
+	}
+	out, err := charls.Encode(dst, frame, im.Columns, im.Rows, im.SamplesPerPixel, im.BitsStored)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	if len(out)%2 == 1 {
+		out = append(out, 0) // items are even; a JPEG-LS decoder stops at EOI
+	}
+	return out, nil
 }
 
 // maxScans bounds the scans of one JPEG frame: a progressive stream of

@@ -13,8 +13,9 @@ import (
 // one PackBits segment per byte of each sample, most significant byte
 // first; a segment is one plane of Rows*Columns bytes.
 
-// DecodeRLE decodes one RLE frame into dst in in's native layout (the
-// planar configuration of in; little endian samples).
+// DecodeRLE decodes one RLE frame into dst in the native layout of
+// Output(in): samples interleaved (whatever in's Planar Configuration
+// says: RLE keeps each sample in its own segments), little endian.
 func DecodeRLE(dst, src []byte, in Image) error {
 	if in.BitsAllocated == 1 {
 		return fmt.Errorf("%w: 1-bit RLE", ErrGeometry)
@@ -46,17 +47,10 @@ func DecodeRLE(dst, src []byte, in Image) error {
 		}
 		sample, byteMSB := s/bps, s%bps
 		b := bps - 1 - byteMSB // little endian position of this byte
-		if in.PlanarConfiguration == 1 && in.SamplesPerPixel > 1 {
-			base := sample * plane * bps
-			for p, v := range seg {
-				dst[base+p*bps+b] = v
-			}
-		} else {
-			stride := in.SamplesPerPixel * bps
-			base := sample*bps + b
-			for p, v := range seg {
-				dst[base+p*stride] = v
-			}
+		stride := in.SamplesPerPixel * bps
+		base := sample*bps + b
+		for p, v := range seg {
+			dst[base+p*stride] = v
 		}
 	}
 	return nil

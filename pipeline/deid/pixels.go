@@ -194,8 +194,9 @@ func (j *Job) hasExtendedOffsets() bool {
 }
 
 // planDecoded masks compressed pixels: each frame is decoded, masked and
-// encoded again as RLE Lossless, which every DICOM reader decodes and
-// which loses nothing of the decoded pixels. The header follows what the
+// encoded again losslessly: in the input's syntax when the input was
+// lossless and the build has its encoder, otherwise as RLE Lossless,
+// which every DICOM reader decodes. The header follows what the
 // pixels became: the transfer syntax, Photometric Interpretation (JPEG
 // colour and JPEG 2000 YBR_ICT/RCT decode to RGB), Planar Configuration
 // (interleaved), Lossy Image Compression (kept "01", its ratio and method
@@ -237,10 +238,27 @@ func (j *Job) planDecoded(px *dicomraw.Element, rects []pixels.Rect) error {
 			lossy = true
 		}
 	}
+	// The output syntax: the input's when it was lossless and the build
+	// has its encoder (deflated frames; JPEG-LS with CharLS), else RLE.
+	outTS, enc := codec.RLELossless, codec.Encoder(codec.EncoderFunc(codec.EncodeRLE))
+	encIm := out
+	if e, ok := j.eng.codecs.Encoder(in.Syntax); ok && !lossy {
+		outTS, enc = in.Syntax, e
+		if in.Syntax == codec.JPEGLSLossless {
+			// JPEG-LS is written with the precision it had: every decoded
+			// (and masked) sample fits in it.
+			b, _ := src.FrameData(0, nil)
+			si, err := codec.JPEGHeader(b)
+			if err != nil {
+				return reject("pixels", "pixels to mask but %v: held back", err)
+			}
+			encIm.BitsStored = si.Precision
+		}
+	}
 	px.Op, px.NewLength = dicomraw.OpStream, dicomraw.Undefined
-	px.Stream = func(w io.Writer) error { return writeDecodedRLE(w, fr, out, g, rects) }
-	j.outSyntax = codec.RLELossless
-	j.res.TransferSyntax = codec.RLELossless
+	px.Stream = func(w io.Writer) error { return writeEncoded(w, fr, out, encIm, enc, g, rects) }
+	j.outSyntax = outTS
+	j.res.TransferSyntax = outTS
 	if out.Photometric != in.Photometric {
 		j.setTop(tagPhotometric, "CS", out.Photometric)
 	}
@@ -265,28 +283,28 @@ func (j *Job) planDecoded(px *dicomraw.Element, rects []pixels.Rect) error {
 	return nil
 }
 
-// writeDecodedRLE writes the items of an RLE value: an empty Basic Offset
-// Table, each frame decoded, masked and encoded, then the delimiter. One
-// frame is in memory at a time.
-func writeDecodedRLE(w io.Writer, fr *codec.Frames, out codec.Image, g pixels.Geometry, rects []pixels.Rect) error {
+// writeEncoded writes the items of an encapsulated value: an empty Basic
+// Offset Table, each frame decoded, masked and encoded, then the
+// delimiter. One frame is in memory at a time.
+func writeEncoded(w io.Writer, fr *codec.Frames, out, encIm codec.Image, enc codec.Encoder, g pixels.Geometry, rects []pixels.Rect) error {
 	if err := writeItem(w, dicomraw.TagItem, 0); err != nil {
 		return err
 	}
 	frame := make([]byte, out.FrameBytes())
-	var enc []byte
+	var buf []byte
 	for f := 0; f < out.Frames; f++ {
 		if err := fr.Frame(f, frame); err != nil {
 			return err
 		}
 		g.MaskFrame(frame, rects)
 		var err error
-		if enc, err = codec.EncodeRLE(enc[:0], frame, out); err != nil {
+		if buf, err = enc.Encode(buf[:0], frame, encIm); err != nil {
 			return err
 		}
-		if err := writeItem(w, dicomraw.TagItem, uint32(len(enc))); err != nil {
+		if err := writeItem(w, dicomraw.TagItem, uint32(len(buf))); err != nil {
 			return err
 		}
-		if _, err := w.Write(enc); err != nil {
+		if _, err := w.Write(buf); err != nil {
 			return err
 		}
 	}

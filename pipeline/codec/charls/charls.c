@@ -49,3 +49,27 @@ done:
 	charls_jpegls_decoder_destroy(d);
 	return rc;
 }
+
+int dd_charls_encode(const void *src, size_t n, void *dst, size_t dstcap, size_t *written, int width, int height,
+                     int comps, int bits, char *msg, int msglen) {
+	charls_jpegls_encoder *e = charls_jpegls_encoder_create();
+	charls_frame_info fi;
+	charls_jpegls_errc err;
+	if (!e) {
+		snprintf(msg, msglen, "out of memory");
+		return 3;
+	}
+	fi.width = (uint32_t)width;
+	fi.height = (uint32_t)height;
+	fi.bits_per_sample = bits;
+	fi.component_count = comps;
+	err = charls_jpegls_encoder_set_frame_info(e, &fi);
+	if (!err) err = charls_jpegls_encoder_set_near_lossless(e, 0);
+	if (!err && comps > 1) err = charls_jpegls_encoder_set_interleave_mode(e, CHARLS_INTERLEAVE_MODE_SAMPLE);
+	if (!err) err = charls_jpegls_encoder_set_destination_buffer(e, dst, dstcap);
+	if (!err) err = charls_jpegls_encoder_encode_from_buffer(e, src, n, 0);
+	if (!err) err = charls_jpegls_encoder_get_bytes_written(e, written);
+	if (err) snprintf(msg, msglen, "%s", charls_get_error_message(err));
+	charls_jpegls_encoder_destroy(e);
+	return err ? 1 : 0;
+}

@@ -54,3 +54,23 @@ func Decode(dst, src []byte, width, height, comps, bytes int) error {
 
 // Version names the library.
 func Version() string { return "CharLS " + C.GoString(C.charls_get_version_string()) }
+
+// Encode appends the lossless JPEG-LS encoding of src (width*height
+// pixels of comps interleaved samples of bits precision, 1 or 2 bytes
+// each, little endian) to dst.
+func Encode(dst, src []byte, width, height, comps, bits int) ([]byte, error) {
+	if len(src) == 0 {
+		return nil, errors.New("jpeg-ls: empty frame")
+	}
+	var msg [200]C.char
+	capacity := len(src) + len(src)/2 + 1024 // CharLS needs at most a little more than the raw size
+	start := len(dst)
+	dst = append(dst, make([]byte, capacity)...)
+	var written C.size_t
+	rc := C.dd_charls_encode(unsafe.Pointer(&src[0]), C.size_t(len(src)), unsafe.Pointer(&dst[start]), C.size_t(capacity), &written,
+		C.int(width), C.int(height), C.int(comps), C.int(bits), &msg[0], C.int(len(msg)))
+	if rc != 0 {
+		return nil, fmt.Errorf("%w: encode: %s", ErrDecode, C.GoString(&msg[0]))
+	}
+	return dst[:start+int(written)], nil
+}
