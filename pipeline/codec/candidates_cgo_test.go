@@ -20,7 +20,7 @@ import (
 //
 //	JPEG Baseline 8-bit: Go's image/jpeg, libjpeg-turbo, GDCM's IJG 8-bit
 //	JPEG Lossless 12-bit: GDCM's IJG 12-bit and 16-bit builds
-//	HTJ2K: OpenJPEG in process and in the isolated child process
+//	The cost of the worker processes: each C decoder in and out of process
 func BenchmarkCandidates(b *testing.B) {
 	dir := os.Getenv("BENCH_CODECS_DIR")
 	if dir == "" {
@@ -35,14 +35,17 @@ func BenchmarkCandidates(b *testing.B) {
 			return ijg.Decode(lib, dst, src, ijg.Params{Width: im.Columns, Height: im.Rows, Components: im.SamplesPerPixel, OutBytes: im.BitsAllocated / 8, DCT: dct})
 		}
 	}
+	isolatedDec := Default().pool.decode
 	files := []struct {
 		file  string
 		cands []cand
 	}{
 		{"rgb640.jpeg-baseline.dcm", []cand{{"libjpeg-turbo", decodeJPEG}, {"gdcm-ijg8", ijgDec(ijg.IJG8, true)}, {"go-image-jpeg", decodeGoJPEG}}},
 		{"mono512.jpeg-sv1.dcm", []cand{{"gdcm-ijg12", decodeJPEG}, {"gdcm-ijg16", ijgDec(ijg.IJG16, false)}}},
-		{"rgb640.htj2k.dcm", []cand{{"openjpeg-in-process", decodeJ2K}, {"openjpeg-isolated", decodeIsolated}}},
-		{"mono512.htj2k.dcm", []cand{{"openjpeg-in-process", decodeJ2K}, {"openjpeg-isolated", decodeIsolated}}},
+		{"rgb640.htj2k.dcm", []cand{{"openjpeg-in-process", decodeJ2K}, {"openjpeg-worker-process", isolatedDec}}},
+		{"mono512.htj2k.dcm", []cand{{"openjpeg-in-process", decodeJ2K}, {"openjpeg-worker-process", isolatedDec}}},
+		{"rgb640.jpeg-baseline.dcm", []cand{{"libjpeg-turbo-in-process", decodeJPEG}, {"libjpeg-turbo-worker-process", isolatedDec}}},
+		{"mono512.jpegls.dcm", []cand{{"charls-in-process", decodeJLS}, {"charls-worker-process", isolatedDec}}},
 	}
 	for _, f := range files {
 		src := benchSource(b, filepath.Join(dir, f.file))

@@ -218,29 +218,3 @@ func StreamLossy(ts string, frame []byte) bool {
 	}
 	return false
 }
-
-// HTJ2KCodeblocks tells that a JPEG 2000 codestream may use High-
-// Throughput code-blocks anywhere: a CAP marker, or a COD or COC segment
-// (main or tile-part header) whose code-block style has the HT bit. The
-// bytes are scanned, not parsed, so packet data that happens to look
-// like such a segment counts too: a false alarm costs only speed.
-func HTJ2KCodeblocks(src []byte) bool {
-	for i := 0; i+12 < len(src); i++ {
-		if src[i] != 0xFF {
-			continue
-		}
-		switch src[i+1] {
-		case 0x50: // CAP
-			return true
-		case 0x52: // COD: Lcod, Scod, SGcod(4), levels, xcb, ycb, style
-			if i+12 < len(src) && src[i+11]&0x40 != 0 {
-				return true
-			}
-		case 0x53: // COC: Lcoc, Ccoc (1 or 2 bytes), Scoc, levels, xcb, ycb, style
-			if src[i+8]&0x40 != 0 || (i+9 < len(src) && src[i+9]&0x40 != 0) {
-				return true
-			}
-		}
-	}
-	return false
-}

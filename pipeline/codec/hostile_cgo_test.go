@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
 )
@@ -87,41 +88,55 @@ func TestCDecodersHostile(t *testing.T) {
 	}
 }
 
-// The input FuzzJ2K found: an HTJ2K codestream on which OpenJPEG 2.5.0
-// asserts (abort). Decoded through the registry it is an ErrCorrupt of
-// this frame, decoded in a child process, and this process goes on.
-func TestHTJ2KAbortIsolated(t *testing.T) {
-	b, err := os.ReadFile("testdata/fuzz/FuzzJ2K/ab9e11bcb1987241")
-	if err != nil {
-		t.Fatal(err)
+// The inputs fuzzing found in the C libraries: an HTJ2K codestream on
+// which OpenJPEG 2.5.0 asserts (abort), and a 10x10 JPEG-LS stream on
+// which CharLS 2.4.1 spends about half a minute. Through the registry
+// each is an ErrCorrupt of its frame (the worker crashed; the worker was
+// stopped at the time limit) and this process goes on; the next frame
+// decodes in a fresh worker, to the same pixels as in process.
+func TestCLibraryFailuresIsolated(t *testing.T) {
+	set := Default()
+	set.pool.limit = 3 * time.Second
+	for _, c := range []struct{ seed, ts, want string }{
+		{"testdata/fuzz/FuzzJ2K/ab9e11bcb1987241", HTJ2K, "crashed"},
+		{"testdata/fuzz/FuzzJPEGLS/18d29e1a40ff4207", JPEGLSLossless, "time limit"},
+	} {
+		b, err := os.ReadFile(c.seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		frame := fuzzSeedBytes(t, b)
+		hdr := J2KHeader
+		if c.ts == JPEGLSLossless {
+			hdr = JPEGHeader
+		}
+		si, err := hdr(frame)
+		if err != nil {
+			t.Fatal(err)
+		}
+		im := Image{Rows: si.Height, Columns: si.Width, Frames: 1, SamplesPerPixel: si.Components, BitsAllocated: 8, BitsStored: si.Precision, Syntax: c.ts}
+		dec, _ := set.Lookup(c.ts)
+		start := time.Now()
+		err = dec.Dec.Decode(make([]byte, Output(im).FrameBytes()), frame, im)
+		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: want ErrCorrupt (%s), got %v", c.seed, c.want, err)
+		}
+		if d := time.Since(start); d > 20*time.Second {
+			t.Errorf("%s: took %s", c.seed, d)
+		}
 	}
-	frame := fuzzSeedBytes(t, b)
-	si, err := J2KHeader(frame)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !HTJ2KCodeblocks(frame) {
-		t.Fatal("not seen as HTJ2K")
-	}
-	im := Image{Rows: si.Height, Columns: si.Width, Frames: 1, SamplesPerPixel: si.Components, BitsAllocated: 8, BitsStored: si.Precision, Syntax: HTJ2K}
-	c, _ := Default().Lookup(HTJ2K)
-	err = c.Dec.Decode(make([]byte, Output(im).FrameBytes()), frame, im)
-	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "crashed") {
-		t.Fatalf("want ErrCorrupt from the crashed child, got %v", err)
-	}
-	// And an intact HTJ2K frame decodes through the child to the same
-	// pixels as in process.
 	d := corpusDir(t)
 	raw, _ := os.ReadFile(filepath.Join(d, "sc_htj2k_lossless.dcm"))
 	f, _ := dicomraw.Parse(bytes.NewReader(raw), int64(len(raw)), dicomraw.DefaultLimits())
 	src, _ := FromFile(f)
 	fr, _ := src.FrameData(0, nil)
 	a, b2 := make([]byte, Output(src.Image).FrameBytes()), make([]byte, Output(src.Image).FrameBytes())
+	c, _ := set.Lookup(HTJ2KLossless)
 	if err := c.Dec.Decode(a, fr, src.Image); err != nil {
 		t.Fatal(err)
 	}
 	if err := decodeJ2K(b2, fr, src.Image); err != nil || !bytes.Equal(a, b2) {
-		t.Fatalf("isolated and in-process decodes differ (%v)", err)
+		t.Fatalf("worker and in-process decodes differ (%v)", err)
 	}
 }
 

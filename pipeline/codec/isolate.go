@@ -1,176 +1,297 @@
 package codec
 
 import (
-	"bytes"
-	"context"
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"sync"
 	"time"
 )
 
-// Some C decoders abort the process on hostile input: Debian's OpenJPEG
-// 2.5.0 (and OpenJPH 0.9.0) assert in the HTJ2K block decoder, found by
-// FuzzJ2K (testdata/fuzz/FuzzJ2K/ab9e11bcb1987241). An abort cannot be
-// caught in process, so frames that reach such a decoder are decoded in
-// a child process: this executable again, started with WorkerEnv set,
-// which serves one frame and exits. A crash, a hang (IsolationTimeout)
-// or anything but a well-formed answer is that frame's ErrCorrupt; the
-// service goes on.
+// The C decoders run in child processes. Fuzzing found that on hostile
+// input Debian's OpenJPEG 2.5.0 aborts the process (an assertion in its
+// HTJ2K block decoder; OpenJPH 0.9.0 aborts on the same stream:
+// testdata/fuzz/FuzzJ2K/ab9e11bcb1987241) and CharLS 2.4.1 spends half a
+// minute of CPU on 60 bytes before refusing them
+// (testdata/fuzz/FuzzJPEGLS/18d29e1a40ff4207). Neither can be stopped in
+// process. So each frame for a C decoder goes over a pipe to a worker:
+// this executable again, started with WorkerEnv set, serving frames
+// until its input closes. A worker that crashes, overruns the frame's
+// time limit (killed) or answers anything malformed makes that frame an
+// ErrCorrupt; the next frame gets a fresh worker. Workers are kept for
+// reuse (one per decoding goroutine at most) and leave after a minute
+// unused.
 //
 // The program must call ServeWorkerIfAsked first thing in main (and a
-// test binary in TestMain); one that does not refuses such frames
-// (ErrUnsupported: held back).
+// test binary in TestMain); one that does not gets ErrUnsupported for
+// such frames, which its caller holds back.
 
 // WorkerEnv is set in the environment of a decoding child process.
 const WorkerEnv = "DICOMDEID_CODEC_WORKER"
 
-// IsolationTimeout bounds one isolated frame.
-const IsolationTimeout = 2 * time.Minute
+// workerIdle is how long an unused worker waits for a frame.
+const workerIdle = time.Minute
 
 var workerMagic = [4]byte{'D', 'D', 'C', 'W'}
 
-// ServeWorkerIfAsked serves one isolated frame and exits when this
-// process was started as a decoding child; otherwise it returns at once.
+// frameTimeout bounds the decoding of one frame: generous for the
+// largest legitimate frames on a slow, shared core, far below what a
+// stuck decoder would take.
+func frameTimeout(frameBytes int) time.Duration {
+	return 20*time.Second + time.Duration(frameBytes>>20)*2*time.Second
+}
+
+// ServeWorkerIfAsked serves frames and exits when this process was
+// started as a decoding worker; otherwise it returns at once.
 func ServeWorkerIfAsked() {
 	if os.Getenv(WorkerEnv) != "1" {
 		return
 	}
-	os.Exit(serveWorker(os.Stdin, os.Stdout, Default()))
+	os.Exit(serveWorker(os.Stdin, os.Stdout, buildSet().inProcess))
 }
 
-func putString(b []byte, s string) []byte {
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(s)))
-	return append(b, s...)
-}
-
-func serveWorker(r io.Reader, w io.Writer, set *Set) int {
-	fail := func(msg string) int {
-		w.Write(workerMagic[:])
-		w.Write([]byte{1})
-		w.Write([]byte(msg))
-		return 0
-	}
-	var hdr [4 + 7*4]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil || [4]byte(hdr[:4]) != workerMagic {
-		return fail("bad request")
-	}
-	u := func(i int) int { return int(binary.LittleEndian.Uint32(hdr[4+4*i:])) }
-	im := Image{Rows: u(0), Columns: u(1), Frames: 1, SamplesPerPixel: u(2), BitsAllocated: u(3), BitsStored: u(4),
-		PixelRepresentation: u(5), PlanarConfiguration: u(6)}
-	str := func(max int) (string, error) {
-		var n [4]byte
-		if _, err := io.ReadFull(r, n[:]); err != nil {
-			return "", err
-		}
-		l := int(binary.LittleEndian.Uint32(n[:]))
-		if l > max {
-			return "", errors.New("too long")
-		}
-		b := make([]byte, l)
-		_, err := io.ReadFull(r, b)
-		return string(b), err
-	}
-	var err error
-	if im.Syntax, err = str(64); err != nil {
-		return fail("bad request")
-	}
-	if im.Photometric, err = str(64); err != nil {
-		return fail("bad request")
-	}
-	if err := im.Check(); err != nil {
-		return fail(err.Error())
-	}
-	src, err := str(1 << 30)
-	if err != nil {
-		return fail("bad request")
-	}
-	c, ok := set.Lookup(im.Syntax)
-	if !ok {
-		return fail("no decoder")
-	}
-	dst := make([]byte, Output(im).FrameBytes())
-	dec := c.Dec
-	if d, ok := dec.(isolating); ok {
-		dec = d.inProcess // the child decodes itself
-	}
-	if err := dec.Decode(dst, []byte(src), im); err != nil {
-		return fail(err.Error())
-	}
-	w.Write(workerMagic[:])
-	w.Write([]byte{0})
-	w.Write(dst)
-	return 0
-}
-
-// isolating decodes in a child process the frames risky says need it.
-type isolating struct {
-	inProcess Decoder
-	risky     func(src []byte) bool
-}
-
-func (d isolating) Decode(dst, src []byte, in Image) error {
-	if !d.risky(src) {
-		return d.inProcess.Decode(dst, src, in)
-	}
-	return decodeIsolated(dst, src, in)
-}
-
-func decodeIsolated(dst, src []byte, in Image) error {
-	if os.Getenv(WorkerEnv) != "" {
-		// A child that did not serve (no ServeWorkerIfAsked): never
-		// start grandchildren.
-		return fmt.Errorf("%w: isolated decoding not available in this program", ErrUnsupported)
-	}
-	exe, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("%w: isolated decoding: no executable", ErrUnsupported)
-	}
+// A request: magic, 7 geometry values, syntax, photometric, frame; an
+// answer: magic, status (0 ok, 1 error), length, frame or message.
+func writeRequest(w io.Writer, src []byte, in Image) error {
 	req := append([]byte(nil), workerMagic[:]...)
 	for _, v := range []int{in.Rows, in.Columns, in.SamplesPerPixel, in.BitsAllocated, in.BitsStored, in.PixelRepresentation, in.PlanarConfiguration} {
 		req = binary.LittleEndian.AppendUint32(req, uint32(v))
 	}
-	req = putString(req, in.Syntax)
-	req = putString(req, in.Photometric)
-	req = putString(req, string(src))
-	ctx, cancel := context.WithTimeout(context.Background(), IsolationTimeout)
-	defer cancel()
-	// "-test.run=^$": a test binary without the worker hook runs nothing.
-	cmd := exec.CommandContext(ctx, exe, "-test.run=^$")
-	cmd.Env = append(os.Environ(), WorkerEnv+"=1", "GOMAXPROCS=1")
-	cmd.Stdin = bytes.NewReader(req)
-	out := &limitedBuffer{max: 5 + len(dst) + 1024}
-	cmd.Stdout = out
-	runErr := cmd.Run()
-	b := out.Bytes()
-	switch {
-	case len(b) < 5 || [4]byte(b[:4]) != workerMagic:
-		if runErr != nil {
-			return fmt.Errorf("%w: the decoder crashed on this frame (isolated process: %v)", ErrCorrupt, runErr)
-		}
-		return fmt.Errorf("%w: isolated decoding not available in this program", ErrUnsupported)
-	case b[4] != 0:
-		return fmt.Errorf("%w: %s", ErrCorrupt, b[5:])
-	case len(b) != 5+len(dst) || runErr != nil:
-		return fmt.Errorf("%w: isolated decoder's answer malformed", ErrCorrupt)
+	for _, s := range []string{in.Syntax, in.Photometric} {
+		req = binary.LittleEndian.AppendUint32(req, uint32(len(s)))
+		req = append(req, s...)
 	}
-	copy(dst, b[5:])
+	req = binary.LittleEndian.AppendUint32(req, uint32(len(src)))
+	if _, err := w.Write(req); err != nil {
+		return err
+	}
+	_, err := w.Write(src)
+	return err
+}
+
+func writeAnswer(w *bufio.Writer, status byte, payload []byte) error {
+	w.Write(workerMagic[:])
+	w.WriteByte(status)
+	var n [4]byte
+	binary.LittleEndian.PutUint32(n[:], uint32(len(payload)))
+	w.Write(n[:])
+	w.Write(payload)
+	return w.Flush()
+}
+
+// serveWorker answers requests until its input ends (or stays idle).
+func serveWorker(r io.Reader, w io.Writer, decs map[string]Decoder) int {
+	in := bufio.NewReaderSize(r, 1<<20)
+	out := bufio.NewWriterSize(w, 1<<20)
+	idle := time.AfterFunc(workerIdle, func() { os.Exit(0) })
+	for {
+		var hdr [4 + 7*4]byte
+		if _, err := io.ReadFull(in, hdr[:]); err != nil {
+			return 0 // the parent closed the pipe: done
+		}
+		idle.Stop()
+		if [4]byte(hdr[:4]) != workerMagic {
+			return 2
+		}
+		u := func(i int) int { return int(binary.LittleEndian.Uint32(hdr[4+4*i:])) }
+		im := Image{Rows: u(0), Columns: u(1), Frames: 1, SamplesPerPixel: u(2), BitsAllocated: u(3), BitsStored: u(4),
+			PixelRepresentation: u(5), PlanarConfiguration: u(6)}
+		field := func(max int) ([]byte, error) {
+			var n [4]byte
+			if _, err := io.ReadFull(in, n[:]); err != nil {
+				return nil, err
+			}
+			l := int(binary.LittleEndian.Uint32(n[:]))
+			if l > max {
+				return nil, errors.New("field too long")
+			}
+			b := make([]byte, l)
+			_, err := io.ReadFull(in, b)
+			return b, err
+		}
+		ts, err1 := field(64)
+		pi, err2 := field(64)
+		src, err3 := field(MaxFrameBytes)
+		if err := errors.Join(err1, err2, err3); err != nil {
+			return 2
+		}
+		im.Syntax, im.Photometric = string(ts), string(pi)
+		var answer error
+		dst := make([]byte, 0)
+		if err := im.Check(); err != nil {
+			answer = err
+		} else if dec, ok := decs[im.Syntax]; !ok {
+			answer = fmt.Errorf("%w: no decoder in the worker", ErrUnsupported)
+		} else {
+			dst = make([]byte, Output(im).FrameBytes())
+			answer = dec.Decode(dst, src, im)
+		}
+		if answer != nil {
+			err := writeAnswer(out, 1, []byte(answer.Error()))
+			if err != nil {
+				return 2
+			}
+		} else if err := writeAnswer(out, 0, dst); err != nil {
+			return 2
+		}
+		idle.Reset(workerIdle)
+	}
+}
+
+// workerPool keeps idle worker processes for reuse.
+type workerPool struct {
+	mu   sync.Mutex
+	idle []*worker
+	// limit replaces frameTimeout when set (tests, fuzzing).
+	limit time.Duration
+}
+
+func (p *workerPool) timeout(frameBytes int) time.Duration {
+	if p.limit > 0 {
+		return p.limit
+	}
+	return frameTimeout(frameBytes)
+}
+
+type worker struct {
+	cmd *exec.Cmd
+	in  io.WriteCloser
+	out *bufio.Reader
+}
+
+func (p *workerPool) get() (*worker, error) {
+	p.mu.Lock()
+	if n := len(p.idle); n > 0 {
+		w := p.idle[n-1]
+		p.idle = p.idle[:n-1]
+		p.mu.Unlock()
+		return w, nil
+	}
+	p.mu.Unlock()
+	if os.Getenv(WorkerEnv) != "" {
+		// A child that did not serve (no ServeWorkerIfAsked): never
+		// start grandchildren.
+		return nil, fmt.Errorf("%w: isolated decoding not available in this program", ErrUnsupported)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("%w: isolated decoding: no executable", ErrUnsupported)
+	}
+	// "-test.run=^$": a test binary without the worker hook runs nothing.
+	cmd := exec.Command(exe, "-test.run=^$")
+	cmd.Env = append(os.Environ(), WorkerEnv+"=1", "GOMAXPROCS=1")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("%w: isolated decoding: %v", ErrUnsupported, err)
+	}
+	return &worker{cmd: cmd, in: stdin, out: bufio.NewReaderSize(stdout, 1<<20)}, nil
+}
+
+func (p *workerPool) put(w *worker) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.idle = append(p.idle, w)
+}
+
+func (w *worker) kill() {
+	w.in.Close()
+	if w.cmd.Process != nil {
+		w.cmd.Process.Kill()
+	}
+	w.cmd.Wait()
+}
+
+// decode sends one frame to a worker and reads the decoded frame into
+// dst; the worker goes back to the pool only after a clean answer.
+func (p *workerPool) decode(dst, src []byte, in Image) error {
+	w, err := p.get()
+	if err != nil {
+		return err
+	}
+	limit := p.timeout(len(dst))
+	timer := time.AfterFunc(limit, func() { w.cmd.Process.Kill() })
+	err = w.exchange(dst, src, in)
+	stopped := timer.Stop()
+	var answered *workerAnswer
+	switch {
+	case errors.As(err, &answered):
+		p.put(w) // the worker refused the frame and goes on
+		return answered.err
+	case err != nil:
+		w.kill()
+		if !stopped {
+			return fmt.Errorf("%w: decoding overran its time limit (%s): the decoder was stopped", ErrCorrupt, limit)
+		}
+		return fmt.Errorf("%w: the decoder crashed on this frame (isolated process: %v)", ErrCorrupt, err)
+	}
+	p.put(w)
 	return nil
 }
 
-// limitedBuffer keeps at most max bytes (a child cannot make the parent
-// hold more than one frame).
-type limitedBuffer struct {
-	bytes.Buffer
-	max int
+// workerAnswer is the worker's own refusal of a frame.
+type workerAnswer struct{ err error }
+
+func (a *workerAnswer) Error() string { return a.err.Error() }
+
+func (w *worker) exchange(dst, src []byte, in Image) error {
+	if err := writeRequest(w.in, src, in); err != nil {
+		return err
+	}
+	var hdr [9]byte
+	if _, err := io.ReadFull(w.out, hdr[:]); err != nil {
+		return err
+	}
+	if [4]byte(hdr[:4]) != workerMagic {
+		return errors.New("malformed answer")
+	}
+	n := int(binary.LittleEndian.Uint32(hdr[5:]))
+	switch hdr[4] {
+	case 0:
+		if n != len(dst) {
+			return fmt.Errorf("answer of %d bytes for a frame of %d", n, len(dst))
+		}
+		_, err := io.ReadFull(w.out, dst)
+		return err
+	case 1:
+		if n > 4096 {
+			return errors.New("malformed answer")
+		}
+		msg := make([]byte, n)
+		if _, err := io.ReadFull(w.out, msg); err != nil {
+			return err
+		}
+		kind := ErrCorrupt
+		if len(msg) >= len(ErrUnsupported.Error()) && string(msg[:len(ErrUnsupported.Error())]) == ErrUnsupported.Error() {
+			kind = ErrUnsupported
+		}
+		return &workerAnswer{err: fmt.Errorf("%w: %s", kind, trimKind(string(msg)))}
+	}
+	return errors.New("malformed answer")
 }
 
-func (l *limitedBuffer) Write(p []byte) (int, error) {
-	if l.Len()+len(p) > l.max {
-		return 0, errors.New("too much output")
+// trimKind drops the kind's own words from a worker's message, which
+// the parent wraps again.
+func trimKind(s string) string {
+	for _, k := range []error{ErrCorrupt, ErrUnsupported, ErrGeometry} {
+		if p := k.Error() + ": "; len(s) >= len(p) && s[:len(p)] == p {
+			return s[len(p):]
+		}
 	}
-	return l.Buffer.Write(p)
+	return s
 }
+
+// isolated is a decoder that runs in the pool's workers.
+type isolated struct{ pool *workerPool }
+
+func (d isolated) Decode(dst, src []byte, in Image) error { return d.pool.decode(dst, src, in) }

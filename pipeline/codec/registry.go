@@ -21,6 +21,10 @@ type Codec struct {
 type Set struct {
 	bySyntax map[string]Codec
 	encoders map[string]Encoder
+	// inProcess: the C decoders themselves, which the worker processes
+	// run; pool: those workers.
+	inProcess map[string]Decoder
+	pool      *workerPool
 	// Build names the build ("pure Go", "cgo codecs").
 	Build string
 }

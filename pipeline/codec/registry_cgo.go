@@ -17,46 +17,26 @@ const CGO = true
 func buildSet() *Set {
 	jpeg := Codec{Impl: ijg.Version(), Dec: DecoderFunc(decodeJPEG)}
 	jls := Codec{Impl: charls.Version(), Dec: DecoderFunc(decodeJLS)}
-	// OpenJPEG's HTJ2K block decoder aborts on hostile input: frames
-	// that may use it are decoded in a child process (isolate.go).
-	j2k := Codec{Impl: openjpeg.Version() + " (HTJ2K code-blocks in an isolated process)",
-		Dec: isolating{inProcess: DecoderFunc(decodeJ2K), risky: HTJ2KCodeblocks}}
+	j2k := Codec{Impl: openjpeg.Version(), Dec: DecoderFunc(decodeJ2K)}
 	cs := pureCodecs()
+	// The C decoders run in worker processes (isolate.go): a crash or a
+	// stuck decoder costs one frame, not the service.
+	pool := &workerPool{}
+	inProcess := map[string]Decoder{}
 	for ts, c := range map[string]Codec{
 		JPEGBaseline: jpeg, JPEGExtended: jpeg, JPEGLossless: jpeg, JPEGLosslessSV1: jpeg,
 		JPEGLSLossless: jls, JPEGLSNear: jls,
 		J2KLossless: j2k, J2K: j2k, HTJ2KLossless: j2k, HTJ2KLosslessRP: j2k, HTJ2K: j2k,
 	} {
-		c.Syntax = ts
+		inProcess[ts] = c.Dec
+		c.Syntax, c.Impl, c.Dec = ts, c.Impl+", in a worker process", isolated{pool}
 		cs = append(cs, c)
 	}
 	set := NewSet("cgo codecs", cs...)
+	set.inProcess = inProcess
+	set.pool = pool
 	set.encoders[JPEGLSLossless] = EncoderFunc(encodeJLS)
 	return set
-}
-
-// encodeJLS encodes a frame as lossless JPEG-LS with im.BitsStored bits
-// per sample (the caller passes the input codestream's precision, which
-// every decoded and masked sample fits in).
-func encodeJLS(dst, frame []byte, im Image) ([]byte, error) {
-	if im.BitsAllocated != 8 && im.BitsAllocated != 16 || im.BitsStored < 2 || im.BitsStored > im.BitsAllocated {
-		return nil, fmt.Errorf("%w: JPEG-LS of %d bits in %d", ErrGeometry, im.BitsStored, im.BitsAllocated)
-	}
-	if im.BitsAllocated == 16 && im.BitsStored <= 8 { // CharLS takes one byte a sample then
-		narrow := make([]byte, len(frame)/2)
-		for i := range narrow {
-			narrow[i] = frame[2*i]
-		}
-		frame = narrow
-	}
-	out, err := charls.Encode(dst, frame, im.Columns, im.Rows, im.SamplesPerPixel, im.BitsStored)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
-	}
-	if len(out)%2 == 1 {
-		out = append(out, 0) // items are even; a JPEG-LS decoder stops at EOI
-	}
-	return out, nil
 }
 
 // maxScans bounds the scans of one JPEG frame: a progressive stream of
@@ -168,4 +148,28 @@ func decodeJ2K(dst, src []byte, in Image) error {
 		return fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	return nil
+}
+
+// encodeJLS encodes a frame as lossless JPEG-LS with im.BitsStored bits
+// per sample (the caller passes the input codestream's precision, which
+// every decoded and masked sample fits in).
+func encodeJLS(dst, frame []byte, im Image) ([]byte, error) {
+	if im.BitsAllocated != 8 && im.BitsAllocated != 16 || im.BitsStored < 2 || im.BitsStored > im.BitsAllocated {
+		return nil, fmt.Errorf("%w: JPEG-LS of %d bits in %d", ErrGeometry, im.BitsStored, im.BitsAllocated)
+	}
+	if im.BitsAllocated == 16 && im.BitsStored <= 8 { // CharLS takes one byte a sample then
+		narrow := make([]byte, len(frame)/2)
+		for i := range narrow {
+			narrow[i] = frame[2*i]
+		}
+		frame = narrow
+	}
+	out, err := charls.Encode(dst, frame, im.Columns, im.Rows, im.SamplesPerPixel, im.BitsStored)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	if len(out)%2 == 1 {
+		out = append(out, 0) // items are even; a JPEG-LS decoder stops at EOI
+	}
+	return out, nil
 }
