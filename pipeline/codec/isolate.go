@@ -158,18 +158,22 @@ func (p *workerPool) timeout(frameBytes int) time.Duration {
 }
 
 type worker struct {
-	cmd *exec.Cmd
-	in  io.WriteCloser
-	out *bufio.Reader
+	cmd  *exec.Cmd
+	in   io.WriteCloser
+	out  *bufio.Reader
+	last time.Time // when it answered last
 }
 
 func (p *workerPool) get() (*worker, error) {
 	p.mu.Lock()
-	if n := len(p.idle); n > 0 {
+	for n := len(p.idle); n > 0; n = len(p.idle) {
 		w := p.idle[n-1]
 		p.idle = p.idle[:n-1]
-		p.mu.Unlock()
-		return w, nil
+		if time.Since(w.last) < workerIdle/2 {
+			p.mu.Unlock()
+			return w, nil
+		}
+		go w.kill() // about to leave on its own: reaped, not reused
 	}
 	p.mu.Unlock()
 	if os.Getenv(WorkerEnv) != "" {
@@ -199,6 +203,7 @@ func (p *workerPool) get() (*worker, error) {
 }
 
 func (p *workerPool) put(w *worker) {
+	w.last = time.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.idle = append(p.idle, w)
