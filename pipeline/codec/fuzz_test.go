@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
 )
@@ -126,6 +127,9 @@ func FuzzFile(f *testing.F) {
 		}
 	}
 	set := Default()
+	if set.pool != nil {
+		set.pool.limit = 3 * time.Second // below the fuzzer's hang detection
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		lim := dicomraw.DefaultLimits()
 		file, err := dicomraw.Parse(bytes.NewReader(data), int64(len(data)), lim)
