@@ -162,7 +162,12 @@ type worker struct {
 	in   io.WriteCloser
 	out  *bufio.Reader
 	last time.Time // when it answered last
+	used bool      // it answered before
 }
+
+// errNotWorker: the first answer of a new worker did not start with the
+// magic: the program does not serve workers (no ServeWorkerIfAsked).
+var errNotWorker = errors.New("not a codec worker")
 
 func (p *workerPool) get() (*worker, error) {
 	p.mu.Lock()
@@ -233,6 +238,9 @@ func (p *workerPool) decode(dst, src []byte, in Image) error {
 	case errors.As(err, &answered):
 		p.put(w) // the worker refused the frame and goes on
 		return answered.err
+	case errors.Is(err, errNotWorker):
+		w.kill()
+		return fmt.Errorf("%w: this program does not serve codec workers (codec.ServeWorkerIfAsked)", ErrUnsupported)
 	case err != nil:
 		w.kill()
 		if !stopped {
@@ -258,8 +266,12 @@ func (w *worker) exchange(dst, src []byte, in Image) error {
 		return err
 	}
 	if [4]byte(hdr[:4]) != workerMagic {
+		if !w.used {
+			return errNotWorker
+		}
 		return errors.New("malformed answer")
 	}
+	w.used = true
 	n := int(binary.LittleEndian.Uint32(hdr[5:]))
 	switch hdr[4] {
 	case 0:
