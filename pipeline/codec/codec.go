@@ -24,6 +24,10 @@
 //		if err := fr.Frame(i, buf); err != nil { ... } // hostile or damaged frame
 //		// buf holds frame i, native layout of out
 //	}
+//
+// In the full build the C decoders run in worker processes (isolate.go):
+// a program that decodes calls codec.ServeWorkerIfAsked() first in main,
+// and its test binaries in TestMain.
 package codec
 
 import (

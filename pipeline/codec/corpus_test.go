@@ -202,7 +202,7 @@ func TestCorpusMatchesReferences(t *testing.T) {
 					verdicts = append(verdicts, fmt.Sprintf("%s: %d samples differ, by up to %d", h, nd, maxd))
 				}
 			}
-			line := fmt.Sprintf("%s [%s%s]: %s", name, out.Syntax0(f), map[bool]string{true: ", lossy"}[lossy], strings.Join(verdicts, "; "))
+			line := fmt.Sprintf("%s [%s%s]: %s", name, f.Syntax.UID, map[bool]string{true: ", lossy"}[lossy], strings.Join(verdicts, "; "))
 			summary = append(summary, line)
 			if !matched {
 				t.Errorf("matches no reference: %s", line)
@@ -212,6 +212,3 @@ func TestCorpusMatchesReferences(t *testing.T) {
 	sort.Strings(summary)
 	t.Logf("%s build, file by file:\n%s", set.Build, strings.Join(summary, "\n"))
 }
-
-// Syntax0 is the input's transfer syntax, for the summary.
-func (im Image) Syntax0(f *dicomraw.File) string { return f.Syntax.UID }
