@@ -161,8 +161,9 @@ type worker struct {
 	cmd  *exec.Cmd
 	in   io.WriteCloser
 	out  *bufio.Reader
-	last time.Time // when it answered last
-	used bool      // it answered before
+	last time.Time     // when it answered last
+	used bool          // it answered before
+	done chan struct{} // closed when the process has exited (and was reaped)
 }
 
 // errNotWorker: the first answer of a new worker did not start with the
@@ -204,7 +205,15 @@ func (p *workerPool) get() (*worker, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("%w: isolated decoding: %v", ErrUnsupported, err)
 	}
-	return &worker{cmd: cmd, in: stdin, out: bufio.NewReaderSize(stdout, 1<<20)}, nil
+	w := &worker{cmd: cmd, in: stdin, out: bufio.NewReaderSize(stdout, 1<<20), done: make(chan struct{})}
+	// Reaped as soon as it exits (idle, crashed or killed), wherever the
+	// pool holding it went: no zombie. A worker exits only after its last
+	// answer was read, so nothing unread is lost when Wait closes the pipe.
+	go func() {
+		cmd.Wait()
+		close(w.done)
+	}()
+	return w, nil
 }
 
 func (p *workerPool) put(w *worker) {
@@ -216,10 +225,8 @@ func (p *workerPool) put(w *worker) {
 
 func (w *worker) kill() {
 	w.in.Close()
-	if w.cmd.Process != nil {
-		w.cmd.Process.Kill()
-	}
-	w.cmd.Wait()
+	w.cmd.Process.Kill()
+	<-w.done
 }
 
 // decode sends one frame to a worker and reads the decoded frame into
