@@ -54,7 +54,7 @@ func corpusFrames(tb testing.TB, syntaxes ...string) [][]byte {
 // must be refused before decoding.
 func fuzzFrame(t *testing.T, dec Decoder, ts string, data []byte, hdr func([]byte) (StreamInfo, error)) {
 	im := Image{Rows: 64, Columns: 64, Frames: 1, SamplesPerPixel: 1, BitsAllocated: 8, BitsStored: 8, Syntax: ts}
-	if si, err := hdr(data); err == nil && si.Width > 0 && si.Height > 0 && si.Width*si.Height <= 1<<20 &&
+	if si, err := hdr(data); err == nil && si.Width > 0 && si.Height > 0 && si.Width <= 65535 && si.Height <= 65535 && si.Width*si.Height <= 1<<20 &&
 		(si.Components == 1 || si.Components == 3) && si.Precision >= 1 && si.Precision <= 16 {
 		im.Rows, im.Columns, im.SamplesPerPixel = si.Height, si.Width, si.Components
 		if si.Precision > 8 {

@@ -315,7 +315,19 @@ func trimKind(s string) string {
 	return s
 }
 
-// isolated is a decoder that runs in the pool's workers.
-type isolated struct{ pool *workerPool }
+// isolated is a decoder that runs in the pool's workers, after check
+// (the codestream header against the geometry, in Go) in this process:
+// a frame refused there costs no round trip.
+type isolated struct {
+	pool  *workerPool
+	check func(src []byte, in Image) error
+}
 
-func (d isolated) Decode(dst, src []byte, in Image) error { return d.pool.decode(dst, src, in) }
+func (d isolated) Decode(dst, src []byte, in Image) error {
+	if d.check != nil {
+		if err := d.check(src, in); err != nil {
+			return err
+		}
+	}
+	return d.pool.decode(dst, src, in)
+}

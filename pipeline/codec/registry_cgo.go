@@ -23,13 +23,19 @@ func buildSet() *Set {
 	// stuck decoder costs one frame, not the service.
 	pool := &workerPool{}
 	inProcess := map[string]Decoder{}
+	checkJPEG := func(src []byte, in Image) error { return checkHeader(src, in, JPEGHeader) }
+	checkJ2K := func(src []byte, in Image) error { return checkHeader(src, in, J2KHeader) }
 	for ts, c := range map[string]Codec{
 		JPEGBaseline: jpeg, JPEGExtended: jpeg, JPEGLossless: jpeg, JPEGLosslessSV1: jpeg,
 		JPEGLSLossless: jls, JPEGLSNear: jls,
 		J2KLossless: j2k, J2K: j2k, HTJ2KLossless: j2k, HTJ2KLosslessRP: j2k, HTJ2K: j2k,
 	} {
 		inProcess[ts] = c.Dec
-		c.Syntax, c.Impl, c.Dec = ts, c.Impl+", in a worker process", isolated{pool}
+		check := checkJPEG
+		if family(ts) == famJ2K {
+			check = checkJ2K
+		}
+		c.Syntax, c.Impl, c.Dec = ts, c.Impl+", in a worker process", isolated{pool: pool, check: check}
 		cs = append(cs, c)
 	}
 	set := NewSet("cgo codecs", cs...)
@@ -37,6 +43,16 @@ func buildSet() *Set {
 	set.pool = pool
 	set.encoders[JPEGLSLossless] = EncoderFunc(encodeJLS)
 	return set
+}
+
+// checkHeader reads a frame's codestream header and checks it against
+// the geometry (the worker checks again before decoding).
+func checkHeader(src []byte, in Image, hdr func([]byte) (StreamInfo, error)) error {
+	si, err := hdr(src)
+	if err != nil {
+		return err
+	}
+	return CheckStream(si, in)
 }
 
 // maxScans bounds the scans of one JPEG frame: a progressive stream of
