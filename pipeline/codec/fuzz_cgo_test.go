@@ -21,9 +21,8 @@ func FuzzJPEGLS(f *testing.F) {
 	for _, fr := range corpusFrames(f, JPEGLSLossless, JPEGLSNear) {
 		f.Add(fr)
 	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		fuzzFrame(t, DecoderFunc(decodeJLS), JPEGLSLossless, data, JPEGHeader)
-	})
+	dec := fuzzDecoder(JPEGLSLossless)
+	f.Fuzz(func(t *testing.T, data []byte) { fuzzFrame(t, dec, JPEGLSLossless, data, JPEGHeader) })
 }
 
 func FuzzJ2K(f *testing.F) {
