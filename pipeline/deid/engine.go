@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dicomdeid/dicomdeid/pipeline/codec"
 	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
 	"github.com/dicomdeid/dicomdeid/pipeline/ps315"
 	"github.com/dicomdeid/dicomdeid/pipeline/pseudonym"
@@ -41,6 +42,9 @@ type Config struct {
 	// research ID instead of a keyed pseudonym, and a file whose patient
 	// the table lacks is refused (Rejection kind "not-in-lookup").
 	PatientLookup PatientLookup
+	// Codecs decode compressed pixels to mask (Clean Pixel Data); nil is
+	// this build's codec.Default().
+	Codecs *codec.Set
 }
 
 // PatientLookup maps a patient (Patient ID, Issuer of Patient ID) to a
@@ -60,6 +64,7 @@ type Engine struct {
 	policy    verify.Policy
 	record    bool
 	lookup    PatientLookup
+	codecs    *codec.Set
 	// matchers: the verifier's compiled needle lists, shared by the files
 	// of a series (same patient, study and dates).
 	matchers *verify.Cache
@@ -101,6 +106,10 @@ func New(cfg Config) (*Engine, error) {
 	e.method = methodText(p)
 	e.record = cfg.RecordPaths
 	e.lookup = cfg.PatientLookup
+	e.codecs = cfg.Codecs
+	if e.codecs == nil {
+		e.codecs = codec.Default()
+	}
 	e.matchers = verify.NewCache(256)
 	e.policy = VerifyPolicy(p)
 	return e, nil
@@ -192,6 +201,7 @@ type Job struct {
 	vset         *verify.Set                // the verifier's values of the input (with matcher)
 	matcher      *verify.Matcher            // vset compiled, once asked for
 	pixelsMasked bool                       // Clean Pixel Data masked the pixels
+	outSyntax    string                     // transfer syntax of the output, when not the input's
 	top          scope                      // the dataset's scope, for collecting
 	products     map[string]bool            // the input's product names (verify.ProductNames), once asked for
 	ruleKept     map[*dicomraw.Element]bool // kept by an explicit keep rule of the profile

@@ -47,6 +47,18 @@ func codeItem(value, meaning string) *dicomraw.Item {
 	}}
 }
 
+// setTopBinary writes a top-level binary value (US in the dataset's
+// little endian: only encapsulated syntaxes call it).
+func (j *Job) setTopBinary(t uint32, vr string, value []byte) {
+	for _, e := range j.f.Elements {
+		if uint32(e.Tag) == t {
+			e.Op, e.NewVR, e.NewValue = dicomraw.OpReplace, vr, value
+			return
+		}
+	}
+	j.f.Insert = append(j.f.Insert, &dicomraw.Element{Tag: dicomraw.Tag(t), VR: vr, Op: dicomraw.OpReplace, NewValue: value})
+}
+
 // setTop writes a top-level value: replacing the element, or inserting it.
 func (j *Job) setTop(t uint32, vr, value string) {
 	for _, e := range j.f.Elements {

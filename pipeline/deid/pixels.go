@@ -3,12 +3,14 @@ package deid
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"path"
 	"strconv"
 	"strings"
 
+	"github.com/dicomdeid/dicomdeid/pipeline/codec"
 	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
 	"github.com/dicomdeid/dicomdeid/pipeline/pixels"
 	"github.com/dicomdeid/dicomdeid/pipeline/rules"
@@ -16,14 +18,19 @@ import (
 
 // Text burned into pixels is out of the header's reach: names, dates and
 // IDs on ultrasound banners and screen captures. Images the profile has
-// masking rules for are masked (Clean Pixel Data); images that declare
+// masking rules for are masked (Clean Pixel Data), whatever their
+// transfer syntax when the build has its decoder; images that declare
 // burned-in annotation, and images of the classes that often carry it
 // (when the profile screens them), are held back otherwise, never passed
 // through unmasked.
 
 const (
-	tagBurnedInAnnotation = 0x00280301
-	rleLossless           = "1.2.840.10008.1.2.5"
+	tagBurnedInAnnotation  = 0x00280301
+	tagPhotometric         = 0x00280004
+	tagPlanarConfiguration = 0x00280006
+	tagLossyCompression    = 0x00282110
+	tagLossyRatio          = 0x00282112
+	tagLossyMethod         = 0x00282114
 	// CleanPixelDataCode is CID 7050's code for the option.
 	CleanPixelDataCode    = "113101"
 	cleanPixelDataMeaning = "Clean Pixel Data Option"
@@ -143,12 +150,12 @@ func (j *Job) planPixels(sopClass string) error {
 	}
 	g := pixels.Geometry{Rows: im.rows, Columns: im.columns, Frames: im.frames, SamplesPerPixel: im.samples,
 		BitsAllocated: im.bitsAllocated, PlanarConfiguration: im.planar}
-	if err := g.Check(); err != nil {
-		return reject("pixels", "pixels to mask but %v: held back", err)
-	}
 	src := j.f.Body
 	switch {
 	case !j.f.Syntax.Encapsulated:
+		if err := g.Check(); err != nil {
+			return reject("pixels", "pixels to mask but %v: held back", err)
+		}
 		length := px.ValueLength()
 		if px.Length == dicomraw.Undefined || length < int64(g.FrameBytes())*int64(g.Frames) {
 			return reject("pixels", "pixel data shorter than its %d frames: held back", g.Frames)
@@ -158,7 +165,10 @@ func (j *Job) planPixels(sopClass string) error {
 		px.Stream = func(w io.Writer) error {
 			return pixels.MaskNative(w, io.NewSectionReader(src, off, length), length, g, rects)
 		}
-	case j.f.Syntax.UID == rleLossless:
+	case j.f.Syntax.UID == codec.RLELossless && !j.hasExtendedOffsets():
+		if err := g.Check(); err != nil {
+			return reject("pixels", "pixels to mask but %v: held back", err)
+		}
 		frames, err := rleFrames(px, g.Frames)
 		if err != nil {
 			return reject("pixels", "%v: held back", err)
@@ -166,10 +176,149 @@ func (j *Job) planPixels(sopClass string) error {
 		px.Op, px.NewLength = dicomraw.OpStream, dicomraw.Undefined
 		px.Stream = func(w io.Writer) error { return writeMaskedRLE(w, src, frames, g, rects) }
 	default:
-		return reject("pixels", "pixels to mask, but %s cannot be decoded here: held back, not passed unmasked", j.f.Syntax.Name)
+		if err := j.planDecoded(px, rects); err != nil {
+			return err
+		}
 	}
 	j.pixelsMasked = true
 	return nil
+}
+
+func (j *Job) hasExtendedOffsets() bool {
+	for _, e := range j.f.Elements {
+		if uint32(e.Tag) == codec.TagExtendedOffsets {
+			return true
+		}
+	}
+	return false
+}
+
+// planDecoded masks compressed pixels: each frame is decoded, masked and
+// encoded again losslessly: in the input's syntax when the input was
+// lossless and the build has its encoder, otherwise as RLE Lossless,
+// which every DICOM reader decodes. The header follows what the
+// pixels became: the transfer syntax, Photometric Interpretation (JPEG
+// colour and JPEG 2000 YBR_ICT/RCT decode to RGB), Planar Configuration
+// (interleaved), Lossy Image Compression (kept "01", its ratio and method
+// kept or added, when the input had lost information) and the offset
+// tables (an empty Basic Offset Table, no Extended Offset Table).
+func (j *Job) planDecoded(px *dicomraw.Element, rects []pixels.Rect) error {
+	src, err := codec.FromFile(j.f)
+	if err != nil {
+		return reject("pixels", "pixels to mask but %v: held back", err)
+	}
+	fr, err := j.eng.codecs.Open(src)
+	if errors.Is(err, codec.ErrUnsupported) {
+		return reject("pixels", "pixels to mask, but %s cannot be decoded by this build (%s): held back, not passed unmasked", j.f.Syntax.Name, j.eng.codecs.Build)
+	}
+	if err != nil {
+		return reject("pixels", "pixels to mask but %v: held back", err)
+	}
+	in, out := src.Image, fr.Output()
+	if in.BitsAllocated == 1 {
+		return reject("pixels", "pixels to mask but 1 bits allocated (packed bits) cannot be masked: held back")
+	}
+	g := pixels.Geometry{Rows: out.Rows, Columns: out.Columns, Frames: out.Frames, SamplesPerPixel: out.SamplesPerPixel,
+		BitsAllocated: out.BitsAllocated, PlanarConfiguration: out.PlanarConfiguration}
+	if err := g.Check(); err != nil {
+		return reject("pixels", "pixels to mask but %v: held back", err)
+	}
+	// Whether the input had lost information: its syntax and its first
+	// frame's codestream (JPEG 2000 and JPEG-LS may be lossless), or what
+	// the header already says.
+	lossy := strings.TrimSpace(j.topString(tagLossyCompression)) == "01"
+	var encoded int64
+	for f := 0; f < src.EncodedFrames(); f++ {
+		b, err := src.FrameData(f, nil)
+		if err != nil {
+			return reject("pixels", "pixels to mask but %v: held back", err)
+		}
+		encoded += int64(len(b))
+		if f == 0 && codec.StreamLossy(in.Syntax, b) {
+			lossy = true
+		}
+	}
+	// The output syntax: the input's when it was lossless and the build
+	// has its encoder (deflated frames; JPEG-LS with CharLS), else RLE.
+	outTS, enc := codec.RLELossless, codec.Encoder(codec.EncoderFunc(codec.EncodeRLE))
+	encIm := out
+	if e, ok := j.eng.codecs.Encoder(in.Syntax); ok && !lossy {
+		outTS, enc = in.Syntax, e
+		if in.Syntax == codec.JPEGLSLossless {
+			// JPEG-LS is written with the precision it had: every decoded
+			// (and masked) sample fits in it.
+			b, _ := src.FrameData(0, nil)
+			si, err := codec.JPEGHeader(b)
+			if err != nil {
+				return reject("pixels", "pixels to mask but %v: held back", err)
+			}
+			encIm.BitsStored = si.Precision
+		}
+	}
+	px.Op, px.NewLength = dicomraw.OpStream, dicomraw.Undefined
+	px.Stream = func(w io.Writer) error { return writeEncoded(w, fr, out, encIm, enc, g, rects) }
+	j.outSyntax = outTS
+	j.res.TransferSyntax = outTS
+	if out.Photometric != in.Photometric {
+		j.setTop(tagPhotometric, "CS", out.Photometric)
+	}
+	if out.SamplesPerPixel > 1 && in.PlanarConfiguration != out.PlanarConfiguration {
+		j.setTopBinary(tagPlanarConfiguration, "US", []byte{byte(out.PlanarConfiguration), 0})
+	}
+	for _, e := range j.f.Elements {
+		if uint32(e.Tag) == codec.TagExtendedOffsets || uint32(e.Tag) == codec.TagExtendedLengths {
+			e.Op = dicomraw.OpRemove
+		}
+	}
+	if lossy {
+		j.setTop(tagLossyCompression, "CS", "01")
+		if j.topString(tagLossyRatio) == "" && encoded > 0 {
+			ratio := float64(out.FrameBytes()) * float64(out.Frames) / float64(encoded)
+			j.setTop(tagLossyRatio, "DS", strconv.FormatFloat(ratio, 'f', 2, 64))
+		}
+		if j.topString(tagLossyMethod) == "" {
+			j.setTop(tagLossyMethod, "CS", codec.LossyMethod(in.Syntax))
+		}
+	}
+	return nil
+}
+
+// writeEncoded writes the items of an encapsulated value: an empty Basic
+// Offset Table, each frame decoded, masked and encoded, then the
+// delimiter. One frame is in memory at a time.
+func writeEncoded(w io.Writer, fr *codec.Frames, out, encIm codec.Image, enc codec.Encoder, g pixels.Geometry, rects []pixels.Rect) error {
+	if err := writeItem(w, dicomraw.TagItem, 0); err != nil {
+		return err
+	}
+	frame := make([]byte, out.FrameBytes())
+	var buf []byte
+	for f := 0; f < out.Frames; f++ {
+		if err := fr.Frame(f, frame); err != nil {
+			return err
+		}
+		g.MaskFrame(frame, rects)
+		var err error
+		if buf, err = enc.Encode(buf[:0], frame, encIm); err != nil {
+			return err
+		}
+		if err := writeItem(w, dicomraw.TagItem, uint32(len(buf))); err != nil {
+			return err
+		}
+		if _, err := w.Write(buf); err != nil {
+			return err
+		}
+	}
+	return writeItem(w, dicomraw.TagSequenceDelimiter, 0)
+}
+
+// writeItem writes an item (or delimiter) header of an encapsulated value.
+func writeItem(w io.Writer, tag dicomraw.Tag, n uint32) error {
+	var hdr [8]byte
+	binary.LittleEndian.PutUint16(hdr[0:], tag.Group())
+	binary.LittleEndian.PutUint16(hdr[2:], tag.Element())
+	binary.LittleEndian.PutUint32(hdr[4:], n)
+	_, err := w.Write(hdr[:])
+	return err
 }
 
 // rleFrames groups an RLE value's fragments by frame: one each, or all of
@@ -196,14 +345,7 @@ func rleFrames(px *dicomraw.Element, frames int) ([][]dicomraw.Fragment, error) 
 // Basic Offset Table, then each frame masked, then the delimiter. One
 // frame is in memory at a time.
 func writeMaskedRLE(w io.Writer, src io.ReaderAt, frames [][]dicomraw.Fragment, g pixels.Geometry, rects []pixels.Rect) error {
-	var hdr [8]byte
-	item := func(tag dicomraw.Tag, n uint32) error {
-		binary.LittleEndian.PutUint16(hdr[0:], tag.Group())
-		binary.LittleEndian.PutUint16(hdr[2:], tag.Element())
-		binary.LittleEndian.PutUint32(hdr[4:], n)
-		_, err := w.Write(hdr[:])
-		return err
-	}
+	item := func(tag dicomraw.Tag, n uint32) error { return writeItem(w, tag, n) }
 	if err := item(dicomraw.TagItem, 0); err != nil {
 		return err
 	}

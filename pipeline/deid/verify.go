@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/dicomdeid/dicomdeid/pipeline/codec"
 	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
 	"github.com/dicomdeid/dicomdeid/pipeline/pixels"
 	"github.com/dicomdeid/dicomdeid/pipeline/rules"
@@ -82,10 +83,11 @@ type Spool interface {
 // parse, "residual" for an identifier the verifier found).
 func (j *Job) WriteVerified(dst Spool) (int64, *Verification, error) {
 	n, err := j.WriteTo(dst)
-	if errors.Is(err, pixels.ErrRLE) || errors.Is(err, pixels.ErrGeometry) {
+	if errors.Is(err, pixels.ErrRLE) || errors.Is(err, pixels.ErrGeometry) ||
+		errors.Is(err, codec.ErrCorrupt) || errors.Is(err, codec.ErrGeometry) || errors.Is(err, codec.ErrUnsupported) {
 		// Pixels that do not decode as their attributes say cannot be
 		// masked: the file is held back, for good.
-		return n, nil, &Rejection{Kind: "pixels", Reason: "pixels to mask could not be decoded: held back"}
+		return n, nil, &Rejection{Kind: "pixels", Reason: "pixels to mask could not be decoded (" + err.Error() + "): held back"}
 	}
 	if err != nil {
 		return n, nil, fmt.Errorf("write output: %w", err)

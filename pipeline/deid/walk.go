@@ -152,11 +152,20 @@ func (j *Job) run() error {
 		{Tag: 0x00020001, VR: "OB", Value: []byte{0, 1}},
 		{Tag: 0x00020002, VR: "UI", Value: []byte(r.SOPClassUID)},
 		{Tag: 0x00020003, VR: "UI", Value: []byte(r.SOPInstanceUID)},
-		{Tag: 0x00020010, VR: "UI", Value: []byte(f.Syntax.UID)},
+		{Tag: 0x00020010, VR: "UI", Value: []byte(j.outputSyntax())},
 		{Tag: 0x00020012, VR: "UI", Value: []byte(ImplementationClassUID)},
 		{Tag: 0x00020013, VR: "SH", Value: []byte(ImplementationVersionName)},
 	}
 	return nil
+}
+
+// outputSyntax is the transfer syntax written: the input's, unless
+// masked pixels were encoded in another.
+func (j *Job) outputSyntax() string {
+	if j.outSyntax != "" {
+		return j.outSyntax
+	}
+	return j.f.Syntax.UID
 }
 
 // metaString is a File Meta value as stored, without padding.

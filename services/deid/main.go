@@ -5,6 +5,8 @@ package main
 
 import (
 	"fmt"
+
+	"github.com/dicomdeid/dicomdeid/pipeline/codec"
 	"io"
 	"os"
 )
@@ -17,6 +19,9 @@ const (
 )
 
 func main() {
+	// A child started to decode one hostile-prone frame (HTJ2K) serves it
+	// and exits here; see pipeline/codec/isolate.go.
+	codec.ServeWorkerIfAsked()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -69,6 +74,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return profilesCmd(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, version())
+		set := codec.Default()
+		fmt.Fprintf(stdout, "pixel codecs: %s%s\n", set.Summary(), codecNote())
+		for _, l := range set.Describe() {
+			fmt.Fprintln(stdout, "  "+l)
+		}
 		return exitOK
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
@@ -82,3 +92,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 var Version = "0.1.0-dev"
 
 func version() string { return "dicomdeid " + Version }
+
+// codecNote tells, in a build without the C codecs, what that means.
+func codecNote() string {
+	if codec.CGO {
+		return ""
+	}
+	return " (no JPEG, JPEG-LS, JPEG 2000 or HTJ2K: an image in those that needs masking is held back; " +
+		"build with CGO_ENABLED=1 -tags cgocodecs for them, see docs/codecs.md)"
+}

@@ -31,6 +31,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/dicomdeid/dicomdeid/pipeline/codec"
 	"github.com/dicomdeid/dicomdeid/pipeline/deid"
 	"github.com/dicomdeid/dicomdeid/pipeline/pseudonym"
 	"github.com/dicomdeid/dicomdeid/profiles"
@@ -403,9 +404,10 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 	}()
 	log.Info("deid serve running", zap.String("nats", s.natsURL), zap.String("s3", endpoint),
 		zap.String("in_bucket", c.inBucket), zap.String("out_bucket", c.outBucket), zap.String("profile", prof.Name),
-		zap.Int("workers", c.workers), zap.String("http", s.httpAddr))
+		zap.Int("workers", c.workers), zap.String("http", s.httpAddr), zap.String("pixel_codecs", codec.Default().Summary()))
 	fmt.Fprintf(stdout, "deid serve: NATS %s, S3 %s (buckets %s -> %s, quarantine %s), profile %s, http://%s/metrics\n",
 		s.natsURL, endpoint, c.inBucket, c.outBucket, c.quarantine, prof.Name, s.httpAddr)
+	fmt.Fprintf(stdout, "deid serve: pixel codecs: %s%s\n", codec.Default().Summary(), codecNote())
 	ok = true
 	return s, nil
 }
