@@ -216,8 +216,10 @@ func newRig(t *testing.T, store *memStore, top Topology) *rig {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	key, _ := pseudonym.ParseKey([]byte(strings.Repeat("ab", 32)))
+	index, _ := pseudonym.NewIndexer(key)
 	r.svc, err = New(ctx, nc, store, Config{InBucket: "in", OutBucket: "out", QuarantineBucket: "quarantine",
-		Engine: r.eng, Workers: 2, TempDir: t.TempDir(), Topology: top, StudySettle: 300 * time.Millisecond,
+		Engine: r.eng, Index: index, Workers: 2, TempDir: t.TempDir(), Topology: top, StudySettle: 300 * time.Millisecond,
 		OpTimeout: 2 * time.Second, RetryBase: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/dicomdeid/dicomdeid/pipeline/deid"
 	"github.com/dicomdeid/dicomdeid/pipeline/ps315"
+	"github.com/dicomdeid/dicomdeid/pipeline/pseudonym"
 )
 
 // Config configures a Service.
@@ -41,6 +42,9 @@ type Config struct {
 	JobTimeout time.Duration
 	// Projects gives the engines of dataset deliveries (nil: no datasets).
 	Projects EngineSource
+	// Index makes the keys of the study index (DEID_INDEX) from the
+	// project key: every worker of a deployment must use the same.
+	Index *pseudonym.Indexer
 	// SpoolMemory is how large an input or output may be and still be
 	// held in memory while its job runs (default 16 MiB); larger ones go
 	// to files in TempDir.
@@ -48,8 +52,12 @@ type Config struct {
 	// RetryBase is the first redelivery delay after a transient failure;
 	// it doubles with each delivery, up to 64 times RetryBase.
 	RetryBase time.Duration
-	Logger    *zap.Logger
-	Metrics   *Metrics
+	// TopologyCheck is how often the service looks for a stream, bucket
+	// or the consumer gone missing, to recreate it (default 10 s; Ready
+	// looks at once).
+	TopologyCheck time.Duration
+	Logger        *zap.Logger
+	Metrics       *Metrics
 }
 
 // Service runs workers over the shared work queue.
@@ -68,12 +76,19 @@ type Service struct {
 	m       *Metrics
 	profile string
 	recent  recentKeys // index entries written lately
+	// repair asks the topology watcher to look now.
+	repair chan struct{}
+	itMu   sync.Mutex
+	iters  map[jetstream.MessagesContext]bool // the workers' current iterators
 }
 
 // New sets up the topology and returns a service ready to Run.
 func New(ctx context.Context, nc *nats.Conn, store Store, cfg Config) (*Service, error) {
 	if cfg.Engine == nil {
 		return nil, errors.New("ingest: no engine")
+	}
+	if cfg.Index == nil {
+		return nil, errors.New("ingest: no index key")
 	}
 	if cfg.Workers < 1 {
 		cfg.Workers = 1
@@ -93,6 +108,9 @@ func New(ctx context.Context, nc *nats.Conn, store Store, cfg Config) (*Service,
 	if cfg.StudySettle <= 0 {
 		cfg.StudySettle = 30 * time.Second
 	}
+	if cfg.TopologyCheck <= 0 {
+		cfg.TopologyCheck = 10 * time.Second
+	}
 	if cfg.Topology.AckWait <= 0 {
 		cfg.Topology = DefaultTopology()
 	}
@@ -104,7 +122,8 @@ func New(ctx context.Context, nc *nats.Conn, store Store, cfg Config) (*Service,
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	s := &Service{cfg: cfg, nc: nc, js: js, store: store, log: cfg.Logger, m: cfg.Metrics,
-		profile: cfg.Engine.Profile().Name, recent: recentKeys{ttl: 10 * time.Minute, max: 4096}}
+		profile: cfg.Engine.Profile().Name, recent: recentKeys{ttl: 10 * time.Minute, max: 4096},
+		repair: make(chan struct{}, 1), iters: map[jetstream.MessagesContext]bool{}}
 	// A worker (re)started while the cluster elects new leaders sees
 	// unanswered requests for a while: both steps are retried until ctx ends.
 	if s.cons, err = SetupRetrying(ctx, js, cfg.Topology, cfg.OpTimeout); err != nil {
@@ -150,50 +169,133 @@ func (s *Service) Run(ctx context.Context) error {
 	// Each worker pulls for itself, one message at a time: a message
 	// waits in this process only while a worker is free to take it.
 	var wg sync.WaitGroup
-	iters := make([]jetstream.MessagesContext, 0, s.cfg.Workers)
 	for i := 0; i < s.cfg.Workers; i++ {
-		it, err := s.cons.Messages(jetstream.PullMaxMessages(1))
-		if err != nil {
-			for _, it := range iters {
-				it.Stop()
-			}
-			return fmt.Errorf("consume: %w", err)
-		}
-		iters = append(iters, it)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			// The worker's previous job may still be finishing (its output
-			// stored, its writes awaited, its ack sent) while it processes
-			// the next one.
-			finishing := make(chan struct{}, 1)
-			var fwg sync.WaitGroup
-			defer fwg.Wait()
-			for {
-				msg, err := it.Next()
-				if err != nil {
-					if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-						return
-					}
-					continue
-				}
-				s.handle(msg, finishing, &fwg)
-			}
+			s.work(ctx)
 		}()
 	}
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); s.sweep(ctx) }()
 	go func() { defer wg.Done(); s.watchLag(ctx) }()
+	go func() { defer wg.Done(); s.watchTopology(ctx) }()
 	<-ctx.Done()
 	// Graceful: no new jobs; Drain delivers what was already pulled, and the
 	// workers finish their current job before the iterators close.
-	for _, it := range iters {
+	s.itMu.Lock()
+	for it := range s.iters {
 		it.Drain()
 	}
+	s.itMu.Unlock()
 	wg.Wait()
 	close(s.counts) // the counts of the last jobs are applied
 	<-counted
 	return nil
+}
+
+// work is one worker: it takes jobs from the shared consumer until ctx
+// ends. When its iterator ends while the service runs (the consumer was
+// deleted: an iterator does not survive that), the worker asks for the
+// consumer to be recreated and takes jobs again once it is.
+func (s *Service) work(ctx context.Context) {
+	// The worker's previous job may still be finishing (its output
+	// stored, its writes awaited, its ack sent) while it processes
+	// the next one.
+	finishing := make(chan struct{}, 1)
+	var fwg sync.WaitGroup
+	defer fwg.Wait()
+	for ctx.Err() == nil {
+		it, err := s.cons.Messages(jetstream.PullMaxMessages(1))
+		if err == nil {
+			s.itMu.Lock()
+			if ctx.Err() != nil { // Run is draining the iterators it knows
+				s.itMu.Unlock()
+				it.Stop()
+				return
+			}
+			s.iters[it] = true
+			s.itMu.Unlock()
+			for {
+				msg, err := it.Next()
+				if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+					break
+				}
+				if err != nil {
+					continue // a terminal error (consumer deleted) closes the iterator: the next call says so
+				}
+				s.handle(msg, finishing, &fwg)
+			}
+			s.itMu.Lock()
+			delete(s.iters, it)
+			s.itMu.Unlock()
+			if ctx.Err() != nil {
+				return
+			}
+			s.log.Warn("the work queue's consumer stopped delivering; looking for it")
+		}
+		s.kickRepair()
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// kickRepair asks the topology watcher to look now.
+func (s *Service) kickRepair() {
+	select {
+	case s.repair <- struct{}{}:
+	default:
+	}
+}
+
+// Ready reports whether everything the workers need exists in JetStream.
+// Something missing (deleted by an administrator, or lost) makes it
+// fail, and is recreated at once by the topology watcher.
+func (s *Service) Ready(ctx context.Context) error {
+	missing, err := Missing(ctx, s.js)
+	if err != nil {
+		return fmt.Errorf("JetStream does not answer: %w", err)
+	}
+	if len(missing) > 0 {
+		s.kickRepair()
+		return fmt.Errorf("missing in JetStream, being recreated: %s", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// watchTopology looks for streams, buckets or the consumer gone missing
+// every TopologyCheck, and when asked, and recreates them: uploads would
+// otherwise be accepted and never processed. Each recreation is logged
+// and counted (deid_topology_recreated_total).
+func (s *Service) watchTopology(ctx context.Context) {
+	t := time.NewTicker(s.cfg.TopologyCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-s.repair:
+		}
+		ictx, cancel := context.WithTimeout(ctx, 4*s.cfg.OpTimeout)
+		missing, err := Missing(ictx, s.js)
+		if err == nil && len(missing) > 0 {
+			s.log.Error("JetStream objects the service needs are missing; recreating them", zap.Strings("missing", missing))
+			_, created, err := setup(ictx, s.js, s.cfg.Topology)
+			for _, c := range created {
+				s.log.Warn("recreated "+c, zap.String("object", c))
+				if s.m != nil {
+					s.m.Recreated.WithLabelValues(c).Inc()
+				}
+			}
+			if err != nil {
+				s.log.Error("recreating failed; trying again", zap.Error(err))
+			}
+		}
+		cancel()
+	}
 }
 
 // handle runs one job to an ack, a nak (retry later) or a term. A job
