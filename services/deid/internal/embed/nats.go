@@ -24,7 +24,17 @@ type NATSConfig struct {
 	// Listen is host:port for clients (deid submit, MinIO, tools); empty:
 	// no TCP listener, in-process connections only.
 	Listen string
-	Logger *zap.Logger
+	// Auth is the accounts block of the configuration (natsauth.AuthConfig
+	// with the deployment's keys): every connection, TCP or in-process,
+	// authenticates as one of its users and gets that user's permissions.
+	// It is required with a listener; without one (in-process only, for
+	// tests of the pipeline) it may be empty.
+	Auth string
+	// MaxStore is the JetStream file store's budget in bytes (0: the
+	// server's default, three quarters of the free disk). Streams with a
+	// size limit reserve it from this budget when they are created.
+	MaxStore int64
+	Logger   *zap.Logger
 }
 
 // NATS is a running embedded NATS server.
@@ -34,7 +44,19 @@ type NATS struct {
 
 // StartNATS starts the server and returns once it accepts connections.
 func StartNATS(c NATSConfig) (*NATS, error) {
-	opts := &server.Options{ServerName: "deid-embedded", JetStream: true, StoreDir: c.StoreDir, NoSigs: true}
+	if c.Auth == "" && c.Listen != "" {
+		return nil, errors.New("no accounts configured: the embedded server does not listen unauthenticated")
+	}
+	opts := &server.Options{}
+	if c.Auth != "" {
+		if err := opts.ProcessConfigString(c.Auth); err != nil {
+			return nil, fmt.Errorf("accounts configuration: %w", err)
+		}
+	}
+	opts.ServerName, opts.JetStream, opts.StoreDir, opts.NoSigs = "deid-embedded", true, c.StoreDir, true
+	opts.JetStreamMaxStore = c.MaxStore
+	// No monitoring, cluster, leaf node or websocket listener: clients only.
+	opts.HTTPPort, opts.Cluster.Port, opts.LeafNode.Port, opts.Websocket.Port = 0, 0, 0, 0
 	if c.Listen == "" {
 		opts.DontListen = true
 	} else {
@@ -77,7 +99,8 @@ func (n *NATS) ClientURL() string {
 	return n.srv.ClientURL()
 }
 
-// Connect opens an in-process connection (no TCP).
+// Connect opens an in-process connection (no TCP). It authenticates like
+// any other: opts must carry a user's credentials.
 func (n *NATS) Connect(opts ...nats.Option) (*nats.Conn, error) {
 	return nats.Connect("", append(opts, nats.InProcessServer(n.srv))...)
 }
