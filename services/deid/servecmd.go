@@ -52,7 +52,7 @@ type serveConfig struct {
 	workers, replicas               int
 	httpAddr                        string
 	studySettle, ackWait, opTimeout time.Duration
-	startupTimeout                  time.Duration
+	startupTimeout, topologyCheck   time.Duration
 	logLevel                        string
 	limits                          ingest.Limits
 }
@@ -83,6 +83,7 @@ func serveFlags(c *serveConfig, fs *flag.FlagSet) {
 	fs.DurationVar(&c.ackWait, "ack-wait", 60*time.Second, "redeliver a job not acknowledged or heartbeated within this")
 	fs.DurationVar(&c.opTimeout, "op-timeout", 10*time.Second, "timeout of each NATS or S3 operation (retried)")
 	fs.DurationVar(&c.startupTimeout, "startup-timeout", time.Minute, "how long the start waits for JetStream and S3 to answer (a cluster electing leaders, a server still starting)")
+	fs.DurationVar(&c.topologyCheck, "topology-check", 10*time.Second, "how often to look for a stream, bucket or the work queue's consumer gone missing (recreated, logged, counted); /readyz looks at once")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	limitFlags(&c.limits, fs)
 }
@@ -179,14 +180,14 @@ type service struct {
 	notifyConn *nats.Conn
 	// natsCredDir holds the embedded server's credentials.
 	natsCredDir string
-	http     *http.Server
-	httpAddr string
-	s3Addr   string
-	natsURL  string
-	creds    [2]string
-	store    ingest.MinioStore
-	cfg      serveConfig
-	gc       func() // restores the collector settings
+	http        *http.Server
+	httpAddr    string
+	s3Addr      string
+	natsURL     string
+	creds       [2]string
+	store       ingest.MinioStore
+	cfg         serveConfig
+	gc          func() // restores the collector settings
 }
 
 // startService starts everything and returns once the workers run.
@@ -379,7 +380,7 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 	}
 	svc, err := ingest.New(setupCtx, s.nc, work, ingest.Config{InBucket: c.inBucket, OutBucket: c.outBucket, Projects: engines,
 		QuarantineBucket: c.quarantine, Engine: eng, Index: index, Workers: c.workers, TempDir: tmp, Topology: top,
-		StudySettle: c.studySettle, OpTimeout: c.opTimeout, Logger: log.Named("ingest"), Metrics: metrics})
+		StudySettle: c.studySettle, OpTimeout: c.opTimeout, TopologyCheck: c.topologyCheck, Logger: log.Named("ingest"), Metrics: metrics})
 	if err != nil {
 		return nil, err
 	}

@@ -72,12 +72,14 @@ func (t Topology) streams() []jetstream.StreamConfig {
 		{Name: StreamIngest, Subjects: []string{SubjectObjects, SubjectStudyJobs, SubjectInstanceJobs, SubjectDatasetJobs},
 			Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage, Replicas: t.Replicas, Duplicates: t.Dedup,
 			MaxMsgs: l.QueueMsgs, MaxBytes: l.QueueBytes, Discard: jetstream.DiscardNew, DenyPurge: true},
+		// Readers in other accounts read events and audit records with
+		// direct gets (AllowDirect), not consumers.
 		{Name: StreamEvents, Subjects: []string{"deid.events.>"}, Retention: jetstream.LimitsPolicy,
 			Storage: jetstream.FileStorage, Replicas: t.Replicas, Duplicates: t.Dedup, MaxAge: 30 * 24 * time.Hour,
-			MaxBytes: l.EventsBytes, Discard: jetstream.DiscardNew, DenyDelete: true, DenyPurge: true},
+			MaxBytes: l.EventsBytes, Discard: jetstream.DiscardNew, DenyDelete: true, DenyPurge: true, AllowDirect: true},
 		{Name: StreamAudit, Subjects: []string{SubjectAudit + ">"}, Retention: jetstream.LimitsPolicy,
 			Storage: jetstream.FileStorage, Replicas: t.Replicas, Duplicates: t.Dedup, MaxAge: 90 * 24 * time.Hour,
-			MaxBytes: l.AuditBytes, Discard: jetstream.DiscardNew, DenyDelete: true, DenyPurge: true},
+			MaxBytes: l.AuditBytes, Discard: jetstream.DiscardNew, DenyDelete: true, DenyPurge: true, AllowDirect: true},
 		{Name: StreamDLQ, Subjects: []string{SubjectDLQPrefix + ">"}, Retention: jetstream.LimitsPolicy,
 			Storage: jetstream.FileStorage, Replicas: t.Replicas, Duplicates: t.Dedup,
 			MaxBytes: l.DLQBytes, Discard: jetstream.DiscardNew, DenyDelete: true, DenyPurge: true},
@@ -272,6 +274,10 @@ func reconcile(ctx context.Context, js jetstream.JetStream, info *jetstream.Stre
 			log.Warn("stream holds more messages than the limit; left unlimited", zap.String("stream", cfg.Name),
 				zap.Uint64("msgs", info.State.Msgs), zap.Int64("limit", want.MaxMsgs))
 		}
+	}
+	if want.AllowDirect && !cfg.AllowDirect {
+		cfg.AllowDirect = true
+		changed = append(changed, "allow_direct")
 	}
 	if want.Discard == jetstream.DiscardNew && cfg.Discard != jetstream.DiscardNew {
 		cfg.Discard = jetstream.DiscardNew

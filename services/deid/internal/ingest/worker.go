@@ -242,6 +242,11 @@ func (s *Service) work(ctx context.Context) {
 	}
 }
 
+// onlyConsumer reports that only the work queue's consumer is missing.
+func onlyConsumer(missing []string) bool {
+	return len(missing) == 1 && missing[0] == "consumer "+ConsumerName
+}
+
 // kickRepair asks the topology watcher to look now.
 func (s *Service) kickRepair() {
 	select {
@@ -281,6 +286,17 @@ func (s *Service) watchTopology(ctx context.Context) {
 		}
 		ictx, cancel := context.WithTimeout(ctx, 4*s.cfg.OpTimeout)
 		missing, err := Missing(ictx, s.js)
+		if err == nil && len(missing) > 0 && !onlyConsumer(missing) {
+			// A stream deleted and at once created again under its name
+			// can be left unable to store (nats-server 2.15: "error
+			// opening msg block file" on every publish, seen with the
+			// embedded server): let the deletion finish first.
+			select {
+			case <-ctx.Done():
+			case <-time.After(2 * time.Second):
+			}
+			missing, err = Missing(ictx, s.js)
+		}
 		if err == nil && len(missing) > 0 {
 			s.log.Error("JetStream objects the service needs are missing; recreating them", zap.Strings("missing", missing))
 			_, created, err := setup(ictx, s.js, s.cfg.Topology)
@@ -288,6 +304,16 @@ func (s *Service) watchTopology(ctx context.Context) {
 				s.log.Warn("recreated "+c, zap.String("object", c))
 				if s.m != nil {
 					s.m.Recreated.WithLabelValues(c).Inc()
+				}
+				if c == "consumer "+ConsumerName {
+					// Pulls parked on a deleted stream's consumer are not
+					// told so and would wait out their expiry: the workers
+					// pull again from the new one now.
+					s.itMu.Lock()
+					for it := range s.iters {
+						it.Stop()
+					}
+					s.itMu.Unlock()
 				}
 			}
 			if err != nil {
