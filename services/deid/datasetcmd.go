@@ -119,13 +119,13 @@ func datasetCmd(args []string, stdout, stderr io.Writer) int {
 				err = json.Unmarshal(m.Data, &reply)
 				break
 			}
+			if errors.Is(nc.LastError(), nats.ErrPermissionViolation) {
+				break // refused: trying again changes nothing
+			}
 			time.Sleep(time.Duration(attempt+1) * 500 * time.Millisecond)
 		}
 		if err != nil {
-			if le := nc.LastError(); le != nil && errors.Is(le, nats.ErrPermissionViolation) {
-				err = fmt.Errorf("%w: %v", err, le)
-			}
-			fmt.Fprintf(stderr, "deid dataset request: %v (is deid serve running?)\n", err)
+			fmt.Fprintf(stderr, "deid dataset request: %s\n", (&natsClient{nc: nc}).explain(err))
 			return exitRejected
 		}
 		if reply.Error != "" {

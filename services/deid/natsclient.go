@@ -28,7 +28,9 @@ func connectNATS(cmd string, role natsauth.Role, url, creds, data string, timeou
 		fmt.Fprintf(stderr, "%s: %v\n", cmd, err)
 		return nil, false
 	}
-	opts := append(cl.Opts, nats.Name(cmd), nats.Timeout(timeout))
+	// Refusals are reported with the failure they cause (explain), not
+	// printed as they arrive.
+	opts := append(cl.Opts, nats.Name(cmd), nats.Timeout(timeout), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		hint := ""
@@ -53,11 +55,12 @@ func connectNATS(cmd string, role natsauth.Role, url, creds, data string, timeou
 const natsFlagsHelp = `--nats-url URL (default nats://127.0.0.1:4222), --nats-creds FILE (default
 $DEID_NATS_SEED, then <--data>/nats-credentials/<role>.nk), --data DIR (default ./data)`
 
-// explain adds to err what the server refused, if it did: a request whose
-// publish was refused is never answered, and only times out.
+// explain says why a request failed: what the server refused, if it did
+// (a request whose publish was refused is never answered, and only times
+// out), else err and a hint.
 func (c *natsClient) explain(err error) string {
 	if le := c.nc.LastError(); le != nil && errors.Is(le, nats.ErrPermissionViolation) {
-		return fmt.Sprintf("%v: %v", err, le)
+		return fmt.Sprintf("NATS refused it (%v): these credentials are not of the role that may do this", le)
 	}
-	return err.Error()
+	return err.Error() + " (is deid serve running?)"
 }

@@ -513,6 +513,22 @@ func TestNATSAttacks(t *testing.T) {
 			tg.sameAs(t, before, "after requests with reply subjects on the service's streams")
 		})
 
+		t.Run("clients say why NATS refuses them", func(t *testing.T) {
+			code, _, errOut := runDeid(t, "submit", "--bucket", srv.cfg.inBucket, "--nats-url", srv.natsURL, "--data", t.TempDir(), "--timeout", "2s")
+			if code != exitRejected || !strings.Contains(errOut, "Authorization Violation") || !strings.Contains(errOut, "--nats-creds") {
+				t.Errorf("submit without credentials: %d %q", code, errOut)
+			}
+			code, _, errOut = runDeid(t, "submit", "--bucket", srv.cfg.inBucket, "--nats-url", srv.natsURL,
+				"--nats-creds", natsauth.File(srv.natsCredDir, natsauth.Events), "--timeout", "2s")
+			if code != exitRejected || !strings.Contains(errOut, "NATS refused it") || !strings.Contains(errOut, ingest.SubjectStudyJobs) {
+				t.Errorf("submit with the events reader's credentials: %d %q", code, errOut)
+			}
+			code, _, errOut = runDeid(t, "dataset", "list", "--nats-url", srv.natsURL, "--nats-creds", natsauth.File(srv.natsCredDir, natsauth.Submitter))
+			if code != exitRejected {
+				t.Errorf("dataset list with a submitter's credentials: %d %q", code, errOut)
+			}
+		})
+
 		t.Run("nothing lost", func(t *testing.T) {
 			tg.uploadAndAwait(t, "Doe^Jane_MRN123/after.dcm")
 		})

@@ -9,6 +9,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/ingest"
@@ -74,13 +75,13 @@ func submitCmd(args []string, stdout, stderr io.Writer) int {
 		ctx, cancel := context.WithTimeout(context.Background(), *timeout/2)
 		ack, err = js.Publish(ctx, ingest.SubjectStudyJobs, b, jetstream.WithMsgID("study/"+id))
 		cancel()
-		if err == nil {
-			break
+		if le := cl.nc.LastError(); err == nil || errors.Is(le, nats.ErrPermissionViolation) {
+			break // done, or refused: trying again changes nothing
 		}
 		time.Sleep(time.Duration(attempt+1) * 300 * time.Millisecond)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "deid submit: publish: %s (is deid serve running?)\n", cl.explain(err))
+		fmt.Fprintf(stderr, "deid submit: publish: %s\n", cl.explain(err))
 		return exitRejected
 	}
 	if ack.Duplicate {

@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -31,8 +32,17 @@ func scanStream(ctx context.Context, js jetstream.JetStream, stream, filter stri
 	seq := uint64(1)
 	for {
 		req, _ := json.Marshal(map[string]any{"seq": seq, "next_by_subj": filter, "batch": 256})
-		if err := nc.PublishRequest(prefix+".DIRECT.GET."+stream, inbox, req); err != nil {
+		subject := prefix + ".DIRECT.GET." + stream
+		if err := nc.PublishRequest(subject, inbox, req); err != nil {
 			return err
+		}
+		// A refused request is never answered: the server says so before
+		// the flush's answer.
+		if err := nc.Flush(); err != nil {
+			return err
+		}
+		if le := nc.LastError(); errors.Is(le, nats.ErrPermissionViolation) && strings.Contains(le.Error(), strconv.Quote(subject)) {
+			return fmt.Errorf("read %s: %w", stream, le)
 		}
 		for {
 			m, err := sub.NextMsgWithContext(ctx)
