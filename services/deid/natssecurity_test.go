@@ -752,3 +752,60 @@ func TestNATSStreamOverflow(t *testing.T) {
 		}
 	})
 }
+
+// The compose and Kubernetes NATS configurations, run by nats-server as
+// shipped (only the addresses moved to free loopback ports and the store
+// to a temporary directory), refuse a client without credentials and let
+// a role's key in.
+func TestShippedNATSConfigsRefuseAnonymous(t *testing.T) {
+	y, err := os.ReadFile("../../deploy/k8s/nats/nats.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k8s, err := natsauth.ConfigMapKey(string(y), "nats.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	compose, err := os.ReadFile("../../deploy/compose/nats.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, conf := range map[string]string{"compose": string(compose), "k8s": k8s} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			cr, _, err := natsauth.Ensure(filepath.Join(dir, "credentials"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr, mon, cluster := freePort(t), freePort(t), freePort(t)
+			local := strings.NewReplacer("0.0.0.0:4222", addr, "0.0.0.0:8222", mon, "127.0.0.1:8222", mon, "0.0.0.0:6222", cluster,
+				"store_dir: /data", fmt.Sprintf("store_dir: %q", filepath.Join(dir, "js"))).Replace(conf)
+			if strings.Contains(local, "0.0.0.0") {
+				t.Fatalf("an address left on every interface:\n%s", local)
+			}
+			for f, body := range map[string]string{"nats.conf": local, "nats-auth.conf": shippedAuth(t), "auth.conf": shippedAuth(t)} {
+				if err := os.WriteFile(filepath.Join(dir, f), []byte(body), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// The routes as the shipped command lines give them: here the
+			// node's own (a JetStream cluster needs routes).
+			startProcess(t, append(cr.Env(), "POD_NAME=nats-0"), serverBinary(t, "nats-server"), "-c", filepath.Join(dir, "nats.conf"),
+				"--name", "nats-0", "--routes", "nats-route://route:"+cr.RoutePassword+"@"+cluster)
+			// A JetStream cluster of one node never reports healthy: its
+			// client port is what is tried.
+			waitTCP(t, addr)
+			url := "nats://" + addr
+			if nc, err := nats.Connect(url, nats.MaxReconnects(0)); err == nil {
+				nc.Close()
+				t.Error("a client without credentials was let in")
+			} else if !isAuthError(err) {
+				t.Errorf("refused, but not as an authorization violation: %v", err)
+			}
+			for _, r := range natsauth.Roles() {
+				nc, _ := connectRole(t, url, cr.Dir, r)
+				nc.Close()
+			}
+		})
+	}
+}

@@ -22,7 +22,6 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/ingest"
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/natsauth"
