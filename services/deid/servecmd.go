@@ -252,7 +252,7 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 			return nil, fmt.Errorf("embedded NATS: %w", err)
 		}
 		s.nats, err = embed.StartNATS(embed.NATSConfig{StoreDir: filepath.Join(c.data, "nats"), Listen: c.natsListen,
-			Auth: natsauth.AuthConfig(keys), MaxStore: top.Limits.Budget(), Logger: log.Named("nats")})
+			Auth: natsauth.AuthConfig(keys), MaxStore: top.Limits.Budget(), GlobalTo: natsauth.ServiceAccount, Logger: log.Named("nats")})
 		if err != nil {
 			return nil, fmt.Errorf("embedded NATS: %w", err)
 		}

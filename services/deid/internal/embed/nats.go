@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -34,6 +36,11 @@ type NATSConfig struct {
 	// server's default, three quarters of the free disk). Streams with a
 	// size limit reserve it from this budget when they are created.
 	MaxStore int64
+	// GlobalTo names the account that takes over the JetStream data a
+	// server without accounts stored (account $G: an earlier version's
+	// data directory), so that its streams, consumers and buckets are
+	// found, not created empty beside the old ones.
+	GlobalTo string
 	Logger   *zap.Logger
 }
 
@@ -73,6 +80,16 @@ func StartNATS(c NATSConfig) (*NATS, error) {
 		}
 		opts.Host, opts.Port = host, p
 	}
+	if c.GlobalTo != "" && c.StoreDir != "" {
+		moved, err := adoptGlobal(c.StoreDir, c.GlobalTo)
+		if err != nil {
+			return nil, fmt.Errorf("JetStream data of the data directory's earlier version: %w", err)
+		}
+		if moved && c.Logger != nil {
+			c.Logger.Warn("JetStream data stored without accounts (account $G) moved to the service's account",
+				zap.String("account", c.GlobalTo))
+		}
+	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		return nil, err
@@ -89,6 +106,25 @@ func StartNATS(c NATSConfig) (*NATS, error) {
 		return nil, errors.New("not ready within 10 s")
 	}
 	return &NATS{srv: srv}, nil
+}
+
+// adoptGlobal moves <store>/jetstream/$G to <store>/jetstream/<account>
+// when the account has no data yet. A server keeps an account's streams
+// under a directory named after it; nothing in them names the account.
+func adoptGlobal(store, account string) (bool, error) {
+	js := filepath.Join(store, "jetstream")
+	old, dst := filepath.Join(js, server.DEFAULT_GLOBAL_ACCOUNT), filepath.Join(js, account)
+	if _, err := os.Stat(old); errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	if _, err := os.Stat(dst); err == nil {
+		return false, nil // the account's own data wins; $G stays as it is
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return false, err
+	}
+	return true, os.Rename(old, dst)
 }
 
 // ClientURL is the nats:// URL clients connect to ("" without a listener).
