@@ -21,13 +21,13 @@ func TestActionTableGolden(t *testing.T) {
 	b.WriteString("# tag | name | basic(value,sequence) | option=action where it differs from basic\n")
 	for _, row := range ps315.Rows() {
 		j := &Job{eng: &Engine{prof: basicProfile()}}
-		av, _ := j.tableAction(iodBasic(row.Tag, row.Basic), row.Option, false)
-		as, _ := j.tableAction(iodBasic(row.Tag, row.Basic), row.Option, true)
+		av, _ := j.tableAction(j.iodBasic(row.Tag, row.Basic, 0), row.Option, false)
+		as, _ := j.tableAction(j.iodBasic(row.Tag, row.Basic, 0), row.Option, true)
 		fmt.Fprintf(&b, "%s | %s | %s %s,%s", row.TagText, row.Name, row.Basic, av, as)
 		for o := ps315.Option(0); o < ps315.NumOptions; o++ {
 			jo := &Job{eng: &Engine{prof: profileWith("t", o)}}
-			ov, _ := jo.tableAction(iodBasic(row.Tag, row.Basic), row.Option, false)
-			os, _ := jo.tableAction(iodBasic(row.Tag, row.Basic), row.Option, true)
+			ov, _ := jo.tableAction(jo.iodBasic(row.Tag, row.Basic, 0), row.Option, false)
+			os, _ := jo.tableAction(jo.iodBasic(row.Tag, row.Basic, 0), row.Option, true)
 			if ov != av || os != as {
 				fmt.Fprintf(&b, " | %s=%s,%s", o.Key(), ov, os)
 			}

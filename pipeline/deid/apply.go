@@ -68,7 +68,7 @@ func (j *Job) apply(e *dicomraw.Element, d decision, path string, sc scope) {
 	}
 	switch d.action {
 	case rules.Keep:
-		if d.vr == "UI" && !unreadable && (d.deflt || d.private) && !prof.Options[ps315.RetainUIDs] {
+		if d.vr == "UI" && !unreadable && (d.deflt || d.private) && !d.class && !prof.Options[ps315.RetainUIDs] {
 			// Not listed in the table, so not trusted: every UID that is not
 			// registered in PS3.6 is mapped, whatever its tag.
 			if j.mapUIDs(e, d.vr) {
@@ -78,6 +78,14 @@ func (j *Job) apply(e *dicomraw.Element, d decision, path string, sc scope) {
 			}
 		}
 		c.Kept++
+		if !d.byTable {
+			// An explicit keep rule: the value is written as it is, or the
+			// file quarantined (retain does not clean it).
+			if j.ruleKept == nil {
+				j.ruleKept = map[*dicomraw.Element]bool{}
+			}
+			j.ruleKept[e] = true
+		}
 		j.note(path, d.action, d.why)
 	case rules.UID:
 		if d.vr != "UI" {

@@ -162,7 +162,16 @@ func TestCorpus(t *testing.T) {
 		}
 	}
 	t.Logf("corpus: %d outputs written, %d rejections (both profiles)", written, rejected)
+	// The corpus has one vendor-private SOP class (Philips): kept, the
+	// output is still of that class for dciodvfy and every reader.
+	if !privateClassFiles["private_sop_class_philips.dcm"] {
+		t.Error("private_sop_class_philips.dcm: its private SOP Class UID was not kept")
+	}
 }
+
+// privateClassFiles names the corpus files whose output kept a class UID
+// that PS3.6 does not register (a vendor's private SOP class).
+var privateClassFiles = map[string]bool{}
 
 func checkCorpusOutput(t *testing.T, in, out []byte, j *Job, outPath, inPath string) {
 	t.Helper()
@@ -236,7 +245,11 @@ func checkCorpusOutput(t *testing.T, in, out []byte, j *Job, outPath, inPath str
 			t.Errorf("verifier finds none of %d identifying values in the input itself", v.Values)
 		}
 	}
-	// 7. File Meta consistent.
+	// 7. Class UIDs kept as they are, instance UIDs mapped.
+	if checkClassUIDs(t, orig, p) {
+		privateClassFiles[filepath.Base(inPath)] = true
+	}
+	// 8. File Meta consistent.
 	sop, ok := p.str(tagSOPInstanceUID)
 	if !ok { // named by the input's Media Storage SOP Instance UID
 		sop = j.Result().SOPInstanceUID

@@ -187,12 +187,15 @@ type Job struct {
 	shift        int
 	shifted      bool
 	needles      []needle
-	needleSeen   map[string]bool // the needles' texts, to add each once
-	collected    bool            // needles gathered (on the first text to clean)
-	vset         *verify.Set     // the verifier's values of the input (with matcher)
-	matcher      *verify.Matcher // vset compiled, once asked for
-	pixelsMasked bool            // Clean Pixel Data masked the pixels
-	top          scope           // the dataset's scope, for collecting
+	needleSeen   map[string]bool            // the needles' texts, to add each once
+	collected    bool                       // needles gathered (on the first text to clean)
+	vset         *verify.Set                // the verifier's values of the input (with matcher)
+	matcher      *verify.Matcher            // vset compiled, once asked for
+	pixelsMasked bool                       // Clean Pixel Data masked the pixels
+	top          scope                      // the dataset's scope, for collecting
+	products     map[string]bool            // the input's product names (verify.ProductNames), once asked for
+	ruleKept     map[*dicomraw.Element]bool // kept by an explicit keep rule of the profile
+	animal       bool                       // the patient is an animal (Patient Species present)
 	meta         []dicomraw.MetaElement
 
 	deadline time.Time // Limits.MaxDuration after Plan started
@@ -247,6 +250,17 @@ type Counts struct {
 	// still refuse once cleaned (an identifying value's bytes that the
 	// text's character set does not read as that value): emptied instead.
 	UncleanableEmptied int `json:"uncleanable_emptied"`
+	// A value the profile keeps (an attribute outside Table E.1-1, or one
+	// an option keeps) that holds an identifying value of the file, as the
+	// verifier would find it: KeptCleaned had that value cut out of its
+	// text, KeptEmptied was emptied (not text, or not cleanable, and its
+	// type allows an empty value), KeptRemoved was removed (a private
+	// attribute), KeptHeldBack could be none of these (a Type 1
+	// attribute): the file is quarantined.
+	KeptCleaned  int `json:"kept_cleaned"`
+	KeptEmptied  int `json:"kept_emptied"`
+	KeptRemoved  int `json:"kept_removed"`
+	KeptHeldBack int `json:"kept_held_back"`
 }
 
 // Add adds o's tallies to c (a report's totals).
@@ -272,6 +286,10 @@ func (c *Counts) Add(o *Counts) {
 	c.TextRedactions += o.TextRedactions
 	c.ReplacedUnencodable += o.ReplacedUnencodable
 	c.UncleanableEmptied += o.UncleanableEmptied
+	c.KeptCleaned += o.KeptCleaned
+	c.KeptEmptied += o.KeptEmptied
+	c.KeptRemoved += o.KeptRemoved
+	c.KeptHeldBack += o.KeptHeldBack
 }
 
 // Result returns what the job will write.

@@ -110,7 +110,9 @@ func (j *Job) collect(els []*dicomraw.Element, sc scope) {
 			continue
 		}
 		if d.vr == "UI" {
-			j.collectUIDs(e, sc, add)
+			if !d.class { // a class UID stays as it is, in text too
+				j.collectUIDs(e, sc, add)
+			}
 			continue
 		}
 		if d.private || !e.Loaded || len(e.Value) == 0 {
@@ -119,8 +121,37 @@ func (j *Job) collect(els []*dicomraw.Element, sc scope) {
 		if d.action == rules.Keep || (d.action == rules.Clean && d.vr != "DA" && d.vr != "DT") {
 			continue
 		}
-		collectValue(j.decodeValue(e, sc, d.vr), d.vr, add)
+		text := j.decodeValue(e, sc, d.vr)
+		if d.vr != "DA" && d.vr != "DT" && !verify.PatientData(e.Tag) {
+			text = j.withoutProducts(text)
+		}
+		collectValue(text, d.vr, add)
 	}
+}
+
+// withoutProducts drops the values of a multi-valued text that are one of
+// the file's product names whole (verify.ProductNames: a Content
+// Creator's Name that is the vendor of an AI result): they name a
+// product, not a person, and are not cut out of other text. The verifier
+// follows the same rule; the patient's own attributes never do.
+func (j *Job) withoutProducts(text string) string {
+	if j.products == nil {
+		j.products = verify.ProductNames(j.f.Elements)
+		if j.products == nil {
+			j.products = map[string]bool{}
+		}
+	}
+	if len(j.products) == 0 {
+		return text
+	}
+	vals := strings.Split(text, `\`)
+	kept := vals[:0]
+	for _, v := range vals {
+		if !j.products[verify.NormalizeName(v)] {
+			kept = append(kept, v)
+		}
+	}
+	return strings.Join(kept, `\`)
 }
 
 // decodeValue is an element's value as text, read as vr in the scope's

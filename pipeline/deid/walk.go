@@ -8,6 +8,7 @@ import (
 	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
 	"github.com/dicomdeid/dicomdeid/pipeline/ps315"
 	"github.com/dicomdeid/dicomdeid/pipeline/rules"
+	"github.com/dicomdeid/dicomdeid/pipeline/uidreg"
 )
 
 // Tags the engine treats specially.
@@ -67,6 +68,9 @@ type scope struct {
 // E.1-1 does not list it.
 const whyNotInTable = "not in Table E.1-1"
 
+// whyClassUID is the reason given for a class UID kept unmapped.
+const whyClassUID = "class UID (names a kind of object, not an instance): kept"
+
 // decision is what to do with one element and why.
 type decision struct {
 	action  rules.Action
@@ -77,6 +81,7 @@ type decision struct {
 	deflt   bool   // attribute not in the table: kept by default
 	unknown bool   // public tag the data dictionary does not know
 	value   string // the rule's template, for replace
+	class   bool   // a UI attribute naming a class, syntax or scheme (kept unmapped)
 	tag     dicomraw.Tag
 	creator string // private: the block's normalised creator ("" when none)
 }
@@ -118,6 +123,7 @@ func (j *Job) run() error {
 	}
 	j.shift = j.eng.pz.DayShift(j.shiftKey, p.DateShift.MinDays, p.DateShift.MaxDays)
 
+	j.animal = isAnimal(f.Elements)
 	top := scope{}
 	j.setCharset(&top, f.Elements)
 	j.top = top // the needles of cleaning are collected on first need
@@ -125,12 +131,19 @@ func (j *Job) run() error {
 	if j.refusal != nil {
 		return j.refusal
 	}
+	j.fixConditions()
 	if err := j.planPixels(sopClass); err != nil {
 		return err
 	}
+	j.retain()
 
 	r := j.res
-	r.SOPClassUID = j.outTopUID(tagSOPClassUID, sopClass)
+	// The class is the input's, never mapped: the File Meta's Media Storage
+	// SOP Class UID stands in for a dataset without SOP Class UID.
+	r.SOPClassUID = sopClass
+	if v, found := j.outTopValue(tagSOPClassUID); found && v != "" {
+		r.SOPClassUID = v
+	}
 	r.SOPInstanceUID = j.outTopUID(tagSOPInstanceUID, sopInstance)
 	r.StudyUID = j.outTopUID(tagStudyInstanceUID, "")
 	r.SeriesUID = j.outTopUID(tagSeriesInstanceUID, "")
@@ -403,7 +416,7 @@ func (j *Job) decide(e *dicomraw.Element, sc scope, crs map[uint32]string) decis
 		return d
 	}
 	if row, ok := ps315.Lookup(uint32(t)); ok {
-		a, code := j.tableAction(iodBasic(uint32(t), row.Basic), row.Option, isSeq)
+		a, code := j.tableAction(j.iodBasic(uint32(t), row.Basic, sc.depth), row.Option, isSeq)
 		d.action, d.why, d.byTable = a, "Table E.1-1 "+code, true
 		if t == tagPatientID || t == tagPatientName {
 			if a == rules.Dummy || a == rules.Empty {
@@ -417,6 +430,13 @@ func (j *Job) decide(e *dicomraw.Element, sc scope, crs map[uint32]string) decis
 		return d
 	}
 	d.action, d.why, d.byTable, d.deflt = rules.Keep, whyNotInTable, true, true
+	if d.vr == "UI" && uidreg.ClassAttribute(uint32(t)) {
+		// A SOP class, transfer syntax or coding scheme names a kind of
+		// object, the same whoever the patient: registered or private, it
+		// stays as it is (a mapped private SOP Class UID names no class).
+		d.class, d.why = true, whyClassUID
+		return d
+	}
 	if sc.mode == textDummyAll && isTextVR(d.vr) && !codeVocabulary[uint32(t)] {
 		// Inside a sequence the table replaces as a whole (Person
 		// Identification Code Sequence, Institution Code Sequence...), the

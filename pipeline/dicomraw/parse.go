@@ -139,7 +139,7 @@ func Parse(src io.ReaderAt, size int64, lim Limits) (*File, error) {
 		return nil, &Error{Kind: ErrMalformed, Msg: "negative file size"}
 	}
 	f := &File{MetaSrc: src, Body: src}
-	p := &parser{lim: lim, f: f, deadline: time.Now().Add(lim.MaxDuration)}
+	p := &parser{lim: lim, f: f, deadline: time.Now().Add(lim.MaxDuration), padding: -1}
 	head := make([]byte, 132)
 	n, _ := src.ReadAt(head, 0)
 	head = head[:n]
@@ -174,9 +174,14 @@ func Parse(src io.ReaderAt, size int64, lim Limits) (*File, error) {
 			f.Meta = append(f.Meta, e)
 		}
 		pos = r.pos
-	} else if pos != 0 {
+	} else if pos != 0 && !f.HasPreamble {
+		// "DICM" at offset 0 with a dataset after it: neither pydicom nor
+		// dcmtk reads that, and nor do we.
 		return nil, &Error{Offset: pos, Kind: ErrMalformed, Msg: "no File Meta Information after the DICM prefix"}
 	}
+	// A preamble and "DICM" followed directly by the dataset, without a
+	// File Meta group, is read as a bare dataset whose encoding is
+	// inferred (pydicom and dcmtk read such files to the end).
 	ts := ""
 	for _, e := range f.Meta {
 		if e.Tag == TagTransferSyntaxUID {
@@ -186,6 +191,9 @@ func Parse(src io.ReaderAt, size int64, lim Limits) (*File, error) {
 	if ts == "" {
 		enc, ok := inferEncoding(src, pos, size)
 		if !ok {
+			if f.Meta == nil && f.HasPreamble {
+				return nil, &Error{Offset: pos, Kind: ErrMalformed, Msg: "no File Meta Information after the DICM prefix, and no recognisable dataset"}
+			}
 			if f.Meta == nil {
 				return nil, &Error{Offset: pos, Kind: ErrNotDICOM, Msg: "no DICM prefix and no recognisable dataset"}
 			}
@@ -222,9 +230,12 @@ func Parse(src io.ReaderAt, size int64, lim Limits) (*File, error) {
 	}
 	els, err := p.elements(r, enc, f.BodyEnd, 0)
 	if err != nil {
-		return nil, err
+		return nil, syntaxMismatch(err, f, src, pos)
 	}
 	f.Elements = els
+	if p.padding >= 0 {
+		f.BodyEnd = p.padding // the dataset ends where its NUL padding starts
+	}
 	f.Count = p.count
 	if len(f.Meta) == 0 && len(f.Elements) == 0 {
 		return nil, &Error{Kind: ErrNotDICOM, Msg: "empty dataset"}
@@ -405,6 +416,9 @@ type parser struct {
 	// allocations, a few per file instead of one or two per element.
 	slab  []Element
 	arena []byte
+	// padding is where NUL padding after the top-level dataset starts
+	// (zeroPadding), or -1.
+	padding int64
 }
 
 // newElement returns a zeroed element from the slab.
@@ -469,6 +483,9 @@ func (p *parser) checkLength(off int64, t Tag, what string, l uint32) error {
 func (p *parser) elements(r *reader, enc Encoding, end int64, depth int) ([]*Element, error) {
 	var out []*Element
 	for r.pos < end {
+		if depth == 0 && p.zeroPadding(r, end) {
+			break // trailing NUL padding after the dataset: not part of it
+		}
 		e, err := p.element(r, enc, end, depth)
 		if err != nil {
 			return nil, err
@@ -479,6 +496,65 @@ func (p *parser) elements(r *reader, enc Encoding, end int64, depth int) ([]*Ele
 		return nil, &Error{Offset: r.pos, Kind: ErrMalformed, Msg: "element overruns its container"}
 	}
 	return out, nil
+}
+
+// zeroPadding reports whether the rest of the top-level dataset, from
+// r's position to end, is NUL bytes in whole 8-byte steps: what some
+// writers pad a file with. Read as elements, each step is an empty
+// (0000,0000), which pydicom and dcmtk both pass over; in any other
+// length they disagree (dcmtk stops), and so the bytes are parsed, and
+// refused, as elements. Only the first 8 bytes are looked at unless they
+// are NULs, so a dataset costs nothing more.
+func (p *parser) zeroPadding(r *reader, end int64) bool {
+	left := end - r.pos
+	if left < 8 || left%8 != 0 {
+		return false
+	}
+	b, err := r.peek(8)
+	if err != nil || !allZero(b) {
+		return false
+	}
+	save := r.pos
+	p.padding = save
+	for r.pos < end {
+		n := min(end-r.pos, int64(readerBuf))
+		b, err := r.read(int(n))
+		if err != nil || !allZero(b) || p.checkTime(r.pos) != nil {
+			r.pos, r.bufLen, p.padding = save, 0, -1
+			return false
+		}
+	}
+	return true
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// syntaxMismatch explains a dataset that does not parse in the transfer
+// syntax its File Meta names but starts as the other VR encoding would
+// (explicit where the meta says implicit, or the reverse): readers
+// disagree on such files (pydicom switches, dcmtk fails), so it is
+// refused, with that reason rather than a bare VR or length error.
+func syntaxMismatch(err error, f *File, src io.ReaderAt, pos int64) error {
+	var pe *Error
+	if f.SyntaxInferred || f.Syntax.Deflated || f.Syntax.BigEndian || !errors.As(err, &pe) || pe.Kind == ErrLimit {
+		return err
+	}
+	enc, ok := inferEncoding(src, pos, f.BodyEnd)
+	if !ok || enc.BigEndian || enc.Implicit == f.Syntax.Implicit {
+		return err
+	}
+	want, got := "explicit", "implicit"
+	if f.Syntax.Implicit {
+		want, got = "implicit", "explicit"
+	}
+	return &Error{Offset: pos, Kind: ErrMalformed, Msg: fmt.Sprintf("the File Meta's transfer syntax says %s VR but the dataset is written in %s VR (%s)", want, got, pe.Error())}
 }
 
 func (p *parser) readTag(r *reader, enc Encoding) (Tag, error) {

@@ -57,6 +57,10 @@ type needle struct {
 	forms  []string // the other spellings seen (original case)
 	source string   // attribute path in the input
 	kind   Kind
+	// patient: the value is (also) the patient's own data (Patient and
+	// Visit attributes, groups 0010 and 0038), never excused as a
+	// vendor's product name.
+	patient bool
 }
 
 // Exemption is an identifying attribute the profile keeps on purpose.
@@ -82,6 +86,8 @@ type Set struct {
 	retained map[string]attrPath
 	charsets map[string]*charset.Set
 	tool     map[string]bool
+	// products: the product names of the input being added (ProductNames).
+	products map[string]bool
 	// lower and lowerBuf: the value add is looking at, lower-cased (see
 	// seenLower).
 	lower    string
@@ -109,7 +115,76 @@ func Collect(in *dicomraw.File, p Policy) *Set {
 
 // Add collects the identifying values of one more input.
 func (s *Set) Add(in *dicomraw.File) {
+	s.products = ProductNames(in.Elements)
 	s.dataset(in.Elements, "", s.charsets[""], false)
+	s.products = nil
+}
+
+// ProductNames are the names a file gives its equipment and its private
+// blocks: the values of Manufacturer and Manufacturer's Model Name and the
+// private creators that Table E.3.10-1 names, at any depth, normalised
+// (NormalizeName). A value of
+// another attribute that is one of them whole (a Content Creator's Name
+// that is the vendor of an AI result, an Institution Name that is the
+// manufacturer's) names a product, not a person or a place of the
+// patient's: it is not an identifying value of the file, unless it is
+// the patient's own data (groups 0010 and 0038). The engine cleans by
+// the same rule.
+func ProductNames(els []*dicomraw.Element) map[string]bool {
+	var m map[string]bool
+	var walk func([]*dicomraw.Element)
+	walk = func(els []*dicomraw.Element) {
+		for _, e := range els {
+			for _, it := range e.Items {
+				walk(it.Elements)
+			}
+			if !e.Loaded || len(e.Value) == 0 {
+				continue
+			}
+			// A private creator counts when it is a published vendor's
+			// (Table E.3.10-1): an unknown one is removed with its block,
+			// and could name anyone.
+			if !vendorAttribute(e.Tag) && !(e.Tag.IsPrivateCreator() && ps315.IsKnownCreator(e.Tag.Group(), ps315.NormalizeCreator(string(e.Value)))) {
+				continue
+			}
+			for _, v := range strings.Split(string(e.Value), `\`) {
+				if n := NormalizeName(v); n != "" {
+					if m == nil {
+						m = map[string]bool{}
+					}
+					m[n] = true
+				}
+			}
+		}
+	}
+	walk(els)
+	return m
+}
+
+// vendorAttribute: Manufacturer and Manufacturer's Model Name, where a
+// vendor names itself and its product.
+func vendorAttribute(t dicomraw.Tag) bool { return t == 0x00080070 || t == 0x00081090 }
+
+// PatientData reports an attribute of the patient's own (the Patient,
+// Patient Demographic and Visit attributes: groups 0010 and 0038).
+func PatientData(t dicomraw.Tag) bool { g := t.Group(); return g == 0x0010 || g == 0x0038 }
+
+// NormalizeName is how product names are compared: lower case, person
+// name separators and runs of spaces as one space, padding trimmed.
+func NormalizeName(v string) string {
+	v = strings.Map(func(r rune) rune {
+		if r == '^' || r == '=' || r == 0 {
+			return ' '
+		}
+		return unicode.ToLower(r)
+	}, v)
+	return strings.Join(strings.Fields(v), " ")
+}
+
+// product reports whether v, a value of the attribute t, is one of the
+// input's product names (see ProductNames).
+func (s *Set) product(t dicomraw.Tag, v string) bool {
+	return len(s.products) > 0 && !PatientData(t) && s.products[NormalizeName(v)]
 }
 
 // Len is the number of distinct identifying values.
@@ -201,7 +276,11 @@ func (s *Set) public(e *dicomraw.Element, path attrPath, cs *charset.Set, inside
 	kind := KindID
 	switch {
 	case vr == "UI":
-		if !s.policy.Options[ps315.RetainUIDs] {
+		// A class UID (SOP class, transfer syntax, coding scheme...) names
+		// a kind of object, whoever the patient: kept by de-identification,
+		// registered or not, so not looked for. The same value written in
+		// an instance attribute of the input is looked for from there.
+		if !s.policy.Options[ps315.RetainUIDs] && !uidreg.ClassAttribute(t) {
 			for _, u := range strings.Split(string(raw), `\`) {
 				u = strings.Trim(u, " \x00")
 				if len(u) >= 8 && !uidreg.IsRegistered(u) && !uidreg.IsDICOMRoot(u) {
@@ -242,7 +321,7 @@ func (s *Set) public(e *dicomraw.Element, path attrPath, cs *charset.Set, inside
 	text := decode(cs, raw, vr)
 	for _, v := range strings.Split(text, `\`) {
 		v = strings.TrimSpace(v)
-		if v == "" {
+		if v == "" || kind != KindDate && s.product(e.Tag, v) {
 			continue
 		}
 		if kind == KindName {
@@ -391,7 +470,11 @@ func (s *Set) keptOnPurpose(t uint32, row ps315.Row, inTable bool, vr string) (b
 // add records one identifying value if it is specific enough to look for.
 func (s *Set) add(v string, source attrPath, kind Kind) {
 	orig := strings.TrimSpace(v)
+	patient := PatientData(source.t)
 	if i, seen, changed := s.seenLower(orig); seen {
+		if patient {
+			s.needles[i].patient = true
+		}
 		// Seen before (the same name in several attributes, a surname
 		// that is also a word of another value). Non-ASCII letters only
 		// match in the cases looked for: keep every spelling met
@@ -406,7 +489,7 @@ func (s *Set) add(v string, source attrPath, kind Kind) {
 		return
 	}
 	s.seen[v] = len(s.needles)
-	n := needle{text: v, source: source.String(), kind: kind}
+	n := needle{text: v, source: source.String(), kind: kind, patient: patient}
 	if orig != v {
 		n.forms = []string{orig}
 	}

@@ -303,6 +303,48 @@ func (m *Matcher) Flags(e *dicomraw.Element, value []byte) bool {
 	return len(st.found) > 0
 }
 
+// Hit is one match Scan would report inside a value: its byte range and
+// the kind of the identifying value.
+type Hit struct {
+	Start, End int
+	Kind       Kind
+}
+
+// Checker finds, value by value, what Scan would report in an output, so
+// that the engine can cut an identifying value out of a value it keeps
+// (or empty it) before anything is written. Not safe for concurrent use.
+type Checker struct {
+	st   scanState
+	hits []Hit
+}
+
+// Checker returns a Checker of m.
+func (m *Matcher) Checker() *Checker {
+	c := &Checker{st: scanState{m: m, found: map[Finding]bool{}, exempt: map[string]string{}}}
+	c.st.onHit = func(start, end int, kind Kind) { c.hits = append(c.hits, Hit{start, end, kind}) }
+	return c
+}
+
+// Empty reports a matcher with nothing to look for.
+func (m *Matcher) Empty() bool { return len(m.parts) == 0 }
+
+// Hits returns the matches Scan would report in value, written as the
+// value of e (a top-level or item element of the output); nil when there
+// are none. The slice is reused by the next call.
+func (c *Checker) Hits(e *dicomraw.Element, value []byte) []Hit {
+	c.hits = c.hits[:0]
+	if len(c.st.m.parts) == 0 || len(value) == 0 {
+		return nil
+	}
+	c.st.element(e)
+	c.st.scan(value, "", true)
+	clear(c.st.exempt)
+	if len(c.hits) == 0 {
+		return nil
+	}
+	return c.hits
+}
+
 type scanState struct {
 	m      *Matcher
 	binary bool // scanning numbers or opaque bytes: short matches are chance
@@ -312,9 +354,16 @@ type scanState struct {
 	// profile may keep (Table E.3.10-1's or a keep rule's): a vendor's
 	// name for its block, whatever text of the file it happens to contain.
 	vendorCreator bool
-	found         map[Finding]bool
-	exempt        map[string]string
-	buf           []byte
+	// vendorAttr: scanning Manufacturer or Manufacturer's Model Name,
+	// where the vendor names itself: a word of the file that is also its
+	// product's name survives there unless it is the patient's data.
+	vendorAttr bool
+	found      map[Finding]bool
+	exempt     map[string]string
+	buf        []byte
+	// onHit, when set, receives each match Scan would report instead of
+	// recording it (Checker).
+	onHit func(start, end int, kind Kind)
 }
 
 func (st *scanState) dataset(src io.ReaderAt, els []*dicomraw.Element, path string, top bool) error {
@@ -360,17 +409,20 @@ func (st *scanState) element(e *dicomraw.Element) {
 	st.binary = isBinary(e) && e.Tag != 0x00420011 // Encapsulated Document is text to us
 	st.codeString = e.VR == "CS" || e.VR == "" && dicomraw.DictVR(e.Tag) == "CS"
 	st.vendorCreator = e.Tag.IsPrivateCreator() && e.Loaded && st.m.set.keptCreator(e.Tag.Group(), e.Value)
+	st.vendorAttr = vendorAttribute(e.Tag)
 }
 
 // stream scans a value that was not loaded, in overlapping chunks.
 func (st *scanState) stream(src io.ReaderAt, e *dicomraw.Element, path string) error {
 	const chunk = 1 << 20
-	if st.buf == nil {
-		st.buf = make([]byte, chunk+st.m.maxLen)
-	}
 	end := e.End
 	if e.Length != dicomraw.Undefined {
 		end = e.ValueOffset + int64(e.Length)
+	}
+	// The buffer is sized by the value (most values not loaded are small:
+	// items of undefined length), up to a chunk and its overlap.
+	if want := int(min(end-e.ValueOffset, chunk)) + st.m.maxLen; len(st.buf) < want {
+		st.buf = make([]byte, want)
 	}
 	for off := e.ValueOffset; off < end; off += chunk {
 		n := min(int64(len(st.buf)), end-off)
@@ -398,6 +450,10 @@ func (st *scanState) scan(v []byte, path string, whole bool) {
 				st.exempt[path] = "private creator of a block the profile keeps (a vendor's name for it)"
 				return
 			}
+			if st.vendorAttr && !n.patient && n.kind != KindUID && n.kind != KindDate {
+				st.exempt[path] = "the vendor's name for its product (not the patient's data)"
+				return
+			}
 			// A name is excused by a kept value only inside a code string (CS:
 			// ImageType PERFUSION, ValueType TEXT), which holds defined terms;
 			// "patient Kowalski" in a kept code meaning is still a leak.
@@ -406,6 +462,10 @@ func (st *scanState) scan(v []byte, path string, whole bool) {
 					st.exempt[path] = "holds the value of " + where + " (kept, not identifying)"
 					return
 				}
+			}
+			if st.onHit != nil {
+				st.onHit(start, end, n.kind)
+				return
 			}
 			st.found[Finding{Path: path, Source: n.source, Kind: n.kind}] = true
 		})

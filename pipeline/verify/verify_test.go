@@ -365,3 +365,52 @@ func TestKeptCreatorHoldsNoLeak(t *testing.T) {
 		})
 	}
 }
+
+// TestProductNames: a value of the file that is its product's name whole
+// (Manufacturer, Manufacturer's Model Name, a private creator) names a
+// product, not a person: an AI result's Content Creator's Name equal to
+// its vendor is not looked for, and a staff name that is a word of the
+// Manufacturer survives there (not elsewhere). The patient's own data
+// never passes as a product name.
+func TestProductNames(t *testing.T) {
+	cases := []struct {
+		name string
+		in   []el
+		out  []el
+		want []string // finding paths
+	}{
+		{"content creator is the product",
+			[]el{v(tManuf, "LO", "ACME AI"), v(0x00700084, "PN", "ACME AI")},
+			[]el{v(tManuf, "LO", "ACME AI"), v(0x00700081, "LO", "ACME AI nodule findings")}, nil},
+		{"content creator is a published private creator",
+			[]el{v(0x00190010, "LO", "GEMS_ACQU_01"), v(0x00700084, "PN", "GEMS_ACQU_01")},
+			[]el{v(0x00700081, "LO", "by GEMS_ACQU_01")}, nil},
+		{"content creator is an unknown private creator",
+			[]el{v(0x00290010, "LO", "Hartmann^Chidiebere"), v(0x00700084, "PN", "Hartmann^Chidiebere")},
+			[]el{v(0x00700081, "LO", "by Hartmann")}, []string{"ContentDescription"}},
+		{"operator's surname inside the Manufacturer",
+			[]el{v(tManuf, "LO", "Smithson Medical"), v(0x00081070, "PN", "Smithson^Anna")},
+			[]el{v(tManuf, "LO", "Smithson Medical"), v(0x00700081, "LO", "done by Smithson")}, []string{"ContentDescription"}},
+		{"patient's name is the product",
+			[]el{v(tManuf, "LO", "ACME AI"), v(tName, "PN", "ACME AI")},
+			[]el{v(tManuf, "LO", "ACME AI"), v(0x00700081, "LO", "ACME AI nodule findings")}, []string{"ContentDescription", "Manufacturer"}},
+		{"patient's surname inside the Manufacturer",
+			[]el{v(tManuf, "LO", "Smithson Medical"), v(tName, "PN", "Smithson^Anna")},
+			[]el{v(tManuf, "LO", "Smithson Medical")}, []string{"Manufacturer"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			fs, _ := findings(t, Policy{}, file(t, c.in...), file(t, c.out...))
+			var got []string
+			for _, f := range fs {
+				if !slices.Contains(got, f.Path) {
+					got = append(got, f.Path)
+				}
+			}
+			slices.Sort(got)
+			if !reflect.DeepEqual(got, c.want) && !(len(got) == 0 && len(c.want) == 0) {
+				t.Errorf("findings in %v, want %v", got, c.want)
+			}
+		})
+	}
+}

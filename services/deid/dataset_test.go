@@ -281,3 +281,72 @@ func TestDatasets(t *testing.T) {
 		t.Errorf("a patient missing from the lookup table: exit %d, want 1", code)
 	}
 }
+
+// TestDatasetCrosswalk: a dataset delivery writes its crosswalk
+// (id_old,id_new for Patient ID, Study, Series and SOP Instance UIDs) to
+// the quarantine bucket, on the trusted side, never to the anonymised
+// bucket; its rows are those `deid run --crosswalk` writes for the same
+// inputs with the project's key and profile, and the status says where it
+// is.
+func TestDatasetCrosswalk(t *testing.T) {
+	srv, studies := datasetService(t)
+	ctx := context.Background()
+	_, out, m := requestDataset(t, srv, "alpha", studies[0].studyUID, studies[1].studyUID, studies[2].studyUID)
+	if m.Counts.Instances != 6 {
+		t.Fatalf("%d instances delivered, want 6\n%s", m.Counts.Instances, out)
+	}
+	id := strings.Fields(out)[1]
+	mc := srv.s3Client(t)
+	obj, err := mc.GetObject(ctx, srv.cfg.quarantine, "datasets/"+id+"/crosswalk.csv", minio.GetObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	delivered, err := io.ReadAll(obj)
+	if err != nil {
+		t.Fatalf("no crosswalk in the quarantine bucket: %v", err)
+	}
+	rows := readCrosswalk(t, delivered)
+	if len(rows) != 3+3+3+6 { // 3 patients, 3 studies, 3 series, 6 instances
+		t.Errorf("%d crosswalk rows, want 15", len(rows))
+	}
+	for o := range mc.ListObjects(ctx, srv.cfg.outBucket, minio.ListObjectsOptions{Recursive: true}) {
+		if strings.Contains(o.Key, "crosswalk") {
+			t.Errorf("crosswalk in the anonymised bucket: %s", o.Key)
+		}
+	}
+	// The inputs of those studies through deid run with the project's key.
+	in := t.TempDir()
+	for i := 0; i < 3; i++ {
+		for k := 0; k < 2; k++ {
+			key := fmt.Sprintf("pacs-export/%s/%d.dcm", studies[i].patient.Name, k)
+			o, err := mc.GetObject(ctx, srv.cfg.inBucket, key, minio.GetObjectOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(filepath.Join(in, fmt.Sprintf("%d-%d.dcm", i, k)), b, 0o600)
+		}
+	}
+	tmp := t.TempDir()
+	cw := filepath.Join(tmp, "run.csv")
+	keyFile := filepath.Join(srv.cfg.projectsDir, "alpha.key")
+	if code, so, se := runDeid(t, "run", "--in", in, "--out", filepath.Join(tmp, "out"), "--profile", "research", "--key-file", keyFile,
+		"--crosswalk", cw, "--no-progress"); code != 0 {
+		t.Fatalf("run: %d %s %s", code, so, se)
+	}
+	if b, _ := os.ReadFile(cw); string(b) != string(delivered) {
+		t.Errorf("the delivery's crosswalk differs from deid run's:\n%s\n---\n%s", delivered, b)
+	}
+	for _, st := range studies[:3] {
+		if !strings.Contains(string(delivered), st.patient.ID) || !strings.Contains(string(delivered), st.studyUID) {
+			t.Error("the crosswalk lacks a delivered patient or study")
+		}
+	}
+	code, status, _ := runDeid(t, "dataset", "status", id, "--nats-url", "nats://"+srv.cfg.natsListen, "--data", srv.cfg.data)
+	if code != 0 || !strings.Contains(status, "crosswalk: "+srv.cfg.quarantine+"/datasets/"+id+"/crosswalk.csv") {
+		t.Errorf("dataset status does not say where the crosswalk is:\n%s", status)
+	}
+}

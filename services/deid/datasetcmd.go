@@ -92,6 +92,10 @@ func datasetCmd(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprint(stderr, datasetUsage)
 			return exitUsage
 		}
+		if strings.ContainsAny(*profile, `/\`) || strings.HasSuffix(*profile, ".yaml") || strings.HasSuffix(*profile, ".yml") {
+			fmt.Fprintln(stderr, "deid dataset request: --profile names a profile registered with the service (a built-in, or one of its --profiles-dir), not a file")
+			return exitUsage
+		}
 		req := ingest.DatasetRequest{DatasetID: *id, Project: *project, Profile: *profile, Bucket: *bucket, Prefixes: prefixes}
 		if req.DatasetID == "" {
 			req.DatasetID = ingest.NewDatasetID()
@@ -215,6 +219,9 @@ func printDataset(w io.Writer, st *ingest.JobState, failures map[string]ingest.F
 	sort.Strings(kinds)
 	for _, k := range kinds {
 		fmt.Fprintf(w, "  failed (%s), quarantined: %d instances, in %s\n", k, failures[k].Count, positions(failures[k].Positions))
+	}
+	if st.Crosswalk != "" {
+		fmt.Fprintf(w, "  crosswalk: %s (trusted side: it re-identifies the delivery)\n", st.Crosswalk)
 	}
 	if st.Manifest != "" {
 		fmt.Fprintf(w, "  manifest: %s (and manifest.csv)\n", st.Manifest)

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
+	"github.com/dicomdeid/dicomdeid/services/deid/internal/embed"
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/ingest"
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/natsauth"
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/synth"
@@ -104,7 +105,15 @@ func runDemo(dir string, n int, profile string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	mc, err := minio.New(srv.s3Addr, &minio.Options{Creds: credentials.NewStaticV4(srv.creds[0], srv.creds[1], "")})
+	// As a hospital would: with the uploader's credential, which can
+	// put into the input bucket and nothing more; the outputs are read
+	// with the reader's.
+	up, rd := srv.s3Roles[embed.RoleUploader], srv.s3Roles[embed.RoleReader]
+	mc, err := minio.New(srv.s3Addr, &minio.Options{Creds: credentials.NewStaticV4(up.AccessKey, up.SecretKey, "")})
+	if err != nil {
+		return err
+	}
+	reader, err := minio.New(srv.s3Addr, &minio.Options{Creds: credentials.NewStaticV4(rd.AccessKey, rd.SecretKey, "")})
 	if err != nil {
 		return err
 	}
@@ -155,7 +164,7 @@ func runDemo(dir string, n int, profile string, stdout, stderr io.Writer) error 
 	sort.Slice(done, func(a, b int) bool { return done[a].Key < done[b].Key })
 
 	// Before/after of the first slice.
-	obj, err := mc.GetObject(ctx, c.outBucket, done[0].Key, minio.GetObjectOptions{})
+	obj, err := reader.GetObject(ctx, c.outBucket, done[0].Key, minio.GetObjectOptions{})
 	if err != nil {
 		return err
 	}

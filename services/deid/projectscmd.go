@@ -13,7 +13,9 @@ import (
 
 	"github.com/dicomdeid/dicomdeid/pipeline/deid"
 	"github.com/dicomdeid/dicomdeid/pipeline/pseudonym"
+	"github.com/dicomdeid/dicomdeid/pipeline/rules"
 	"github.com/dicomdeid/dicomdeid/profiles"
+	"github.com/dicomdeid/dicomdeid/services/deid/internal/ingest"
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/projects"
 )
 
@@ -110,26 +112,40 @@ func projectCmd(args []string, stdout, stderr io.Writer) int {
 }
 
 // projectEngines builds (once) the engine of each project and profile the
-// service delivers datasets with.
+// service delivers datasets with. Profiles come from the registry fixed at
+// start: a request names one, it never names a file.
 type projectEngines struct {
-	store  projects.Store
-	loader *profiles.Loader
-	mu     sync.Mutex
-	cache  map[[2]string]*deid.Engine
+	store    projects.Store
+	registry *profiles.Registry
+	mu       sync.Mutex
+	cache    map[[2]string]*deid.Engine
 }
 
-// Engine implements ingest.EngineSource.
+// Engine implements ingest.EngineSource. Its errors are
+// ingest.ErrUnknownProject, ingest.ErrUnknownProfile, or a failure to read
+// the project store, which the caller words itself: none carries a file's
+// name or content.
 func (p *projectEngines) Engine(ctx context.Context, project, profile string) (*deid.Engine, error) {
+	prof, err := p.registry.Get(profile)
+	if err != nil {
+		return nil, ingest.ErrUnknownProfile
+	}
+	if !projects.ValidName(project) {
+		return nil, ingest.ErrUnknownProject
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if e, ok := p.cache[[2]string{project, profile}]; ok {
 		return e, nil
 	}
 	key, err := p.store.Key(ctx, project)
-	if err != nil {
-		return nil, fmt.Errorf("project %s: %w", project, err)
+	if errors.Is(err, projects.ErrNoProject) || errors.Is(err, projects.ErrName) {
+		return nil, ingest.ErrUnknownProject
 	}
-	e, err := projectEngine(ctx, p.store, p.loader, project, profile, key)
+	if err != nil {
+		return nil, fmt.Errorf("project store: %w", err)
+	}
+	e, err := projectEngine(ctx, p.store, prof, project, key)
 	if err != nil {
 		return nil, err
 	}
@@ -142,16 +158,12 @@ func (p *projectEngines) Engine(ctx context.Context, project, profile string) (*
 
 // projectEngine is the engine a project's deliveries are made with: its
 // key, the profile, its lookup table if it has one.
-func projectEngine(ctx context.Context, store projects.Store, loader *profiles.Loader, project, profile string, key pseudonym.Key) (*deid.Engine, error) {
-	prof, err := loader.Load(profile)
-	if err != nil {
-		return nil, err
-	}
+func projectEngine(ctx context.Context, store projects.Store, prof *rules.Profile, project string, key pseudonym.Key) (*deid.Engine, error) {
 	cfg := deid.Config{Profile: prof, Key: key}
 	if store != nil {
 		l, err := store.Lookup(ctx, project)
 		if err != nil {
-			return nil, fmt.Errorf("project %s: %w", project, err)
+			return nil, fmt.Errorf("project store: lookup table: %w", err)
 		}
 		if l != nil {
 			cfg.PatientLookup = l
@@ -162,11 +174,18 @@ func projectEngine(ctx context.Context, store projects.Store, loader *profiles.L
 
 const pseudonymUsage = `deid pseudonym (--project P [--projects DIR] | --key-file FILE) [--profile NAME]
                [--patient-id ID [--issuer ISSUER]] [--uid UID ...] [--json]
+               [--batch IN.csv [--out OUT.csv]]
 
 For the honest broker, on the trusted side: prints what a delivery made
 with this key and profile contains for a patient (Patient ID, Patient's
 Name, date shift) and for UIDs, computed by the engine that makes the
 deliveries, so a pseudonym can be linked back without a stored crosswalk.
+
+--batch reads a CSV whose header names its columns, patient_id (with an
+optional issuer_of_patient_id) and/or uid, and writes one id_old,id_new
+row per value (the crosswalk format of deid run --crosswalk) to --out
+(mode 0600) or to standard output. The output re-identifies: keep it on
+the trusted side.
 `
 
 type multiFlag []string
@@ -185,12 +204,15 @@ func pseudonymCmd(args []string, stdout, stderr io.Writer) int {
 	patientID := fs.String("patient-id", "", "a Patient ID")
 	issuer := fs.String("issuer", "", "its Issuer of Patient ID")
 	asJSON := fs.Bool("json", false, "print JSON")
+	batch := fs.String("batch", "", "CSV of patient_id[,issuer_of_patient_id] and/or uid columns (with a header) to map")
+	batchOut := fs.String("out", "", "with --batch: write the id_old,id_new CSV here (mode 0600) instead of standard output")
 	var uids multiFlag
 	fs.Var(&uids, "uid", "a UID (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
-	if (*project == "") == (*keyFile == "") || fs.NArg() > 0 || (*patientID == "" && len(uids) == 0) {
+	if (*project == "") == (*keyFile == "") || fs.NArg() > 0 || (*patientID == "" && len(uids) == 0 && *batch == "") ||
+		(*batch != "" && (*patientID != "" || len(uids) > 0 || *asJSON)) || (*batchOut != "" && *batch == "") {
 		fmt.Fprint(stderr, pseudonymUsage)
 		return exitUsage
 	}
@@ -208,10 +230,18 @@ func pseudonymCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "deid pseudonym:", err)
 		return exitUsage
 	}
-	eng, err := projectEngine(ctx, store, &profiles.Loader{}, *project, *profile, key)
+	prof, err := (&profiles.Loader{}).Load(*profile)
 	if err != nil {
 		fmt.Fprintln(stderr, "deid pseudonym:", err)
 		return exitUsage
+	}
+	eng, err := projectEngine(ctx, store, prof, *project, key)
+	if err != nil {
+		fmt.Fprintln(stderr, "deid pseudonym:", err)
+		return exitUsage
+	}
+	if *batch != "" {
+		return pseudonymBatch(eng, *batch, *batchOut, stdout, stderr)
 	}
 	out := struct {
 		Patient *deid.Linkage     `json:"patient,omitempty"`

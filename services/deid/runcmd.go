@@ -31,6 +31,7 @@ import (
 // runConfig holds the flags of `deid run`.
 type runConfig struct {
 	in, out, profile, keyFile, report string
+	crosswalk                         string // --crosswalk FILE.csv (crosswalk.go)
 	workers                           int
 	dryRun, progress, noProgress      bool
 	maxFileMB                         int64
@@ -79,6 +80,8 @@ type FileOutcome struct {
 	// Verification is the verifier's account: how many identifying values
 	// of the input it looked for, and what the profile keeps on purpose.
 	Verification *FileVerification `json:"verification,omitempty"`
+	// ids are the crosswalk rows of a written output (never in the report).
+	ids []deid.IDPair
 }
 
 // FileVerification is the verifier's account of one written output.
@@ -105,6 +108,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.profile, "profile", "basic", "built-in profile name or profile file")
 	fs.StringVar(&c.keyFile, "key-file", "", "project key file (or set DEID_KEY to the hex key)")
 	fs.StringVar(&c.report, "report", "", "write a JSON report to this file")
+	fs.StringVar(&c.crosswalk, "crosswalk", "", "write id_old,id_new rows (Patient ID, Study/Series/SOP Instance UIDs) to this CSV file (mode 0600; it re-identifies the outputs)")
 	fs.IntVar(&c.workers, "workers", runtime.NumCPU(), "files processed in parallel")
 	fs.BoolVar(&c.dryRun, "dry-run", false, "write nothing; print per attribute path the action and the number of files")
 	fs.BoolVar(&c.noProgress, "no-progress", false, "no progress bar even on a terminal")
@@ -153,6 +157,10 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "deid run:", err)
 		return exitUsage
 	}
+	if err := checkCrosswalk(c); err != nil {
+		fmt.Fprintln(stderr, "deid run:", err)
+		return exitUsage
+	}
 	rep, err := runBatch(eng, c, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "deid run:", err)
@@ -179,6 +187,12 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	if c.report != "" {
 		if err := writeJSON(c.report, rep); err != nil {
 			fmt.Fprintln(stderr, "deid run: report:", err)
+			return exitRejected
+		}
+	}
+	if c.crosswalk != "" {
+		if _, err := writeCrosswalk(c.crosswalk, rep.Files); err != nil {
+			fmt.Fprintln(stderr, "deid run: crosswalk:", err)
 			return exitRejected
 		}
 	}
@@ -536,7 +550,7 @@ func writeOutput(job *deid.Job, c runConfig, tmpDir string, fo *FileOutcome) err
 		return fmt.Errorf("publish output: %w", err)
 	}
 	ok = true
-	fo.Status, fo.Bytes = "written", size
+	fo.Status, fo.Bytes, fo.ids = "written", size, job.Crosswalk()
 	return nil
 }
 

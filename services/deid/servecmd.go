@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	stdlog "log"
 	"net"
 	"net/http"
 	"net/url"
@@ -33,10 +34,12 @@ import (
 	"github.com/dicomdeid/dicomdeid/pipeline/deid"
 	"github.com/dicomdeid/dicomdeid/pipeline/pseudonym"
 	"github.com/dicomdeid/dicomdeid/profiles"
+	"github.com/dicomdeid/dicomdeid/services/deid/internal/connlimit"
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/embed"
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/ingest"
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/natsauth"
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/projects"
+	"github.com/dicomdeid/dicomdeid/services/deid/internal/s3name"
 )
 
 // serveConfig holds the flags of `deid serve`; each is also DEID_<FLAG>.
@@ -49,12 +52,17 @@ type serveConfig struct {
 	minioNotifyARN                  string
 	inBucket, outBucket, quarantine string
 	profile, keyFile, projectsDir   string
+	profilesDir, datasetProfiles    string
+	sourceBuckets                   string
 	workers, replicas               int
 	httpAddr                        string
 	studySettle, ackWait, opTimeout time.Duration
 	startupTimeout, topologyCheck   time.Duration
 	logLevel                        string
 	limits                          ingest.Limits
+	maxObjectSize                   byteSize
+	uploadExpiry                    time.Duration
+	s3Limits                        embed.Limits // beyond the flags: timeouts, connections (tests)
 }
 
 func serveFlags(c *serveConfig, fs *flag.FlagSet) {
@@ -64,8 +72,11 @@ func serveFlags(c *serveConfig, fs *flag.FlagSet) {
 	fs.StringVar(&c.natsCreds, "nats-creds", "", "NATS credentials of the worker role for --nats-url: an NKey seed file (deid nats-creds generate) or a JWT .creds file; default $DEID_NATS_SEED, then <data>/nats-credentials/worker.nk")
 	fs.StringVar(&c.s3Endpoint, "s3-endpoint", "", "S3 endpoint host:port; empty: an embedded S3-compatible endpoint over --data")
 	fs.StringVar(&c.s3Listen, "s3-listen", "127.0.0.1:9000", "where the embedded S3 endpoint listens")
-	fs.StringVar(&c.s3Access, "s3-access-key", "", "S3 access key (embedded: generated into --data when empty)")
+	fs.StringVar(&c.s3Access, "s3-access-key", "", "S3 access key for --s3-endpoint (embedded: the uploader's; every role's is generated into --data when empty)")
 	fs.StringVar(&c.s3Secret, "s3-secret-key", "", "S3 secret key")
+	c.maxObjectSize = embed.DefaultMaxObjectSize
+	fs.Var(&c.maxObjectSize, "max-object-size", "largest input accepted (embedded endpoint: PUT and multipart; workers: any S3), e.g. 8GiB, 512MiB")
+	fs.DurationVar(&c.uploadExpiry, "s3-upload-expiry", 24*time.Hour, "embedded endpoint: remove multipart uploads left unfinished this long")
 	fs.BoolVar(&c.s3TLS, "s3-tls", false, "use https for --s3-endpoint")
 	fs.StringVar(&c.s3Region, "s3-region", "", "S3 region (default: asked of the endpoint)")
 	fs.StringVar(&c.minioNotifyARN, "minio-notify-arn", "", "MinIO only: make the input bucket send object-created notifications to this target (e.g. arn:minio:sqs::PRIMARY:nats, whose subject must be deid.ingest.objects)")
@@ -73,6 +84,9 @@ func serveFlags(c *serveConfig, fs *flag.FlagSet) {
 	fs.StringVar(&c.outBucket, "out-bucket", "deid-anonymised", "bucket of de-identified outputs")
 	fs.StringVar(&c.quarantine, "quarantine-bucket", "deid-quarantine", "bucket where inputs that failed are copied, with the reason")
 	fs.StringVar(&c.profile, "profile", "research", "built-in profile name or profile file")
+	fs.StringVar(&c.profilesDir, "profiles-dir", "", "directory of operator profiles (NAME.yaml) that dataset requests may name, besides the built-ins; requests never name files")
+	fs.StringVar(&c.datasetProfiles, "dataset-profiles", "", "comma-separated profile names dataset requests may use (default: every built-in and --profiles-dir profile)")
+	fs.StringVar(&c.sourceBuckets, "source-buckets", "", "comma-separated buckets, besides --in-bucket, that submitted jobs and dataset requests may read (never the output or quarantine bucket)")
 	fs.StringVar(&c.keyFile, "key-file", "", "project key file; empty: <data>/project.key, generated on first start")
 	fs.StringVar(&c.projectsDir, "projects", "", "project store of dataset deliveries (deid project create); empty: <data>/projects")
 	// Twice the cores: a job spends much of its time waiting on S3 and NATS.
@@ -184,7 +198,8 @@ type service struct {
 	httpAddr    string
 	s3Addr      string
 	natsURL     string
-	creds       [2]string
+	creds       [2]string // the service's own S3 credentials (embedded: the operator's)
+	s3Roles     embed.RoleCredentials
 	store       ingest.MinioStore
 	cfg         serveConfig
 	gc          func() // restores the collector settings
@@ -215,6 +230,27 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 	prof, err := (&profiles.Loader{}).Load(c.profile)
 	if err != nil {
 		return nil, err
+	}
+	// The profiles dataset requests may name, fixed now: a message names
+	// one of these, never a file.
+	registry, err := (&profiles.Loader{}).NewRegistry(profiles.RegistryConfig{Dir: c.profilesDir, Extra: []string{c.profile},
+		Allow: splitList(c.datasetProfiles)})
+	if err != nil {
+		return nil, err
+	}
+	sources := splitList(c.sourceBuckets)
+	for _, b := range sources {
+		if !s3name.ValidBucket(b) {
+			return nil, fmt.Errorf("--source-buckets: %q is not a valid S3 bucket name", b)
+		}
+		if b == c.outBucket || b == c.quarantine {
+			return nil, fmt.Errorf("--source-buckets: %s holds this service's outputs", b)
+		}
+	}
+	for _, b := range []string{c.inBucket, c.outBucket, c.quarantine} {
+		if !s3name.ValidBucket(b) {
+			return nil, fmt.Errorf("bucket %q is not a valid S3 bucket name", b)
+		}
 	}
 	eng, err := deid.New(deid.Config{Profile: prof, Key: key})
 	if err != nil {
@@ -309,17 +345,15 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 	// MinIO's bucket notifications would.
 	endpoint, access, secret := c.s3Endpoint, c.s3Access, c.s3Secret
 	if endpoint == "" {
-		if access == "" || secret == "" {
-			cr, created, err := embed.EnsureCredentials(c.data)
-			if err != nil {
-				return nil, fmt.Errorf("embedded S3 credentials: %w", err)
-			}
-			access, secret = cr.AccessKey, cr.SecretKey
-			if created {
-				fmt.Fprintf(stdout, "embedded S3 credentials (shown once, kept in %s): access key %s, secret key %s\n",
-					filepath.Join(c.data, "s3-credentials.json"), access, secret)
-			}
+		roles, err := embeddedS3Credentials(c, stdout, log)
+		if err != nil {
+			return nil, err
 		}
+		s.s3Roles = roles
+		s3Limits := c.s3Limits // the flags' limits; timeouts and connections at their defaults
+		s3Limits.MaxObjectSize, s3Limits.UploadExpiry = int64(c.maxObjectSize), c.uploadExpiry
+		op := roles[embed.RoleOperator]
+		access, secret = op.AccessKey, op.SecretKey // the service's own requests
 		// The embedded endpoint announces uploads as the notifier role
 		// (its own account), as MinIO would: the workers' permissions do
 		// not include announcing objects.
@@ -334,7 +368,9 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 			notifyJS = js
 		}
 		s.s3, err = embed.StartS3(embed.S3Config{Dir: filepath.Join(c.data, "s3"), Listen: c.s3Listen,
-			AccessKey: access, SecretKey: secret, NotifyBuckets: []string{c.inBucket}, Logger: log.Named("s3"),
+			Credentials: roles, Buckets: embed.Buckets{Input: c.inBucket, Output: c.outBucket, Quarantine: c.quarantine},
+			Limits:        s3Limits,
+			NotifyBuckets: []string{c.inBucket}, Logger: log.Named("s3"),
 			Notify: func(ctx context.Context, n embed.Notification) error {
 				// One job per object version: a repeated notification of the
 				// same bytes is dropped by JetStream's deduplication.
@@ -355,7 +391,7 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 	if err != nil {
 		return nil, fmt.Errorf("S3 endpoint %s: %w", endpoint, err)
 	}
-	s.store = ingest.MinioStore{C: mc, UnsignedPayload: s.s3 != nil, Waiting: func(err error) {
+	s.store = ingest.MinioStore{C: mc, Waiting: func(err error) {
 		log.Warn("S3 does not answer yet; waiting within --startup-timeout", zap.String("endpoint", endpoint), zap.Error(err))
 	}}
 	if err := s.store.EnsureBuckets(setupCtx, c.inBucket, c.outBucket, c.quarantine); err != nil {
@@ -371,7 +407,7 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 	if projDir == "" {
 		projDir = filepath.Join(c.data, "projects")
 	}
-	engines := &projectEngines{store: projects.DirStore{Dir: projDir}, loader: &profiles.Loader{}}
+	engines := &projectEngines{store: projects.DirStore{Dir: projDir}, registry: registry}
 	// Workers beside the embedded endpoint use its objects directly; with
 	// an external store they go through S3.
 	var work ingest.Store = s.store
@@ -379,8 +415,9 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 		work = localStore{s.s3.Local()}
 	}
 	svc, err := ingest.New(setupCtx, s.nc, work, ingest.Config{InBucket: c.inBucket, OutBucket: c.outBucket, Projects: engines,
-		QuarantineBucket: c.quarantine, Engine: eng, Index: index, Workers: c.workers, TempDir: tmp, Topology: top,
-		StudySettle: c.studySettle, OpTimeout: c.opTimeout, TopologyCheck: c.topologyCheck, Logger: log.Named("ingest"), Metrics: metrics})
+		SourceBuckets: sources, QuarantineBucket: c.quarantine, Engine: eng, Index: index, Workers: c.workers, TempDir: tmp, Topology: top,
+		MaxObjectSize: int64(c.maxObjectSize),
+		StudySettle:   c.studySettle, OpTimeout: c.opTimeout, TopologyCheck: c.topologyCheck, Logger: log.Named("ingest"), Metrics: metrics})
 	if err != nil {
 		return nil, err
 	}
@@ -413,8 +450,13 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 		return nil, fmt.Errorf("--http %s: %w", c.httpAddr, err)
 	}
 	s.httpAddr = ln.Addr().String()
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go s.http.Serve(ln)
+	// Health and metrics answers are small and quick: a client that holds
+	// a connection without asking, or asks slowly, is cut off, and a flood
+	// of connections is refused past a few dozen.
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 60 * time.Second, MaxHeaderBytes: 16 << 10,
+		ErrorLog: stdlog.New(io.Discard, "", 0)}
+	go s.http.Serve(connlimit.Listen(ln, httpMaxConns))
 
 	runCtx, cancel := context.WithCancel(parent)
 	s.cancel = cancel
@@ -542,6 +584,42 @@ func isAuthError(err error) bool {
 		err != nil && strings.Contains(strings.ToLower(err.Error()), "authorization violation")
 }
 
+// httpMaxConns bounds the connections of the /healthz, /readyz and
+// /metrics listener: a monitoring system needs a handful.
+const httpMaxConns = 32
+
+// embeddedS3Credentials reads or creates the embedded endpoint's
+// credentials, one file per role, and says where they are when they were
+// just made. --s3-access-key and --s3-secret-key, given with the
+// embedded endpoint, are the uploader's (as the single credential of
+// earlier versions is, once migrated).
+func embeddedS3Credentials(c serveConfig, stdout io.Writer, log *zap.Logger) (embed.RoleCredentials, error) {
+	roles, setup, err := embed.EnsureRoleCredentials(c.data)
+	if err != nil {
+		return nil, fmt.Errorf("embedded S3 credentials: %w", err)
+	}
+	if c.s3Access != "" || c.s3Secret != "" {
+		if c.s3Access == "" || c.s3Secret == "" {
+			return nil, errors.New("--s3-access-key and --s3-secret-key go together")
+		}
+		roles[embed.RoleUploader] = embed.Credentials{AccessKey: c.s3Access, SecretKey: c.s3Secret}
+	}
+	if len(setup.Created) > 0 || setup.Migrated {
+		fmt.Fprintln(stdout, "embedded S3 credentials, one file per role (mode 0600; give each role's file only to whom needs it):")
+		for _, r := range embed.Roles {
+			fmt.Fprintf(stdout, "  %-8s %s: %s\n", r, embed.CredentialsFile(c.data, r), r.Describe(c.inBucket, c.outBucket))
+		}
+		if setup.Migrated {
+			fmt.Fprintf(stdout, "  the single credential of earlier versions (%s) is now the uploader's and nothing more: readers and operators use the new files\n",
+				filepath.Join(c.data, "s3-credentials.json"))
+		}
+	}
+	log.Info("embedded S3 credentials", zap.String("uploader", embed.CredentialsFile(c.data, embed.RoleUploader)),
+		zap.String("reader", embed.CredentialsFile(c.data, embed.RoleReader)),
+		zap.String("operator", embed.CredentialsFile(c.data, embed.RoleOperator)), zap.Bool("migrated", setup.Migrated))
+	return roles, nil
+}
+
 // redactURL drops user and password from a server URL before it is shown.
 func redactURL(u string) string {
 	var parts []string
@@ -559,4 +637,15 @@ func redactURL(u string) string {
 func hashKey(s string) []byte {
 	h := sha256.Sum256([]byte(s))
 	return []byte(hex.EncodeToString(h[:12]))
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/ingest"
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/natsauth"
+	"github.com/dicomdeid/dicomdeid/services/deid/internal/s3name"
 )
 
 const submitUsage = `deid submit --bucket B --prefix P [--nats-url URL] [--nats-creds FILE] [--job-id ID] [--wait]
@@ -52,6 +53,10 @@ func submitCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	if *bucket == "" || fs.NArg() > 0 {
 		fmt.Fprint(stderr, submitUsage)
+		return exitUsage
+	}
+	if !s3name.ValidBucket(*bucket) || !s3name.ValidPrefix(*prefix) {
+		fmt.Fprintln(stderr, "deid submit: --bucket must be an S3 bucket name and --prefix an object key prefix (no . or .. segments)")
 		return exitUsage
 	}
 	id := *jobID

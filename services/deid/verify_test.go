@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
 )
 
 // copyCorpus copies named corpus files into a new directory.
@@ -72,8 +75,15 @@ func TestVerifyCommand(t *testing.T) {
 		t.Fatalf("run: %d %s %s", code, so, se)
 	}
 	code, stdout, stderr := runDeid(t, "verify", "--orig", orig, "--anon", out, "--profile", "research", "--key-file", key, "--json", filepath.Join(tmp, "ok.json"))
-	if code != exitOK || !strings.Contains(stdout, "4 checked (4 paired with their original), 0 leaking, 0 unverifiable. PASS") {
+	if code != exitOK || !strings.Contains(stdout, "4 checked (4 paired with their original), 0 leaking, 0 unverifiable; pixels not examined. PASS") {
 		t.Errorf("deid output: exit %d\n%s%s", code, stdout, stderr)
+	}
+	// With no flag but the trees, the profile is read from each output and
+	// the files pair without the key: the same verdict.
+	code, stdout, stderr = runDeid(t, "verify", "--orig", orig, "--anon", out)
+	if code != exitOK || !strings.Contains(stdout, "kept on purpose: profile research (its De-identification Method): 4 files") ||
+		!strings.HasSuffix(stdout, "0 leaking, 0 unverifiable; pixels not examined. PASS: no identifying value of the originals found\n") {
+		t.Errorf("deid output, no flags: exit %d\n%s%s", code, stdout, stderr)
 	}
 	// A copy of the originals under other names, plus a file that is not DICOM.
 	copyDir := t.TempDir()
@@ -86,7 +96,8 @@ func TestVerifyCommand(t *testing.T) {
 	if code != exitRejected {
 		t.Fatalf("copy of the inputs: exit %d, want 1\n%s", code, stdout)
 	}
-	for _, want := range []string{"anonA.dcm", "anonD.dcm", "PatientName", "FOUND IN ATTRIBUTE", "4 leaking, 1 unverifiable. FAIL"} {
+	for _, want := range []string{"anonA.dcm", "anonD.dcm", "PatientName", "FOUND IN ATTRIBUTE", "none declared: nothing exempt: 4 files",
+		"4 leaking, 1 unverifiable; pixels not examined. FAIL"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("audit table lacks %q:\n%s", want, stdout)
 		}
@@ -117,5 +128,75 @@ func TestRunLimits(t *testing.T) {
 	}
 	if code, _, _ := runDeid(t, "run", "--in", in, "--out", filepath.Join(tmp, "out3"), "--key-file", key, "--max-time", "soon"); code != exitUsage {
 		t.Errorf("bad --max-time: exit %d", code)
+	}
+}
+
+// TestVerifyPairingAndDeclaredProfile: deid verify with no flag but the
+// two trees reads each output's profile (basic and research outputs side
+// by side), pairs outputs without a key where their headers or pixels
+// allow, says when pairing was partial and what that means, and pairs
+// every deid output by UID once the key is given through DEID_KEY. An
+// output stripped of its statement has nothing exempt: its shifted dates
+// and cleaned descriptions then count.
+func TestVerifyPairingAndDeclaredProfile(t *testing.T) {
+	names := []string{"ct_small_explicit_le.dcm", "sr_basic_text.dcm", "rtplan_small.dcm", "private_sop_class_philips.dcm"}
+	orig := copyCorpus(t, names...)
+	tmp := t.TempDir()
+	key := writeKey(t, tmp, keyA)
+	anon := filepath.Join(tmp, "anon")
+	for _, prof := range []string{"basic", "research"} {
+		if code, so, se := runDeid(t, "run", "--in", orig, "--out", filepath.Join(anon, prof), "--profile", prof, "--key-file", key, "--no-progress"); code != 0 {
+			t.Fatalf("run %s: %d %s %s", prof, code, so, se)
+		}
+	}
+	code, stdout, _ := runDeid(t, "verify", "--orig", orig, "--anon", anon)
+	for _, want := range []string{
+		"kept on purpose: profile basic (its De-identification Method): 4 files",
+		"kept on purpose: profile research (its De-identification Method): 4 files",
+		"pairing was partial: the ", "give the project key (--key-file FILE or DEID_KEY)",
+		"0 leaking, 0 unverifiable; pixels not examined. PASS",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("no flags: output lacks %q (exit %d):\n%s", want, code, stdout)
+		}
+	}
+	t.Setenv("DEID_KEY", keyA)
+	code, stdout, _ = runDeid(t, "verify", "--orig", orig, "--anon", anon)
+	if code != exitOK || !strings.Contains(stdout, "pairing: 8 of 8 paired with their original (project key 8)") || strings.Contains(stdout, "partial") {
+		t.Errorf("DEID_KEY: exit %d\n%s", code, stdout)
+	}
+	// The research outputs without their statement: what research keeps on
+	// purpose (the cleaned Study Description) is no longer exempt.
+	stripped := filepath.Join(tmp, "stripped")
+	os.MkdirAll(stripped, 0o700)
+	filepath.WalkDir(filepath.Join(anon, "research"), func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, _ := os.ReadFile(p)
+		f, err := dicomraw.Parse(bytes.NewReader(b), int64(len(b)), dicomraw.Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range f.Elements {
+			if e.Tag == 0x00120063 || e.Tag == 0x00120064 {
+				e.Op = dicomraw.OpRemove
+			}
+		}
+		var out bytes.Buffer
+		var meta []dicomraw.MetaElement
+		for _, m := range f.Meta {
+			if m.Tag != 0x00020000 {
+				meta = append(meta, dicomraw.MetaElement{Tag: m.Tag, VR: m.VR, Value: m.Value})
+			}
+		}
+		if err := dicomraw.Write(&out, f, meta); err != nil {
+			t.Fatal(err)
+		}
+		return os.WriteFile(filepath.Join(stripped, d.Name()), out.Bytes(), 0o600)
+	})
+	code, stdout, _ = runDeid(t, "verify", "--orig", orig, "--anon", stripped)
+	if code != exitRejected || !strings.Contains(stdout, "none declared: nothing exempt: 4 files") || !strings.Contains(stdout, "StudyDescription") {
+		t.Errorf("outputs without their statement: exit %d\n%s", code, stdout)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -13,7 +14,9 @@ import (
 
 	"github.com/dicomdeid/dicomdeid/pipeline/deid"
 	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
+	"github.com/dicomdeid/dicomdeid/pipeline/ps315"
 	"github.com/dicomdeid/dicomdeid/pipeline/pseudonym"
+	"github.com/dicomdeid/dicomdeid/pipeline/rules"
 	"github.com/dicomdeid/dicomdeid/pipeline/verify"
 	"github.com/dicomdeid/dicomdeid/profiles"
 )
@@ -22,16 +25,27 @@ import (
 // listed (that tree is the one being audited); original paths and values
 // never are.
 type AuditReport struct {
-	Tool           string             `json:"tool"`
-	Started        time.Time          `json:"started"`
-	Profile        string             `json:"profile,omitempty"`
-	Originals      int                `json:"originals_read"`
-	OriginalsSkip  int                `json:"originals_unreadable"`
-	Values         int                `json:"identifying_values"`
-	Checked        int                `json:"anonymised_checked"`
-	Paired         int                `json:"anonymised_paired"`
-	Leaking        int                `json:"anonymised_leaking"`
-	Unverifiable   int                `json:"anonymised_unverifiable"`
+	Tool    string    `json:"tool"`
+	Started time.Time `json:"started"`
+	// Profile is the --profile given; without it each output's own
+	// statement decides (Profiles).
+	Profile       string `json:"profile,omitempty"`
+	Originals     int    `json:"originals_read"`
+	OriginalsSkip int    `json:"originals_unreadable"`
+	Values        int    `json:"identifying_values"`
+	Checked       int    `json:"anonymised_checked"`
+	Paired        int    `json:"anonymised_paired"`
+	Leaking       int    `json:"anonymised_leaking"`
+	Unverifiable  int    `json:"anonymised_unverifiable"`
+	// PairedBy counts the paired outputs by how they were paired;
+	// Unpaired were checked against the values of every original.
+	PairedBy map[string]int `json:"paired_by"`
+	Unpaired int            `json:"anonymised_unpaired"`
+	// Profiles counts the outputs by what their exemptions were read from.
+	Profiles map[string]int `json:"profiles"`
+	// PixelsExamined is whether the pixels of the outputs were looked at
+	// for burned-in identifiers; the headers always are.
+	PixelsExamined bool               `json:"pixels_examined"`
 	Files          []AuditFile        `json:"files"`
 	ExemptByPolicy []verify.Exemption `json:"exempt_by_profile,omitempty"`
 }
@@ -41,6 +55,7 @@ type AuditFile struct {
 	File     string           `json:"file"`
 	Status   string           `json:"status"` // clean, leaking, unverifiable
 	PairedBy string           `json:"paired_by"`
+	Profile  string           `json:"profile,omitempty"` // what its exemptions were read from
 	Reason   string           `json:"reason,omitempty"`
 	Findings []verify.Finding `json:"findings,omitempty"`
 }
@@ -51,18 +66,39 @@ Audits a de-identified tree (made by deid or any other tool) against its
 originals. File names need not match: every identifying value of every
 original (names and their parts, IDs, addresses, free text, birth dates,
 instance UIDs, text in private and UN values) is looked for in every
-anonymised file, in every encoding it could take. An anonymised file is
-paired with its original when it can be (same SOP Instance UID, the UID
-deid gives it under --key-file, or identical pixel data) and then checked
-against that original's values; otherwise against all. Prints the leaking files
-with the attribute where each identifier was found and the attribute it
-came from, never the value. Exit 1 when anything leaks or cannot be read.
+anonymised file, in every encoding it could take. Prints the leaking
+files with the attribute where each identifier was found and the
+attribute it came from, never the value. Exit 1 when anything leaks or
+cannot be read.
 
---profile names what the de-identification kept on purpose (for example
-research keeps cleaned descriptions and safe private attributes); those
-attributes are listed as exempt instead of flagged. Without it nothing is
-exempt.
+What was kept on purpose (research keeps cleaned descriptions, shifted
+dates and safe private attributes) is read from each anonymised file's
+De-identification Method and its Code Sequence; --profile names it
+instead (needed for a profile file with keep rules). A file that says
+nothing of its de-identification has nothing exempt.
+
+Each anonymised file is paired with its original when it can be: the
+same SOP Instance UID, the UID deid gives it under the project key
+(--key-file, or DEID_KEY), identical pixel data, or the same kept header
+values; it is then checked against that original's values. A file that
+pairs with nothing is checked against the values of every original,
+where another patient's values count too.
 `
+
+// Pairing methods, as the report names them.
+const (
+	pairedSOP    = "SOP Instance UID"
+	pairedKey    = "project key"
+	pairedPixels = "pixel data"
+	pairedHeader = "header"
+	pairedNone   = "none: checked against every original"
+)
+
+// auditPolicy is one way of knowing what an output kept on purpose.
+type auditPolicy struct {
+	pol  verify.Policy
+	desc string // for the report: what it was read from
+}
 
 func verifyCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
@@ -71,8 +107,8 @@ func verifyCmd(args []string, stdout, stderr io.Writer) int {
 	orig := fs.String("orig", "", "directory of the original files")
 	anon := fs.String("anon", "", "directory of the de-identified files")
 	jsonOut := fs.String("json", "", "write the audit as JSON to this file")
-	profile := fs.String("profile", "", "profile whose retained attributes are exempt")
-	keyFile := fs.String("key-file", "", "project key of a deid run: pairs each output with its original by UID")
+	profile := fs.String("profile", "", "profile whose retained attributes are exempt (default: what each output declares)")
+	keyFile := fs.String("key-file", "", "project key of a deid run (or DEID_KEY): pairs each output with its original by UID")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -86,112 +122,158 @@ func verifyCmd(args []string, stdout, stderr io.Writer) int {
 			return exitUsage
 		}
 	}
-	var pol verify.Policy
-	rep := &AuditReport{Tool: version(), Started: time.Now().UTC()}
+	rep := &AuditReport{Tool: version(), Started: time.Now().UTC(), PairedBy: map[string]int{}, Profiles: map[string]int{}}
+	var fixed *auditPolicy
 	if *profile != "" {
 		p, err := (&profiles.Loader{}).Load(*profile)
 		if err != nil {
 			fmt.Fprintf(stderr, "deid verify: %v\n", err)
 			return exitUsage
 		}
-		pol = deid.VerifyPolicy(p)
+		fixed = &auditPolicy{pol: deid.VerifyPolicy(p), desc: "--profile " + p.Name}
 		rep.Profile = p.Name
 	}
-
 	var key *pseudonym.Pseudonymizer
-	if *keyFile != "" {
-		k, err := pseudonym.LoadKeyFile(*keyFile)
+	if *keyFile != "" || os.Getenv("DEID_KEY") != "" {
+		k, err := loadKey(*keyFile)
 		if err == nil {
 			key, err = pseudonym.New(k)
 		}
 		if err != nil {
-			fmt.Fprintf(stderr, "deid verify: --key-file: %v\n", err)
+			fmt.Fprintf(stderr, "deid verify: project key: %v\n", err)
 			return exitUsage
 		}
 	}
 
-	// Every original's values, and indexes that pair an anonymised file
-	// with its original without file names: the same SOP Instance UID
-	// (UIDs retained), the UID deid would give it (with --key-file), or
-	// the same pixel data. An anonymised file that pairs with nothing is
-	// checked against the values of all originals.
-	all := verify.NewSet(pol)
-	var sets []*verify.Set
+	// What each output kept on purpose, read from it first: the originals'
+	// values are collected once per distinct policy.
+	anonFiles, err := listInputs(*anon)
+	if err != nil {
+		fmt.Fprintf(stderr, "deid verify: list anonymised files: %v\n", err)
+		return exitUsage
+	}
+	policies := map[string]*auditPolicy{}
+	policyOf := make([]string, len(anonFiles))
+	for i, name := range anonFiles {
+		k, ap := "fixed", fixed
+		if fixed == nil {
+			f, closer, err := openParsed(filepath.Join(*anon, name))
+			if err != nil {
+				continue // unverifiable; said below
+			}
+			k, ap = declaredPolicy(deid.ReadDeclared(f))
+			closer.Close()
+		}
+		policyOf[i] = k
+		policies[k] = ap
+	}
+	keys := make([]string, 0, len(policies))
+	for k := range policies {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+
+	// Every original's values (per policy), and indexes that pair an
+	// anonymised file with its original without file names.
+	all := map[string]*verify.Set{}
+	sets := map[string][]*verify.Set{}
+	for _, k := range keys {
+		all[k] = verify.NewSet(policies[k].pol)
+	}
 	bySOP, byPixel := map[string][]int{}, map[string][]int{}
+	bySOPKey := map[string][]int{}
+	headers := verify.NewHeaderIndex()
 	origFiles, err := listInputs(*orig)
 	if err != nil {
 		fmt.Fprintf(stderr, "deid verify: list originals: %v\n", err)
 		return exitUsage
 	}
+	n := 0
 	for _, name := range origFiles {
 		f, closer, err := openParsed(filepath.Join(*orig, name))
 		if err != nil {
 			rep.OriginalsSkip++
 			continue
 		}
-		set := verify.Collect(f, pol)
-		i := len(sets)
-		sets = append(sets, set)
-		all.Merge(set)
+		i := n
+		n++
+		for _, k := range keys {
+			set := verify.Collect(f, policies[k].pol)
+			sets[k] = append(sets[k], set)
+			all[k].Merge(set)
+		}
 		if sop := verify.SOPInstanceUID(f); sop != "" {
 			bySOP[sop] = append(bySOP[sop], i)
 			if key != nil {
-				bySOP[key.UID(sop)] = append(bySOP[key.UID(sop)], i)
+				u := key.UID(sop)
+				bySOPKey[u] = append(bySOPKey[u], i)
 			}
 		}
 		if d, ok, err := verify.PixelDigest(f); err == nil && ok {
 			byPixel[d] = append(byPixel[d], i)
 		}
+		headers.Add(i, verify.Header(f))
 		closer.Close()
 		rep.Originals++
 	}
-	rep.Values = all.Len()
-	rep.ExemptByPolicy = all.Exemptions()
-	allMatcher := all.Compile()
-
-	anonFiles, err := listInputs(*anon)
-	if err != nil {
-		fmt.Fprintf(stderr, "deid verify: list anonymised files: %v\n", err)
-		return exitUsage
+	matchers := map[string]*verify.Matcher{}
+	for _, k := range keys {
+		rep.Values = max(rep.Values, all[k].Len())
+		rep.ExemptByPolicy = append(rep.ExemptByPolicy, all[k].Exemptions()...)
+		matchers[k] = all[k].Compile()
 	}
-	for _, name := range anonFiles {
-		af := AuditFile{File: name, Status: "clean", PairedBy: "none: checked against every original"}
+	sort.Slice(rep.ExemptByPolicy, func(a, b int) bool {
+		x, y := rep.ExemptByPolicy[a], rep.ExemptByPolicy[b]
+		return x.Path < y.Path || x.Path == y.Path && x.Reason < y.Reason
+	})
+	rep.ExemptByPolicy = slices.Compact(rep.ExemptByPolicy)
+
+	for i, name := range anonFiles {
+		af := AuditFile{File: name, Status: "clean", PairedBy: pairedNone}
 		f, closer, err := openParsed(filepath.Join(*anon, name))
-		if err != nil {
-			af.Status, af.Reason = "unverifiable", "not a readable DICOM file: "+err.Error()
+		if err != nil || policyOf[i] == "" {
+			af.Status, af.PairedBy = "unverifiable", ""
+			af.Reason = "not a readable DICOM file"
+			if err != nil {
+				af.Reason += ": " + err.Error()
+			}
 			rep.Unverifiable++
+			rep.Checked++
+			rep.Files = append(rep.Files, af)
+			continue
+		}
+		k := policyOf[i]
+		af.Profile = policies[k].desc
+		rep.Profiles[af.Profile]++
+		cand, by := pairOriginal(f, bySOP, bySOPKey, byPixel, headers)
+		m := matchers[k]
+		if len(cand) > 0 {
+			af.PairedBy = by
+			pair := verify.NewSet(policies[k].pol)
+			for _, c := range cand {
+				pair.Merge(sets[k][c])
+			}
+			m = pair.Compile()
+			rep.Paired++
+			rep.PairedBy[by]++
 		} else {
-			m := allMatcher
-			var cand []int
-			if c := bySOP[verify.SOPInstanceUID(f)]; len(c) > 0 {
-				cand, af.PairedBy = c, "SOP Instance UID"
-			} else if d, ok, err := verify.PixelDigest(f); err == nil && ok && len(byPixel[d]) > 0 {
-				cand, af.PairedBy = byPixel[d], "pixel data"
-			}
-			if len(cand) > 0 {
-				pair := verify.NewSet(pol)
-				for _, i := range cand {
-					pair.Merge(sets[i])
-				}
-				m = pair.Compile()
-				rep.Paired++
-			}
-			fnd, _, err := m.Scan(f)
-			closer.Close()
-			switch {
-			case err != nil:
-				af.Status, af.Reason = "unverifiable", err.Error()
-				rep.Unverifiable++
-			case len(fnd) > 0:
-				af.Status, af.Findings = "leaking", fnd
-				rep.Leaking++
-			}
+			rep.Unpaired++
+		}
+		fnd, _, err := m.Scan(f)
+		closer.Close()
+		switch {
+		case err != nil:
+			af.Status, af.Reason = "unverifiable", err.Error()
+			rep.Unverifiable++
+		case len(fnd) > 0:
+			af.Status, af.Findings = "leaking", fnd
+			rep.Leaking++
 		}
 		rep.Checked++
 		rep.Files = append(rep.Files, af)
 	}
 
-	printAudit(stdout, rep)
+	printAudit(stdout, rep, key != nil)
 	if *jsonOut != "" {
 		if err := writeJSON(*jsonOut, rep); err != nil {
 			fmt.Fprintf(stderr, "deid verify: %v\n", err)
@@ -202,6 +284,60 @@ func verifyCmd(args []string, stdout, stderr io.Writer) int {
 		return exitRejected
 	}
 	return exitOK
+}
+
+// pairOriginal finds the originals an anonymised file was made from, and
+// how: the same SOP Instance UID (UIDs retained, or not de-identified),
+// the UID deid gives it under the key, the same pixel data, or the same
+// kept header values.
+func pairOriginal(f *dicomraw.File, bySOP, bySOPKey, byPixel map[string][]int, headers *verify.HeaderIndex) ([]int, string) {
+	sop := verify.SOPInstanceUID(f)
+	if c := bySOP[sop]; len(c) > 0 {
+		return c, pairedSOP
+	}
+	if c := bySOPKey[sop]; len(c) > 0 {
+		return c, pairedKey
+	}
+	if d, ok, err := verify.PixelDigest(f); err == nil && ok && len(byPixel[d]) > 0 {
+		return byPixel[d], pairedPixels
+	}
+	if c := headers.Match(verify.Header(f)); len(c) > 0 {
+		return c, pairedHeader
+	}
+	return nil, ""
+}
+
+// declaredPolicy is what an output says it kept on purpose: the profile
+// its De-identification Method names when deid made it with a built-in
+// profile; otherwise the options its De-identification Method Code
+// Sequence lists (a profile file's keep rules cannot be known from the
+// output: --profile names them); nothing for an output that declares
+// nothing. Only built-in profiles are loaded: a file's header never
+// names a file to read.
+func declaredPolicy(d deid.Declared) (string, *auditPolicy) {
+	if d.Tool && slices.Contains((&profiles.Loader{}).Builtin(), d.Profile) {
+		if p, err := (&profiles.Loader{}).Load(d.Profile); err == nil {
+			return "builtin:" + d.Profile, &auditPolicy{pol: deid.VerifyPolicy(p), desc: "profile " + d.Profile + " (its De-identification Method)"}
+		}
+	}
+	if !d.Tool && !d.Coded {
+		return "none", &auditPolicy{desc: "none declared: nothing exempt"}
+	}
+	p := &rules.Profile{Name: d.Profile, Options: d.Options}
+	var opts []string
+	for o := ps315.Option(0); o < ps315.NumOptions; o++ {
+		if d.Options[o] {
+			opts = append(opts, o.Key())
+		}
+	}
+	desc := "options of its De-identification Method Code Sequence"
+	if len(opts) > 0 {
+		desc += " (" + strings.Join(opts, ", ") + ")"
+	}
+	if d.Tool {
+		desc = "profile " + d.Profile + " is not built in: " + desc + "; its rules are not known (give --profile FILE)"
+	}
+	return "options:" + d.Profile + ":" + strings.Join(opts, ","), &auditPolicy{pol: deid.VerifyPolicy(p), desc: desc}
 }
 
 // openParsed parses a file; the caller closes it after using the values.
@@ -223,13 +359,39 @@ func openParsed(path string) (*dicomraw.File, io.Closer, error) {
 	return f, fh, nil
 }
 
-// printAudit writes the table a privacy officer reads: one line per
-// leaking file and attribute, then the totals.
-func printAudit(w io.Writer, rep *AuditReport) {
+// printAudit writes the table a privacy officer reads: what the
+// exemptions were read from, how files were paired (and what a partial
+// pairing means), one line per leaking file and attribute, then the
+// totals, the verdict and whether pixels were examined, on one line.
+func printAudit(w io.Writer, rep *AuditReport, haveKey bool) {
 	fmt.Fprintf(w, "originals: %d read (%d unreadable), %d identifying values looked for\n",
 		rep.Originals, rep.OriginalsSkip, rep.Values)
-	if rep.Profile != "" {
-		fmt.Fprintf(w, "profile %s: %d attribute paths exempt as retained on purpose (see --json)\n", rep.Profile, len(rep.ExemptByPolicy))
+	descs := make([]string, 0, len(rep.Profiles))
+	for d := range rep.Profiles {
+		descs = append(descs, d)
+	}
+	sort.Strings(descs)
+	for _, d := range descs {
+		fmt.Fprintf(w, "kept on purpose: %s: %d files\n", d, rep.Profiles[d])
+	}
+	readable := rep.Paired + rep.Unpaired
+	var by []string
+	for _, m := range []string{pairedSOP, pairedKey, pairedPixels, pairedHeader} {
+		if n := rep.PairedBy[m]; n > 0 {
+			by = append(by, fmt.Sprintf("%s %d", m, n))
+		}
+	}
+	how := ""
+	if len(by) > 0 {
+		how = " (" + strings.Join(by, ", ") + ")"
+	}
+	fmt.Fprintf(w, "pairing: %d of %d paired with their original%s\n", rep.Paired, readable, how)
+	if rep.Unpaired > 0 {
+		fmt.Fprintf(w, "pairing was partial: the %d others were checked against the values of every original, another patient's included, so a finding in them may be a coincidence rather than a leak", rep.Unpaired)
+		if !haveKey {
+			fmt.Fprint(w, "; give the project key (--key-file FILE or DEID_KEY) to pair deid's outputs by UID")
+		}
+		fmt.Fprintln(w)
 	}
 	var rows []string
 	for _, f := range rep.Files {
@@ -251,9 +413,14 @@ func printAudit(w io.Writer, rep *AuditReport) {
 		}
 		tw.Flush()
 	}
+	pixels := "pixels not examined"
+	if rep.PixelsExamined {
+		pixels = "pixels examined"
+	}
 	verdict := "PASS: no identifying value of the originals found"
 	if rep.Leaking > 0 || rep.Unverifiable > 0 {
 		verdict = "FAIL"
 	}
-	fmt.Fprintf(w, "anonymised: %d checked (%d paired with their original), %d leaking, %d unverifiable. %s\n", rep.Checked, rep.Paired, rep.Leaking, rep.Unverifiable, verdict)
+	fmt.Fprintf(w, "anonymised: %d checked (%d paired with their original), %d leaking, %d unverifiable; %s. %s\n",
+		rep.Checked, rep.Paired, rep.Leaking, rep.Unverifiable, pixels, verdict)
 }

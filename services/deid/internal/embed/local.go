@@ -78,7 +78,8 @@ func (l Local) Put(bucket, key string, r io.Reader, size int64, userMeta map[str
 		star := "*"
 		cond = &gofakes3.PutConditions{IfNoneMatch: &star}
 	}
-	return localErr(l.st.put(bucket, key, meta, r, size, cond, false))
+	_, err := l.st.put(bucket, key, meta, r, size, cond, false)
+	return localErr(err)
 }
 
 // Metadata returns an object's user metadata, keys in lower case without

@@ -1,6 +1,7 @@
 package embed
 
 import (
+	"crypto/hmac"
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/json"
@@ -17,6 +18,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/dicomdeid/dicomdeid/services/deid/internal/s3name"
 	"github.com/johannesboyne/gofakes3"
 )
 
@@ -82,6 +84,9 @@ func (s *objectStore) objectPath(bucket, key string) (string, error) {
 	if key == "" || len(key) > gofakes3.KeySizeLimit {
 		return "", gofakes3.ErrKeyTooLong
 	}
+	if !s3name.ValidBucket(bucket) {
+		return "", gofakes3.BucketNotFound(bucket)
+	}
 	segs := strings.Split(key, "/")
 	for i, seg := range segs {
 		segs[i] = escapeSegment(seg)
@@ -111,7 +116,14 @@ func keyOf(rel string) (string, bool) {
 	return strings.Join(segs, "/"), true
 }
 
+// bucketDir is a bucket's folder. A name S3 would refuse ("." and ".."
+// first, which would name the store's own folders) is no bucket, whoever
+// asks: the HTTP front end refuses it earlier, and the workers' jobs
+// name buckets too.
 func (s *objectStore) bucketDir(bucket string) (string, error) {
+	if !s3name.ValidBucket(bucket) {
+		return "", gofakes3.BucketNotFound(bucket)
+	}
 	d := filepath.Join(s.buckets, bucket)
 	st, err := os.Stat(d)
 	if errors.Is(err, fs.ErrNotExist) || err == nil && !st.IsDir() {
@@ -146,6 +158,9 @@ func (s *objectStore) ListBuckets() ([]gofakes3.BucketInfo, error) {
 }
 
 func (s *objectStore) CreateBucket(name string) error {
+	if !s3name.ValidBucket(name) {
+		return gofakes3.ResourceError(gofakes3.ErrInvalidBucketName, name)
+	}
 	err := os.Mkdir(filepath.Join(s.buckets, name), 0o700)
 	if errors.Is(err, fs.ErrExist) {
 		return gofakes3.ResourceError(gofakes3.ErrBucketAlreadyExists, name)
@@ -343,24 +358,35 @@ func (s *objectStore) GetObject(bucket, key string, rangeRequest *gofakes3.Objec
 }
 
 func (s *objectStore) PutObject(bucket, key string, meta map[string]string, input io.Reader, size int64, cond *gofakes3.PutConditions) (gofakes3.PutObjectResult, error) {
-	return gofakes3.PutObjectResult{}, s.put(bucket, key, meta, input, size, cond, true)
+	_, err := s.put(bucket, key, meta, input, size, cond, true)
+	return gofakes3.PutObjectResult{}, err
+}
+
+// putHashed stores an object and returns its MD5.
+func (s *objectStore) putHashed(bucket, key string, meta map[string]string, input io.Reader, size int64, cond *gofakes3.PutConditions) ([]byte, error) {
+	return s.put(bucket, key, meta, input, size, cond, true)
 }
 
 // put stores an object. Without hash its ETag is left to be computed
 // when first asked for (metaOf): the worker writing its outputs in this
 // process never asks, and a reader over S3 pays for it once.
-func (s *objectStore) put(bucket, key string, meta map[string]string, input io.Reader, size int64, cond *gofakes3.PutConditions, hash bool) error {
+//
+// A create-only write (If-None-Match: *) of a hashed object whose key
+// holds the very same bytes succeeds without writing: it is a retry of a
+// write whose answer was lost (an uploader may not overwrite, and must
+// not be told it failed when it did not).
+func (s *objectStore) put(bucket, key string, meta map[string]string, input io.Reader, size int64, cond *gofakes3.PutConditions, hash bool) ([]byte, error) {
 	d, err := s.bucketDir(bucket)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	fp, err := s.objectPath(bucket, key)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	f, err := os.CreateTemp(filepath.Join(s.spool, strconv.Itoa(int(s.next.Add(1)%spoolShards))), "put-*")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	tmp := f.Name()
 	placed := false
@@ -385,7 +411,7 @@ func (s *objectStore) put(bucket, key string, meta map[string]string, input io.R
 	}
 	if err != nil {
 		f.Close()
-		return err
+		return nil, err
 	}
 	om := objectMeta{Meta: meta}
 	switch {
@@ -397,11 +423,11 @@ func (s *objectStore) put(bucket, key string, meta map[string]string, input io.R
 	b, _ := json.Marshal(om)
 	sidecar := setXattr(f, b) != nil // a filesystem without user attributes
 	if err := f.Close(); err != nil {
-		return err
+		return nil, err
 	}
 	if dir := filepath.Dir(fp); dir != d {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return gofakes3.ErrorMessage(gofakes3.ErrInvalidArgument, "a key cannot extend another object's key as a folder")
+			return nil, gofakes3.ErrorMessage(gofakes3.ErrInvalidArgument, "a key cannot extend another object's key as a folder")
 		}
 	}
 	switch {
@@ -410,7 +436,12 @@ func (s *objectStore) put(bucket, key string, meta map[string]string, input io.R
 	case cond.IfMatch == nil && cond.IfNoneMatch != nil && *cond.IfNoneMatch == "*":
 		err = renameNoReplace(tmp, fp)
 		if errors.Is(err, fs.ErrExist) {
-			return gofakes3.ErrorMessage(gofakes3.ErrPreconditionFailed, "The object already exists")
+			if om.Hash != nil {
+				if cur, e := s.readMeta(fp, bucket, key); e == nil && hmac.Equal(cur.Hash, om.Hash) {
+					return om.Hash, nil // the same bytes: a retry
+				}
+			}
+			return nil, gofakes3.ErrorMessage(gofakes3.ErrPreconditionFailed, "The object already exists")
 		}
 	default:
 		l := s.lock(bucket, key)
@@ -420,16 +451,16 @@ func (s *objectStore) put(bucket, key string, meta map[string]string, input io.R
 		if obj, err := s.HeadObject(bucket, key); err == nil {
 			info.Exists, info.Hash = true, obj.Hash
 		} else if !gofakes3.HasErrorCode(err, gofakes3.ErrNoSuchKey) {
-			return err
+			return nil, err
 		}
 		if err := gofakes3.CheckPutConditions(cond, info); err != nil {
-			return err
+			return nil, err
 		}
 		err = os.Rename(tmp, fp)
 	}
 	placed = err == nil
 	if errors.Is(err, syscall.EISDIR) || errors.Is(err, syscall.ENOTEMPTY) || errors.Is(err, syscall.EEXIST) {
-		return gofakes3.ErrorMessage(gofakes3.ErrInvalidArgument, "a key cannot be a folder of other objects' keys")
+		return nil, gofakes3.ErrorMessage(gofakes3.ErrInvalidArgument, "a key cannot be a folder of other objects' keys")
 	}
 	if err == nil && sidecar {
 		// Only once the object is in place: a refused write must not
@@ -437,7 +468,10 @@ func (s *objectStore) put(bucket, key string, meta map[string]string, input io.R
 		// the object reads with its MD5 and no metadata.
 		err = s.writeLegacyMeta(bucket, key, b)
 	}
-	return err
+	if err != nil {
+		return nil, err
+	}
+	return om.Hash, nil
 }
 
 func (s *objectStore) CopyObject(srcBucket, srcKey, dstBucket, dstKey string, meta map[string]string) (gofakes3.CopyObjectResult, error) {

@@ -143,12 +143,19 @@ func TestObjectsListing(t *testing.T) {
 }
 
 // Keys with segments a file tree cannot hold as names are objects of
-// their own, never cleaned into another key nor written elsewhere; a key
+// their own, never cleaned into another key nor written elsewhere; keys
+// that read as relative paths ("." and ".." segments) are refused; a key
 // cannot be both an object and a folder of objects.
 func TestObjectsKeysStayInTheirBucket(t *testing.T) {
 	s, mc := startTestS3(t, &recorder{})
 	ctx := context.Background()
-	odd := []string{"../incoming/x", "a/../../x", "a//b", "a/b", "a/./b", "%41/b", "A/b", "x/%", "c/"}
+	for _, k := range []string{"../incoming/x", "a/../../x", "a/./b", "..", "./x", "/lead", "a\\b", "a\x1b$Bb", "a\tb"} {
+		_, err := mc.PutObject(ctx, "other", k, strings.NewReader(k), int64(len(k)), minio.PutObjectOptions{})
+		if code := minio.ToErrorResponse(err).Code; code != "InvalidArgument" {
+			t.Errorf("key %q: %v (%s), want InvalidArgument", k, err, code)
+		}
+	}
+	odd := []string{"a//b", "a/b", "%41/b", "A/b", "x/%", "c/", "a/.../b", "a/..b"}
 	for _, k := range odd {
 		if _, err := mc.PutObject(ctx, "other", k, strings.NewReader(k), int64(len(k)), minio.PutObjectOptions{}); err != nil {
 			t.Errorf("key %q: %v", k, err)
@@ -190,7 +197,7 @@ func TestObjectsKeysStayInTheirBucket(t *testing.T) {
 	root := filepath.Dir(s.be.buckets)
 	entries, _ := os.ReadDir(root)
 	for _, e := range entries {
-		if e.Name() != "buckets" && e.Name() != "spool" {
+		if e.Name() != "buckets" && e.Name() != "spool" && e.Name() != "uploads" {
 			t.Errorf("%s written beside the buckets", e.Name())
 		}
 	}

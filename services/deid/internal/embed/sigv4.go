@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,31 +15,60 @@ import (
 )
 
 // sigV4 checks AWS Signature Version 4 on requests to the embedded S3
-// endpoint (gofakes3 itself accepts anyone). It recomputes the signature
-// over exactly the headers the client says it signed, as S3 does, for
-// header-signed requests and presigned URLs. The payload is taken as the
-// client declares it (X-Amz-Content-Sha256): the seed signature proves
-// who sent the request, which is what a loopback endpoint needs.
+// endpoint (gofakes3 itself accepts anyone) and says whose credential
+// signed it. It recomputes the signature over exactly the headers the
+// client says it signed, as S3 does, for header-signed requests and
+// presigned URLs, and refuses a signature that leaves Host or any x-amz-*
+// header out (a request could otherwise be replayed against another host,
+// or with other metadata or another decoded length). The payload is bound
+// by what the client declares in X-Amz-Content-Sha256, which the
+// signature covers; the body is checked against it as it is read
+// (payload.go).
 type sigV4 struct {
-	access, secret string
+	keys []sigKey
 	// skew bounds the difference between the request's date and now.
 	skew time.Duration
 	now  func() time.Time
 }
 
+// sigKey is one accepted credential and the role it carries.
+type sigKey struct {
+	access, secret string
+	role           Role
+}
+
+func newSigV4(creds RoleCredentials, skew time.Duration) *sigV4 {
+	s := &sigV4{skew: skew}
+	for _, r := range Roles {
+		if c, ok := creds[r]; ok && c.AccessKey != "" {
+			s.keys = append(s.keys, sigKey{c.AccessKey, c.SecretKey, r})
+		}
+	}
+	return s
+}
+
 const (
 	sigAlgorithm  = "AWS4-HMAC-SHA256"
 	amzDateLayout = "20060102T150405Z"
+
+	// Values of X-Amz-Content-Sha256 besides a hex digest.
+	payloadUnsigned        = "UNSIGNED-PAYLOAD"
+	payloadStreaming       = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+	payloadStreamingSigned = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
 )
 
 var (
-	errNoAuth       = errors.New("request is not signed")
-	errSigV2        = errors.New("AWS Signature Version 2 is not accepted; sign with Signature Version 4")
-	errBadAuth      = errors.New("malformed AWS Signature Version 4")
-	errAccessKey    = errors.New("unknown access key")
-	errSignature    = errors.New("signature does not match")
-	errRequestTime  = errors.New("request time too skewed")
-	errPresignLapse = errors.New("presigned URL expired")
+	errNoAuth        = errors.New("request is not signed")
+	errSigV2         = errors.New("AWS Signature Version 2 is not accepted; sign with Signature Version 4")
+	errBadAuth       = errors.New("malformed AWS Signature Version 4")
+	errAccessKey     = errors.New("unknown access key")
+	errSignature     = errors.New("signature does not match")
+	errRequestTime   = errors.New("request time too skewed")
+	errPresignLapse  = errors.New("presigned URL expired")
+	errHostUnsigned  = errors.New("the Host header must be signed")
+	errAmzUnsigned   = errors.New("every x-amz-* header must be signed")
+	errScope         = errors.New("credential scope does not match the request date or service")
+	errPayloadScheme = errors.New("X-Amz-Content-Sha256 must be a hex SHA-256, UNSIGNED-PAYLOAD (no body), STREAMING-AWS4-HMAC-SHA256-PAYLOAD or STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER")
 )
 
 // sigParams are the parts of a signature, from the Authorization header
@@ -52,27 +82,84 @@ type sigParams struct {
 	presigned                     bool
 }
 
-// verify returns nil when r is signed with the endpoint's credentials.
-func (s *sigV4) verify(r *http.Request) error {
+// authResult is a verified request: who signed it, what it declares of
+// its payload, and what a streaming body's chunk signatures chain from.
+type authResult struct {
+	role      Role
+	payload   string
+	presigned bool
+	chain     chunkChain
+}
+
+// verify checks r's signature and returns whose it is.
+func (s *sigV4) verify(r *http.Request) (authResult, error) {
 	p, err := s.params(r)
 	if err != nil {
-		return err
+		return authResult{}, err
 	}
-	if subtleDiffer(p.access, s.access) {
-		return errAccessKey
+	var key *sigKey
+	for i := range s.keys {
+		// Every key is compared, so the time taken does not tell which
+		// matched.
+		if !subtleDiffer(p.access, s.keys[i].access) {
+			key = &s.keys[i]
+		}
+	}
+	if key == nil {
+		return authResult{}, errAccessKey
 	}
 	now := time.Now
 	if s.now != nil {
 		now = s.now
 	}
 	if d := now().Sub(p.amzDate); !p.presigned && (d > s.skew || d < -s.skew) {
-		return errRequestTime
+		return authResult{}, errRequestTime
 	}
-	want := s.signature(r, p)
+	if p.date != p.amzDate.UTC().Format("20060102") || p.service != "s3" || p.region == "" {
+		return authResult{}, errScope
+	}
+	if !slices.Contains(p.signed, "host") {
+		return authResult{}, errHostUnsigned
+	}
+	for name := range r.Header {
+		if l := strings.ToLower(name); strings.HasPrefix(l, "x-amz-") && !slices.Contains(p.signed, l) {
+			return authResult{}, errAmzUnsigned
+		}
+	}
+	if !p.presigned && r.Header.Get("X-Amz-Date") == "" && !slices.Contains(p.signed, "date") {
+		return authResult{}, errBadAuth // the date signed must be a signed header
+	}
+	if !validPayload(p.payload) {
+		return authResult{}, errPayloadScheme
+	}
+	signingKey := s.signingKey(key.secret, p)
+	want := s.signature(r, p, signingKey)
 	if !hmac.Equal([]byte(want), []byte(p.signature)) {
-		return errSignature
+		return authResult{}, errSignature
 	}
-	return nil
+	return authResult{role: key.role, payload: p.payload, presigned: p.presigned, chain: chunkChain{
+		key: signingKey, date: p.amzDate.UTC().Format(amzDateLayout),
+		scope: p.date + "/" + p.region + "/" + p.service + "/aws4_request", prev: want}}, nil
+}
+
+// validPayload: a lower-case hex SHA-256, or a scheme whose body is
+// checked chunk by chunk, or UNSIGNED-PAYLOAD (accepted only without a
+// body, payload.go). STREAMING-UNSIGNED-PAYLOAD-TRAILER binds the body to
+// nothing but an unsigned CRC and is refused.
+func validPayload(v string) bool {
+	switch v {
+	case payloadUnsigned, payloadStreaming, payloadStreamingSigned:
+		return true
+	}
+	if len(v) != 64 {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 func subtleDiffer(a, b string) bool { return !hmac.Equal([]byte(a), []byte(b)) }
@@ -106,7 +193,7 @@ func (s *sigV4) params(r *http.Request) (sigParams, error) {
 		if now().After(t.Add(exp)) || now().Before(t.Add(-s.skew)) {
 			return p, errPresignLapse
 		}
-		p.payload = "UNSIGNED-PAYLOAD"
+		p.payload = payloadUnsigned
 		return p, nil
 	}
 	h := r.Header.Get("Authorization")
@@ -163,8 +250,16 @@ func (p *sigParams) credential(v string) error {
 	return nil
 }
 
+// signingKey derives the key of the request's scope.
+func (s *sigV4) signingKey(secret string, p sigParams) []byte {
+	k := hmacSHA256([]byte("AWS4"+secret), p.date)
+	k = hmacSHA256(k, p.region)
+	k = hmacSHA256(k, p.service)
+	return hmacSHA256(k, "aws4_request")
+}
+
 // signature computes the expected signature of r.
-func (s *sigV4) signature(r *http.Request, p sigParams) string {
+func (s *sigV4) signature(r *http.Request, p sigParams, key []byte) string {
 	var b strings.Builder
 	b.WriteString(r.Method)
 	b.WriteByte('\n')
@@ -190,11 +285,7 @@ func (s *sigV4) signature(r *http.Request, p sigParams) string {
 	scope := p.date + "/" + p.region + "/" + p.service + "/aws4_request"
 	sum := sha256.Sum256([]byte(b.String()))
 	toSign := sigAlgorithm + "\n" + p.amzDate.UTC().Format(amzDateLayout) + "\n" + scope + "\n" + hex.EncodeToString(sum[:])
-	k := hmacSHA256([]byte("AWS4"+s.secret), p.date)
-	k = hmacSHA256(k, p.region)
-	k = hmacSHA256(k, p.service)
-	k = hmacSHA256(k, "aws4_request")
-	return hex.EncodeToString(hmacSHA256(k, toSign))
+	return hex.EncodeToString(hmacSHA256(key, toSign))
 }
 
 func hmacSHA256(key []byte, data string) []byte {

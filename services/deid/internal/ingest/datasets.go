@@ -20,6 +20,7 @@ import (
 
 	"github.com/dicomdeid/dicomdeid/pipeline/deid"
 	"github.com/dicomdeid/dicomdeid/pipeline/ps315"
+	"github.com/dicomdeid/dicomdeid/services/deid/internal/s3name"
 )
 
 // Datasets: a research team asks for studies (by Study Instance UID or
@@ -212,6 +213,10 @@ func (s *Service) serveDatasetRequests() (*nats.Subscription, error) {
 	})
 }
 
+// maxRequestEntries bounds the studies and prefixes of one dataset
+// request: each is resolved by one worker in one job.
+const maxRequestEntries = 50000
+
 func (s *Service) acceptDataset(ctx context.Context, req DatasetRequest) (string, string, error) {
 	if req.DatasetID == "" {
 		req.DatasetID = NewDatasetID()
@@ -226,16 +231,28 @@ func (s *Service) acceptDataset(ctx context.Context, req DatasetRequest) (string
 		req.Profile = s.profile
 	}
 	if _, err := s.cfg.Projects.Engine(ctx, req.Project, req.Profile); err != nil {
-		return req.DatasetID, "", err
+		if errors.Is(err, ErrUnknownProject) || errors.Is(err, ErrUnknownProfile) {
+			return req.DatasetID, "", err
+		}
+		s.log.Error("project store", zap.Error(err))
+		return req.DatasetID, "", errors.New("the project store cannot be read now; try again later")
 	}
 	if req.Bucket == "" {
 		req.Bucket = s.cfg.InBucket
 	}
-	if req.Bucket == s.cfg.OutBucket || req.Bucket == s.cfg.QuarantineBucket {
-		return req.DatasetID, "", errors.New("the source bucket holds this service's outputs")
+	if why := s.sourceBucket(req.Bucket); why != "" {
+		return req.DatasetID, "", errors.New(why)
 	}
 	if len(req.Studies) == 0 && len(req.Prefixes) == 0 {
 		return req.DatasetID, "", errors.New("no studies and no prefixes requested")
+	}
+	if len(req.Studies)+len(req.Prefixes) > maxRequestEntries {
+		return req.DatasetID, "", fmt.Errorf("at most %d studies and prefixes in one request", maxRequestEntries)
+	}
+	for i, p := range req.Prefixes {
+		if !s3name.ValidPrefix(p) {
+			return req.DatasetID, "", fmt.Errorf("prefix #%d is not a valid object key prefix", i+1)
+		}
 	}
 	for i, r := range req.Studies {
 		if (r.StudyInstanceUID == "") == (r.AccessionNumber == "") {
@@ -285,6 +302,16 @@ func (s *Service) handleDatasetJob(ctx context.Context, data []byte) error {
 	var req DatasetRequest
 	if err := json.Unmarshal(data, &req); err != nil || !ValidJobID(req.DatasetID) {
 		return permanent("malformed dataset job")
+	}
+	// Checked again: a dataset job is queued by acceptDataset, but the
+	// work queue is only as trusted as whoever may publish to it.
+	if why := s.sourceBucket(req.Bucket); why != "" {
+		return permanent("dataset job: " + why)
+	}
+	for _, p := range req.Prefixes {
+		if !s3name.ValidPrefix(p) {
+			return permanent("dataset job: a prefix is not a valid object key prefix")
+		}
 	}
 	st, err := JobStatus(ctx, s.js, req.DatasetID)
 	if err != nil {
@@ -416,6 +443,7 @@ func (s *Service) completeDataset(ctx context.Context, st *JobState) error {
 	}
 	delivered := map[int]bool{}
 	notInLookup := map[int]bool{}
+	var xw deid.CrosswalkRows
 	patients, studies, series := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for _, k := range marks {
 		e, err := s.jobs.Get(ctx, k)
@@ -429,6 +457,7 @@ func (s *Service) completeDataset(ctx context.Context, st *JobState) error {
 		switch {
 		case mk.Entry != nil:
 			m.Instances = append(m.Instances, *mk.Entry)
+			xw.Add(mk.Crosswalk...)
 			delivered[mk.Position] = true
 			patients[mk.Entry.PatientID], studies[mk.Entry.StudyUID], series[mk.Entry.SeriesUID] = true, true, true
 			m.Counts.Bytes += mk.Entry.Size
@@ -476,6 +505,24 @@ func (s *Service) completeDataset(ctx context.Context, st *JobState) error {
 			return fmt.Errorf("write %s: %w", name, err)
 		}
 	}
+	// The crosswalk re-identifies the delivery: it goes to the trusted
+	// side, beside the quarantine notes, never to the anonymised bucket.
+	crosswalk := ""
+	if qb := s.cfg.QuarantineBucket; qb != "" {
+		var xb bytes.Buffer
+		if err := xw.WriteCSV(&xb); err != nil {
+			return fmt.Errorf("crosswalk: %w", err)
+		}
+		body := xb.Bytes()
+		err := retry(ctx, s.cfg.OpTimeout*6, 4, func(ctx context.Context) error {
+			return s.store.Put(ctx, qb, prefix+"crosswalk.csv", bytes.NewReader(body), int64(len(body)),
+				PutOptions{Meta: map[string]string{"deid-dataset": st.JobID}})
+		})
+		if err != nil {
+			return fmt.Errorf("write crosswalk: %w", err)
+		}
+		crosswalk = qb + "/" + prefix + "crosswalk.csv"
+	}
 	ev, _ := json.Marshal(DatasetReady{Schema: EventsSchema, Time: time.Now().UTC(), DatasetID: st.JobID, Project: st.Project,
 		Profile: m.Profile, Bucket: s.cfg.OutBucket, Prefix: prefix, Manifest: prefix + "manifest.json",
 		ManifestCSV: prefix + "manifest.csv", Studies: len(studies), Instances: len(m.Instances), Failed: m.Counts.FailedInstances,
@@ -485,6 +532,7 @@ func (s *Service) completeDataset(ctx context.Context, st *JobState) error {
 	}
 	_, err = s.updateJob(ctx, st.JobID, func(cur *JobState) bool {
 		cur.State, cur.NotInLookup, cur.Manifest = "ready", m.Counts.StudiesNotInTable, prefix+"manifest.json"
+		cur.Crosswalk = crosswalk
 		return true
 	})
 	return err

@@ -197,7 +197,7 @@ func testEngine(t *testing.T) *deid.Engine {
 	return e
 }
 
-func newRig(t *testing.T, store *memStore, top Topology) *rig {
+func newRig(t *testing.T, store *memStore, top Topology, opts ...func(*Config)) *rig {
 	t.Helper()
 	ns, err := embed.StartNATS(embed.NATSConfig{StoreDir: t.TempDir()})
 	if err != nil {
@@ -218,9 +218,13 @@ func newRig(t *testing.T, store *memStore, top Topology) *rig {
 	defer cancel()
 	key, _ := pseudonym.ParseKey([]byte(strings.Repeat("ab", 32)))
 	index, _ := pseudonym.NewIndexer(key)
-	r.svc, err = New(ctx, nc, store, Config{InBucket: "in", OutBucket: "out", QuarantineBucket: "quarantine",
-		Engine: r.eng, Index: index, Workers: 2, TempDir: t.TempDir(), Topology: top, StudySettle: 300 * time.Millisecond,
-		OpTimeout: 2 * time.Second, RetryBase: 50 * time.Millisecond})
+	cfg := Config{InBucket: "deid-in", OutBucket: "deid-out", QuarantineBucket: "quarantine",
+		SourceBuckets: []string{"archive", "missing"}, Engine: r.eng, Index: index, Workers: 2, TempDir: t.TempDir(), Topology: top, StudySettle: 300 * time.Millisecond,
+		OpTimeout: 2 * time.Second, RetryBase: 50 * time.Millisecond}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	r.svc, err = New(ctx, nc, store, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -348,20 +352,20 @@ func TestNotificationToOutputAndEvents(t *testing.T) {
 	}
 	for i, in := range insts {
 		key := fmt.Sprintf("Brzęczyszczykiewicz Grzegorz/IM%d.dcm", i)
-		store.add("in", key, in.Data)
-		r.publish(SubjectObjects, s3Notification("in", key, in.Data), "n"+key)
+		store.add("deid-in", key, in.Data)
+		r.publish(SubjectObjects, s3Notification("deid-in", key, in.Data), "n"+key)
 	}
 	got := r.await("done and study events", func(g map[string][]*nats.Msg) bool {
 		return len(g[SubjectInstanceDone]) == 2 && len(g[SubjectStudyDone]) == 1
 	})
-	outs := store.keys("out")
+	outs := store.keys("deid-out")
 	if len(outs) != 2 {
 		t.Fatalf("outputs %v, want 2", outs)
 	}
 	var study string
 	for _, m := range got[SubjectInstanceDone] {
 		ev := decode[InstanceDone](t, m)
-		b := store.object("out", ev.Key)
+		b := store.object("deid-out", ev.Key)
 		sum := sha256.Sum256(b)
 		if b == nil || int64(len(b)) != ev.Size || hex.EncodeToString(sum[:]) != ev.SHA256 || ev.Key != OutputKey(&deid.Result{StudyUID: ev.StudyUID, SeriesUID: ev.SeriesUID, SOPInstanceUID: ev.SOPInstanceUID}) {
 			t.Errorf("done event does not describe its output object: %+v", ev)
@@ -385,10 +389,10 @@ func TestNotificationToOutputAndEvents(t *testing.T) {
 	// A repeated notification (same object): processed again, same
 	// output, and the events stream (what durable consumers read) does not
 	// hold its done event twice.
-	r.publish(SubjectObjects, s3Notification("in", "Brzęczyszczykiewicz Grzegorz/IM0.dcm", insts[0].Data), "again")
+	r.publish(SubjectObjects, s3Notification("deid-in", "Brzęczyszczykiewicz Grzegorz/IM0.dcm", insts[0].Data), "again")
 	r.await("reprocessing", func(g map[string][]*nats.Msg) bool { return len(g["deid.audit.instance.done"]) == 1 })
-	if n := r.stored(StreamEvents, SubjectInstanceDone); len(store.keys("out")) != 2 || n != 2 {
-		t.Errorf("after a repeated notification: %d outputs, %d done events stored; want 2 and 2", len(store.keys("out")), n)
+	if n := r.stored(StreamEvents, SubjectInstanceDone); len(store.keys("deid-out")) != 2 || n != 2 {
+		t.Errorf("after a repeated notification: %d outputs, %d done events stored; want 2 and 2", len(store.keys("deid-out")), n)
 	}
 }
 
@@ -411,11 +415,11 @@ func TestTransientFailuresAreRetried(t *testing.T) {
 	top.MaxDeliver = 10
 	r := newRig(t, store, top)
 	insts, _ := synth.CTSeries(fakePatient, 1)
-	store.add("in", "a.dcm", insts[0].Data)
-	r.publish(SubjectObjects, s3Notification("in", "a.dcm", insts[0].Data), "a")
+	store.add("deid-in", "a.dcm", insts[0].Data)
+	r.publish(SubjectObjects, s3Notification("deid-in", "a.dcm", insts[0].Data), "a")
 	got := r.await("done", func(g map[string][]*nats.Msg) bool { return len(g[SubjectInstanceDone]) == 1 })
-	if len(got[SubjectInstanceFailed]) != 0 || len(store.keys("out")) != 1 {
-		t.Errorf("after transient failures: %d failed events, outputs %v", len(got[SubjectInstanceFailed]), store.keys("out"))
+	if len(got[SubjectInstanceFailed]) != 0 || len(store.keys("deid-out")) != 1 {
+		t.Errorf("after transient failures: %d failed events, outputs %v", len(got[SubjectInstanceFailed]), store.keys("deid-out"))
 	}
 }
 
@@ -428,8 +432,8 @@ func TestPermanentFailuresAreQuarantined(t *testing.T) {
 	truncated := insts[0].Data[:len(insts[0].Data)-100]
 	cases := map[string][]byte{"notes.txt": []byte("Patient Brzęczyszczykiewicz, see attached"), "cut.dcm": truncated}
 	for k, b := range cases {
-		store.add("in", k, b)
-		r.publish(SubjectObjects, s3Notification("in", k, b), k)
+		store.add("deid-in", k, b)
+		r.publish(SubjectObjects, s3Notification("deid-in", k, b), k)
 	}
 	got := r.await("failed events", func(g map[string][]*nats.Msg) bool { return len(g[SubjectInstanceFailed]) == 2 })
 	kinds := map[string]bool{}
@@ -446,7 +450,7 @@ func TestPermanentFailuresAreQuarantined(t *testing.T) {
 	if !kinds["not-dicom"] || !kinds["truncated"] {
 		t.Errorf("failure kinds %v, want not-dicom and truncated", kinds)
 	}
-	if len(store.keys("out")) != 0 {
+	if len(store.keys("deid-out")) != 0 {
 		t.Error("an output was written for a failed input")
 	}
 	if later := r.quiet(500 * time.Millisecond); len(later[SubjectInstanceFailed]) != 0 {
@@ -456,7 +460,7 @@ func TestPermanentFailuresAreQuarantined(t *testing.T) {
 		t.Errorf("%d jobs left in the work queue", n)
 	}
 	// The input is never modified or removed.
-	if !bytes.Equal(store.object("in", "cut.dcm"), truncated) {
+	if !bytes.Equal(store.object("deid-in", "cut.dcm"), truncated) {
 		t.Error("input changed")
 	}
 }
@@ -473,8 +477,8 @@ func TestDeadLetter(t *testing.T) {
 	}
 	r := newRig(t, store, testTopology())
 	insts, _ := synth.CTSeries(fakePatient, 1)
-	store.add("in", "a.dcm", insts[0].Data)
-	r.publish(SubjectObjects, s3Notification("in", "a.dcm", insts[0].Data), "a")
+	store.add("deid-in", "a.dcm", insts[0].Data)
+	r.publish(SubjectObjects, s3Notification("deid-in", "a.dcm", insts[0].Data), "a")
 	got := r.await("dead letter", func(g map[string][]*nats.Msg) bool { return len(g[SubjectInstanceFailed]) == 1 })
 	ev := decode[InstanceFailed](t, got[SubjectInstanceFailed][0])
 	if ev.Kind != "dead-lettered" {
@@ -508,17 +512,17 @@ func TestDuplicateInstance(t *testing.T) {
 	insts, _ := synth.CTSeries(fakePatient, 1)
 	a := insts[0].Data
 	b := bytes.Replace(a, []byte("AXIAL 5mm"), []byte("AXIAL 3mm"), 1)
-	store.add("in", "a.dcm", a)
-	r.publish(SubjectObjects, s3Notification("in", "a.dcm", a), "a")
+	store.add("deid-in", "a.dcm", a)
+	r.publish(SubjectObjects, s3Notification("deid-in", "a.dcm", a), "a")
 	r.await("first", func(g map[string][]*nats.Msg) bool { return len(g[SubjectInstanceDone]) == 1 })
-	first := store.object("out", store.keys("out")[0])
-	store.add("in", "b.dcm", b)
-	r.publish(SubjectObjects, s3Notification("in", "b.dcm", b), "b")
+	first := store.object("deid-out", store.keys("deid-out")[0])
+	store.add("deid-in", "b.dcm", b)
+	r.publish(SubjectObjects, s3Notification("deid-in", "b.dcm", b), "b")
 	got := r.await("duplicate", func(g map[string][]*nats.Msg) bool { return len(g[SubjectInstanceFailed]) == 1 })
 	if ev := decode[InstanceFailed](t, got[SubjectInstanceFailed][0]); ev.Kind != "duplicate" {
 		t.Errorf("kind %s, want duplicate", ev.Kind)
 	}
-	if outs := store.keys("out"); len(outs) != 1 || !bytes.Equal(store.object("out", outs[0]), first) {
+	if outs := store.keys("deid-out"); len(outs) != 1 || !bytes.Equal(store.object("deid-out", outs[0]), first) {
 		t.Error("the first output was replaced")
 	}
 }
@@ -528,18 +532,18 @@ func TestDuplicateInstance(t *testing.T) {
 // retried until the job is dead-lettered.
 func TestOrphanedKeyIsWritten(t *testing.T) {
 	store := newMemStore()
-	store.orphaned = "out"
+	store.orphaned = "deid-out"
 	r := newRig(t, store, testTopology())
 	insts, _ := synth.CTSeries(fakePatient, 1)
-	store.add("in", "a.dcm", insts[0].Data)
-	r.publish(SubjectObjects, s3Notification("in", "a.dcm", insts[0].Data), "a")
+	store.add("deid-in", "a.dcm", insts[0].Data)
+	r.publish(SubjectObjects, s3Notification("deid-in", "a.dcm", insts[0].Data), "a")
 	got := r.await("done", func(g map[string][]*nats.Msg) bool { return len(g[SubjectInstanceDone]) == 1 })
 	ev := decode[InstanceDone](t, got[SubjectInstanceDone][0])
-	outs := store.keys("out")
+	outs := store.keys("deid-out")
 	if len(outs) != 1 || outs[0] != ev.Key {
 		t.Fatalf("outputs %v, want the event's %s", outs, ev.Key)
 	}
-	if sum := sha256.Sum256(store.object("out", ev.Key)); hex.EncodeToString(sum[:]) != ev.SHA256 {
+	if sum := sha256.Sum256(store.object("deid-out", ev.Key)); hex.EncodeToString(sum[:]) != ev.SHA256 {
 		t.Error("the output is not the bytes the event describes")
 	}
 	if len(got[SubjectInstanceFailed]) != 0 {
@@ -602,7 +606,7 @@ func TestSubmittedJob(t *testing.T) {
 	}
 	// A bucket that does not exist, and an output bucket.
 	r.publish(SubjectStudyJobs, StudyJob{JobID: "job-2", Bucket: "missing", Prefix: ""}, "study/job-2")
-	r.publish(SubjectStudyJobs, StudyJob{JobID: "job-3", Bucket: "out", Prefix: ""}, "study/job-3")
+	r.publish(SubjectStudyJobs, StudyJob{JobID: "job-3", Bucket: "deid-out", Prefix: ""}, "study/job-3")
 	got = r.await("refused jobs", func(g map[string][]*nats.Msg) bool { return len(g[SubjectJobDone]) == 2 })
 	for _, m := range got[SubjectJobDone] {
 		if jd := decode[JobDone](t, m); jd.Error == "" || jd.Done != 0 {
@@ -658,7 +662,7 @@ func TestWorkerOverlapsJobs(t *testing.T) {
 			mu.Lock()
 			read[key] = true
 			mu.Unlock()
-		case op == "put" && bucket == "out":
+		case op == "put" && bucket == "deid-out":
 			<-release
 		}
 		return nil
@@ -670,8 +674,8 @@ func TestWorkerOverlapsJobs(t *testing.T) {
 	insts, _ := synth.CTSeries(fakePatient, 3)
 	names := []string{"a.dcm", "b.dcm", "c.dcm"}
 	for i, name := range names {
-		store.add("in", name, insts[i].Data)
-		r.publish(SubjectObjects, s3Notification("in", name, insts[i].Data), name)
+		store.add("deid-in", name, insts[i].Data)
+		r.publish(SubjectObjects, s3Notification("deid-in", name, insts[i].Data), name)
 	}
 	// Two jobs wait on the store, one per worker; the third is read all
 	// the same, by a worker that is not idle.
@@ -686,7 +690,7 @@ func TestWorkerOverlapsJobs(t *testing.T) {
 			t.Fatalf("inputs read while two outputs wait on the store: %d of %d", n, len(names))
 		}
 	}
-	if got := store.keys("out"); len(got) != 0 {
+	if got := store.keys("deid-out"); len(got) != 0 {
 		t.Fatalf("outputs stored while the store blocks: %v", got)
 	}
 	if n := r.pendingWork(); n != uint64(len(names)) {
@@ -696,7 +700,7 @@ func TestWorkerOverlapsJobs(t *testing.T) {
 	r.await("every instance done", func(got map[string][]*nats.Msg) bool {
 		return len(got[SubjectInstanceDone]) == len(names)
 	})
-	if got := store.keys("out"); len(got) != len(names) {
+	if got := store.keys("deid-out"); len(got) != len(names) {
 		t.Fatalf("outputs %v", got)
 	}
 	for i := 0; i < 50 && r.pendingWork() != 0; i++ {
@@ -721,8 +725,8 @@ func TestGracefulStop(t *testing.T) {
 	}
 	r := newRig(t, store, testTopology())
 	insts, _ := synth.CTSeries(fakePatient, 1)
-	store.add("in", "a.dcm", insts[0].Data)
-	r.publish(SubjectObjects, s3Notification("in", "a.dcm", insts[0].Data), "a")
+	store.add("deid-in", "a.dcm", insts[0].Data)
+	r.publish(SubjectObjects, s3Notification("deid-in", "a.dcm", insts[0].Data), "a")
 	<-started
 	r.cancel()
 	time.Sleep(100 * time.Millisecond) // Run is now draining, the job in flight
@@ -731,8 +735,8 @@ func TestGracefulStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.cancel = nil
-	if len(store.keys("out")) != 1 {
-		t.Errorf("the job in flight at stop was not finished: outputs %v", store.keys("out"))
+	if len(store.keys("deid-out")) != 1 {
+		t.Errorf("the job in flight at stop was not finished: outputs %v", store.keys("deid-out"))
 	}
 	// The ack is sent without waiting for the server: give it a moment.
 	for i := 0; i < 50 && r.pendingWork() != 0; i++ {

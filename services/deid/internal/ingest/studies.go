@@ -12,6 +12,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
+
+	"github.com/dicomdeid/dicomdeid/pipeline/deid"
 )
 
 // Progress is kept in two JetStream key-value buckets, on the trusted side
@@ -59,6 +61,9 @@ type JobState struct {
 	NotFound    []int  `json:"not_found,omitempty"`
 	NotInLookup []int  `json:"not_in_lookup,omitempty"`
 	Manifest    string `json:"manifest,omitempty"`
+	// Crosswalk is where the dataset's id_old,id_new rows are, in the
+	// quarantine bucket (trusted side): "bucket/key".
+	Crosswalk string `json:"crosswalk,omitempty"`
 	// Failures are the failed inputs by kind, counted with Failed.
 	Failures map[string]FailedInputs `json:"failures,omitempty"`
 }
@@ -95,6 +100,9 @@ type Mark struct {
 	// Datasets: the requested position and the manifest row.
 	Position int            `json:"position,omitempty"`
 	Entry    *ManifestEntry `json:"entry,omitempty"`
+	// Crosswalk: the delivered instance's input identifiers and what
+	// replaced them (trusted side, like the rest of the marks).
+	Crosswalk []deid.IDPair `json:"crosswalk,omitempty"`
 }
 
 // StudyState is a notification-fed study: when its last instance arrived.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"net/url"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"github.com/dicomdeid/dicomdeid/pipeline/deid"
 	"github.com/dicomdeid/dicomdeid/pipeline/ps315"
 	"github.com/dicomdeid/dicomdeid/pipeline/pseudonym"
+	"github.com/dicomdeid/dicomdeid/services/deid/internal/s3name"
 )
 
 // Config configures a Service.
@@ -45,10 +47,17 @@ type Config struct {
 	// Index makes the keys of the study index (DEID_INDEX) from the
 	// project key: every worker of a deployment must use the same.
 	Index *pseudonym.Indexer
+	// SourceBuckets are the buckets besides InBucket that submitted jobs
+	// and dataset requests may read. No other bucket is read, whatever a
+	// job names.
+	SourceBuckets []string
 	// SpoolMemory is how large an input or output may be and still be
 	// held in memory while its job runs (default 16 MiB); larger ones go
 	// to files in TempDir.
 	SpoolMemory int
+	// MaxObjectSize bounds an input (0: no bound): a larger one is
+	// refused before its bytes are read, as a failure of kind "limit".
+	MaxObjectSize int64
 	// RetryBase is the first redelivery delay after a transient failure;
 	// it doubles with each delivery, up to 64 times RetryBase.
 	RetryBase time.Duration
@@ -504,6 +513,10 @@ func (s *Service) handleNotification(ctx context.Context, data []byte) (finish f
 			finishAll()
 			return nil, err
 		}
+		if !s3name.ValidKey(key) {
+			s.refuse(ctx, InstanceJob{Bucket: r.S3.Bucket.Name, Key: key}, "the object key is not one this service reads (empty, too long, control characters, or a . or .. segment)")
+			continue
+		}
 		f, err := s.processInstance(ctx, InstanceJob{Bucket: r.S3.Bucket.Name, Key: key, ETag: strings.Trim(r.S3.Object.ETag, `"`)})
 		var pe *permanentError
 		if err != nil && !errors.As(err, &pe) {
@@ -552,11 +565,14 @@ func (s *Service) notifiedKey(ctx context.Context, bucket, raw string) (string, 
 // object, deduplicated by Msg-Id) and records how many to expect.
 func (s *Service) handleStudyJob(ctx context.Context, data []byte) error {
 	var j StudyJob
-	if err := json.Unmarshal(data, &j); err != nil || !ValidJobID(j.JobID) || j.Bucket == "" {
+	if err := json.Unmarshal(data, &j); err != nil || !ValidJobID(j.JobID) {
 		return permanent("malformed study job")
 	}
-	if j.Bucket == s.cfg.OutBucket || j.Bucket == s.cfg.QuarantineBucket {
-		return s.failJob(ctx, j, "the bucket holds this service's outputs, not inputs")
+	if why := s.sourceBucket(j.Bucket); why != "" {
+		return s.failJob(ctx, j, why)
+	}
+	if !s3name.ValidPrefix(j.Prefix) {
+		return s.failJob(ctx, j, "the prefix is not a valid object key prefix")
 	}
 	var objs []Object
 	err := retry(ctx, s.cfg.OpTimeout, 3, func(ctx context.Context) error {
@@ -629,8 +645,12 @@ func (s *Service) failJob(ctx context.Context, j StudyJob, reason string) error 
 	return permanent(reason)
 }
 
+// errTooLarge: the input is larger than Config.MaxObjectSize.
+var errTooLarge = errors.New("the input is larger than the maximum object size")
+
 // input opens the job's object in place when the store can (the
-// embedded endpoint's files), else spools it.
+// embedded endpoint's files), else spools it. An object larger than
+// MaxObjectSize is refused (errTooLarge) before its bytes are read.
 func (s *Service) input(ctx context.Context, j InstanceJob) (in ReadAtCloser, etag string, size int64, err error) {
 	if op, ok := s.store.(Opener); ok {
 		err = retry(ctx, s.cfg.OpTimeout*6, 5, func(ctx context.Context) error {
@@ -641,21 +661,54 @@ func (s *Service) input(ctx context.Context, j InstanceJob) (in ReadAtCloser, et
 			}
 			return err
 		})
+		if err == nil && s.cfg.MaxObjectSize > 0 && size > s.cfg.MaxObjectSize {
+			in.Close()
+			return nil, "", size, errTooLarge
+		}
 		return in, etag, size, err
 	}
 	sp := s.newSpool(0) // size unknown until the GET answers
+	var w io.Writer = sp
+	if s.cfg.MaxObjectSize > 0 {
+		w = &capWriter{sp: sp, max: s.cfg.MaxObjectSize}
+	}
 	err = retry(ctx, s.cfg.OpTimeout*6, 5, func(ctx context.Context) error {
 		if err := sp.Reset(); err != nil {
 			return err
 		}
 		var err error
-		etag, size, err = s.store.Get(ctx, j.Bucket, j.Key, sp)
-		if errors.Is(err, ErrNotFound) {
+		etag, size, err = s.store.Get(ctx, j.Bucket, j.Key, w)
+		if errors.Is(err, ErrNotFound) || errors.Is(err, errTooLarge) {
 			return stopRetry{err}
 		}
 		return err
 	})
 	return sp, etag, size, err
+}
+
+// capWriter is a spool that refuses more than max bytes: told the size
+// before the first byte (Expect, from the GET's answer), it refuses at
+// once, and it counts in any case.
+type capWriter struct {
+	sp       *spool
+	max      int64
+	tooLarge bool
+}
+
+func (c *capWriter) Expect(n int64) {
+	if n > c.max {
+		c.tooLarge = true
+		return
+	}
+	c.sp.Expect(n)
+}
+
+func (c *capWriter) Write(p []byte) (int, error) {
+	if c.tooLarge || c.sp.Size()+int64(len(p)) > c.max {
+		c.tooLarge = true
+		return 0, errTooLarge
+	}
+	return c.sp.Write(p)
 }
 
 // processInstance is one object: read, de-identify, verify, store,
@@ -666,8 +719,11 @@ func (s *Service) input(ctx context.Context, j InstanceJob) (in ReadAtCloser, et
 // and counts it: the job is done only when finish returns nil. A failure
 // before that returns no finish.
 func (s *Service) processInstance(ctx context.Context, j InstanceJob) (finish func() error, err error) {
-	if j.Bucket == s.cfg.OutBucket || j.Bucket == s.cfg.QuarantineBucket {
-		return nil, permanent("object is in an output bucket")
+	if why := s.sourceBucket(j.Bucket); why != "" {
+		return nil, s.refuse(ctx, j, why)
+	}
+	if !s3name.ValidKey(j.Key) {
+		return nil, s.refuse(ctx, j, "the object key is not one this service reads (empty, too long, control characters, or a . or .. segment)")
 	}
 	in, etag, size, err := s.input(ctx, j)
 	if in != nil {
@@ -675,6 +731,9 @@ func (s *Service) processInstance(ctx context.Context, j InstanceJob) (finish fu
 	}
 	if errors.Is(err, ErrNotFound) {
 		return nil, s.fail(ctx, j, "gone", "the input object no longer exists", false)
+	}
+	if errors.Is(err, errTooLarge) {
+		return nil, s.failTooLarge(ctx, j)
 	}
 	if err != nil {
 		return nil, err
@@ -691,7 +750,11 @@ func (s *Service) processInstance(ctx context.Context, j InstanceJob) (finish fu
 			return nil, s.fail(ctx, j, "unsupported", "this service has no project store", false)
 		}
 		if eng, err = s.cfg.Projects.Engine(ctx, j.Project, j.Profile); err != nil {
-			return nil, s.fail(ctx, j, "project", err.Error(), false)
+			if errors.Is(err, ErrUnknownProject) || errors.Is(err, ErrUnknownProfile) {
+				return nil, s.fail(ctx, j, "project", err.Error(), false)
+			}
+			s.log.Error("project store", zap.Error(err))
+			return nil, fmt.Errorf("project store: %w", err) // retried: the store may come back
 		}
 		profile, prefix = eng.Profile().Name, "datasets/"+j.JobID+"/"
 	}
@@ -736,6 +799,7 @@ func (s *Service) processInstance(ctx context.Context, j InstanceJob) (finish fu
 	if j.Dataset {
 		mk.Entry = &ManifestEntry{PatientID: job.OutputPatientID(), StudyUID: r.StudyUID, SeriesUID: r.SeriesUID,
 			SOPInstanceUID: r.SOPInstanceUID, SOPClassUID: r.SOPClassUID, Modality: job.Modality(), Key: key, Size: n, SHA256: sum}
+		mk.Crosswalk = job.Crosswalk()
 	}
 	// The rest is waiting on the store and JetStream: the worker processes
 	// its next job meanwhile.
@@ -891,6 +955,53 @@ func (s *Service) fail(ctx context.Context, j InstanceJob, kind, reason string, 
 	s.log.Warn("instance failed", zap.String("job", shortHash(j.Bucket+"/"+j.Key)), zap.String("quarantine_id", id),
 		zap.String("kind", kind), zap.String("reason", reason))
 	return permanent(kind + ": " + reason)
+}
+
+// failTooLarge reports an input over MaxObjectSize: quarantined by a
+// note only (kind "limit"), not by a copy, which would double the disk
+// an object too large to process already takes (and a single S3 copy
+// stops at 5 GiB). The input stays where it is; the note and the audit
+// record name it.
+func (s *Service) failTooLarge(ctx context.Context, j InstanceJob) error {
+	const reason = "the input is larger than the maximum object size (--max-object-size)"
+	if qb := s.cfg.QuarantineBucket; qb != "" {
+		id := shortHash(j.Bucket + "/" + j.Key + "/" + j.ETag)
+		note, _ := json.Marshal(map[string]string{"kind": KindLimit, "reason": reason, "input_bucket": j.Bucket,
+			"input_key": j.Key, "input_etag": j.ETag, "job_id": j.JobID, "time": time.Now().UTC().Format(time.RFC3339)})
+		err := retry(ctx, s.cfg.OpTimeout*6, 4, func(ctx context.Context) error {
+			return s.store.Put(ctx, qb, id+".json", strings.NewReader(string(note)), int64(len(note)), PutOptions{})
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return s.fail(ctx, j, KindLimit, reason, false)
+}
+
+// KindLimit is the failure of an input over a size limit.
+const KindLimit = "limit"
+
+// refuse reports a job that names what this service does not read (a
+// bucket it may not use, a key it cannot name safely): nothing is read
+// or copied; the public event says why in fixed words, the audit record
+// keeps the names for operators.
+func (s *Service) refuse(ctx context.Context, j InstanceJob, reason string) error {
+	id := shortHash(j.Bucket + "/" + j.Key + "/" + j.ETag)
+	ev, _ := json.Marshal(InstanceFailed{Schema: EventsSchema, Time: time.Now().UTC(), JobID: j.JobID,
+		QuarantineID: id, Kind: KindRefused, Reason: reason, Profile: s.profile})
+	if err := s.publish(ctx, SubjectInstanceFailed, ev, "failed/"+id); err != nil {
+		return err
+	}
+	s.audit(ctx, Audit{Event: "instance.failed", JobID: j.JobID, InputBucket: j.Bucket, InputKey: j.Key,
+		InputETag: j.ETag, QuarantineID: id, Reason: reason}, "audit-failed/"+id)
+	if j.JobID != "" {
+		if err := s.track(ctx, j, Mark{Failed: true, Kind: KindRefused}); err != nil {
+			return err
+		}
+	}
+	s.count("failed")
+	s.log.Warn("job refused", zap.String("job", id), zap.String("kind", KindRefused), zap.String("reason", reason))
+	return permanent(KindRefused + ": " + reason)
 }
 
 // OutputKey names an output by pseudonymised UIDs only.
