@@ -294,6 +294,7 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 		}
 		s.natsURL, s.natsCredDir = s.nats.ClientURL(), dir
 		printNATSCredentials(stdout, dir, created, s.natsURL)
+		log.Info("embedded NATS credentials", zap.String("dir", dir))
 		s.nc, err = s.connectAs(natsauth.Worker, nats.Name("deid serve"))
 	} else {
 		s.natsURL = c.natsURL
@@ -555,10 +556,10 @@ func (s *service) connectAs(r natsauth.Role, opts ...nats.Option) (*nats.Conn, e
 	return s.nats.Connect(append(cl.Opts, append(opts, nats.ErrorHandler(natsErrors(s.log)))...)...)
 }
 
-// printNATSCredentials says where each role's credentials are.
+// printNATSCredentials says where each role's credentials are when they
+// were just made (later starts log the directory).
 func printNATSCredentials(w io.Writer, dir string, created []natsauth.Role, url string) {
 	if len(created) == 0 {
-		fmt.Fprintf(w, "embedded NATS: credentials of every role in %s\n", dir)
 		return
 	}
 	fmt.Fprintf(w, "embedded NATS %s requires credentials; generated (mode 0600, keep them private):\n", url)
