@@ -652,9 +652,9 @@ func metricsText(t *testing.T, srv *service) string {
 }
 
 // A full work queue refuses new uploads (503) and keeps every job it
-// accepted; a full event stream refuses the event, so the job is not
-// acknowledged, and completes once there is room: nothing accepted is
-// dropped.
+// accepted; a full event or audit stream refuses the event or record, so
+// the job is not acknowledged, and completes once there is room: nothing
+// accepted is dropped.
 func TestNATSStreamOverflow(t *testing.T) {
 	forEachNATS(t, func(c *serveConfig) { c.limits.QueueMsgs = 3 }, func(t *testing.T, tg *natsTarget) {
 		_, js := tg.srv.natsAs(t, natsauth.Admin)
@@ -689,21 +689,31 @@ func TestNATSStreamOverflow(t *testing.T) {
 		if info, _ := st.Info(ctx); info.State.Msgs != 3 {
 			t.Errorf("the work queue holds %d jobs, want the 3 accepted", info.State.Msgs)
 		}
+		// (A consumer's pending count may lag a message just stored: the
+		// outputs are counted instead.)
+		outputs := func(want int) {
+			t.Helper()
+			deadline := time.Now().Add(time.Minute)
+			for countObjects(t, mc, tg.srv.cfg.outBucket) < want {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d outputs, want %d: %s", countObjects(t, mc, tg.srv.cfg.outBucket), want, workState(js))
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			awaitDrained(t, js, time.Minute)
+			if n := countObjects(t, mc, tg.srv.cfg.outBucket); n != want {
+				t.Errorf("%d outputs, want %d", n, want)
+			}
+		}
 		if _, err := js.ResumeConsumer(ctx, ingest.StreamIngest, ingest.ConsumerName); err != nil {
 			t.Fatal(err)
 		}
-		awaitDrained(t, js, time.Minute)
-		if n := countObjects(t, mc, tg.srv.cfg.outBucket); n != 3 {
-			t.Errorf("%d outputs of the 3 accepted uploads", n)
-		}
+		outputs(3)
 		// The client retries the refused upload: accepted now, processed.
 		if err := put(3); err != nil {
 			t.Fatalf("the retried upload: %v", err)
 		}
-		awaitDrained(t, js, time.Minute)
-		if n := countObjects(t, mc, tg.srv.cfg.outBucket); n != 4 {
-			t.Errorf("%d outputs of 4 uploads", n)
-		}
+		outputs(4)
 
 		// A full event stream: the instance's event is refused, its job is
 		// not acknowledged (it stays in the work queue, redelivered), and
@@ -749,6 +759,47 @@ func TestNATSStreamOverflow(t *testing.T) {
 		}
 		if done != 5 {
 			t.Errorf("%d instance.done events for 5 accepted uploads", done)
+		}
+
+		// A full audit stream likewise: the job waits for its record.
+		au, _ := js.Stream(ctx, ingest.StreamAudit)
+		ainfo, _ := au.Info(ctx)
+		acfg := ainfo.Config
+		acfg.MaxMsgs = int64(ainfo.State.Msgs)
+		if _, err := js.UpdateStream(ctx, acfg); err != nil {
+			t.Fatal(err)
+		}
+		before, _ := cons.Info(ctx)
+		if err := put(5); err != nil {
+			t.Fatal(err)
+		}
+		deadline = time.Now().Add(time.Minute)
+		for {
+			ci, err := cons.Info(ctx)
+			if err == nil && ci.NumRedelivered > before.NumRedelivered {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the job whose audit record was refused was not redelivered: %+v", ci)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if qi, _ := st.Info(ctx); qi.State.Msgs != 1 {
+			t.Errorf("the work queue holds %d jobs while the audit stream is full, want the 1 not acknowledged", qi.State.Msgs)
+		}
+		acfg.MaxMsgs = -1
+		if _, err := js.UpdateStream(ctx, acfg); err != nil {
+			t.Fatal(err)
+		}
+		awaitDrained(t, js, 2*time.Minute)
+		audited := 0
+		for _, m := range streamMessages(t, js, ingest.StreamAudit) {
+			if m.Subject() == ingest.SubjectAudit+"instance.done" {
+				audited++
+			}
+		}
+		if audited != 6 {
+			t.Errorf("%d instance.done audit records for 6 accepted uploads", audited)
 		}
 	})
 }

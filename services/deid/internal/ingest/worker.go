@@ -879,6 +879,12 @@ func (s *Service) announce(ctx context.Context, j InstanceJob, done InstanceDone
 	if ev.err != nil {
 		return ev.err
 	}
+	// The audit record links the input to its output: a job whose record
+	// was refused (a full audit stream) is not acknowledged, and comes
+	// back (the event, already stored, is deduplicated).
+	if au.err != nil {
+		return fmt.Errorf("audit record: %w", au.err)
+	}
 	if mark != nil {
 		if err := s.marked(j, mk, mark); err != nil {
 			return err
@@ -946,8 +952,10 @@ func (s *Service) fail(ctx context.Context, j InstanceJob, kind, reason string, 
 	if err := s.publish(ctx, SubjectInstanceFailed, ev, "failed/"+id); err != nil {
 		return err
 	}
-	s.audit(ctx, Audit{Event: "instance.failed", JobID: j.JobID, InputBucket: j.Bucket, InputKey: j.Key,
-		InputETag: j.ETag, QuarantineID: id, Reason: reason}, "audit-failed/"+id)
+	if err := s.audit(ctx, Audit{Event: "instance.failed", JobID: j.JobID, InputBucket: j.Bucket, InputKey: j.Key,
+		InputETag: j.ETag, QuarantineID: id, Reason: reason}, "audit-failed/"+id); err != nil {
+		return err // not acknowledged: comes back
+	}
 	if err := s.track(ctx, j, Mark{Failed: true, Kind: kind}); err != nil {
 		return err
 	}
@@ -992,8 +1000,10 @@ func (s *Service) refuse(ctx context.Context, j InstanceJob, reason string) erro
 	if err := s.publish(ctx, SubjectInstanceFailed, ev, "failed/"+id); err != nil {
 		return err
 	}
-	s.audit(ctx, Audit{Event: "instance.failed", JobID: j.JobID, InputBucket: j.Bucket, InputKey: j.Key,
-		InputETag: j.ETag, QuarantineID: id, Reason: reason}, "audit-failed/"+id)
+	if err := s.audit(ctx, Audit{Event: "instance.failed", JobID: j.JobID, InputBucket: j.Bucket, InputKey: j.Key,
+		InputETag: j.ETag, QuarantineID: id, Reason: reason}, "audit-failed/"+id); err != nil {
+		return err // not acknowledged: comes back
+	}
 	if j.JobID != "" {
 		if err := s.track(ctx, j, Mark{Failed: true, Kind: KindRefused}); err != nil {
 			return err
@@ -1024,11 +1034,17 @@ func (s *Service) publish(ctx context.Context, subject string, data []byte, id s
 	return w.err
 }
 
-// audit publishes a trusted-side record; a failure is logged, not fatal.
-func (s *Service) audit(ctx context.Context, a Audit, id string) {
+// audit publishes a trusted-side record and logs a failure. An
+// instance's record is required (its callers return the error: the job
+// comes back); a job's are only logged when they fail.
+func (s *Service) audit(ctx context.Context, a Audit, id string) error {
 	w := s.auditWrite(a, id)
 	s.writeAll(ctx, []*jsWrite{w})
 	s.logFailed("audit event "+a.Event, w)
+	if w.err != nil {
+		return fmt.Errorf("audit record: %w", w.err)
+	}
+	return nil
 }
 
 // auditWrite is an audit record to publish (Msg-Id id).
