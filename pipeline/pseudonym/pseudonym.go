@@ -132,6 +132,29 @@ func mac(key []byte, parts ...string) []byte {
 	return m.Sum(nil)
 }
 
+// Indexer makes the keys of a lookup table kept on the trusted side (the
+// service's index of ingested studies by Study Instance UID and Accession
+// Number) from identifying values: a keyed hash, so that whoever reads
+// the table cannot test a guessed value (accession "2") without the key.
+type Indexer struct{ key []byte }
+
+// NewIndexer returns the Indexer of k (a sub-key of its own: an index key
+// never equals a pseudonym).
+func NewIndexer(k Key) (*Indexer, error) {
+	if !k.Valid() {
+		return nil, errors.New("no valid project key: index keys need a key of at least 32 bytes")
+	}
+	m := hmac.New(sha256.New, k.b)
+	m.Write([]byte("dicomdeid/v1/index"))
+	return &Indexer{key: m.Sum(nil)}, nil
+}
+
+// Key is the index key of value in a domain ("study", "accession"...):
+// 128 keyed bits, in hex.
+func (x *Indexer) Key(domain, value string) string {
+	return hex.EncodeToString(mac(x.key, domain, value)[:16])
+}
+
 // UID maps a UID to a "2.25." UID (PS3.5 B.2) built from 128 keyed bits
 // shaped as a version 8 UUID; at most 44 characters.
 func (p *Pseudonymizer) UID(uid string) string {

@@ -1,6 +1,8 @@
 package pseudonym
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -128,5 +130,40 @@ func TestKeyFile(t *testing.T) {
 	}
 	if _, err := New(Key{}); err == nil {
 		t.Error("no key, yet a pseudonymizer")
+	}
+}
+
+// Index keys are keyed: the same key gives the same index key on every
+// worker, another key or another domain another one, and none is the
+// bare SHA-256 a reader could compute from a guess.
+func TestIndexer(t *testing.T) {
+	a, _ := ParseKey([]byte(strings.Repeat("ab", 32)))
+	b, _ := ParseKey([]byte(strings.Repeat("cd", 32)))
+	ia, err := NewIndexer(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ia2, _ := NewIndexer(a)
+	ib, _ := NewIndexer(b)
+	k := ia.Key("accession", "2")
+	bare := sha256.Sum256([]byte("2"))
+	switch {
+	case len(k) != 32:
+		t.Errorf("index key %q: want 32 hex digits", k)
+	case k != ia2.Key("accession", "2"):
+		t.Error("the same key gave two index keys")
+	case k == ib.Key("accession", "2"):
+		t.Error("two project keys gave the same index key")
+	case k == ia.Key("study", "2"):
+		t.Error("two domains gave the same index key")
+	case strings.HasPrefix(hex.EncodeToString(bare[:]), k):
+		t.Error("the index key is the bare SHA-256")
+	}
+	p, _ := New(a)
+	if strings.Contains(p.UID("2"), k) {
+		t.Error("an index key shares its bits with a pseudonym")
+	}
+	if _, err := NewIndexer(Key{}); err == nil {
+		t.Error("an indexer without a key")
 	}
 }

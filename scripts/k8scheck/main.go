@@ -24,6 +24,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -129,6 +130,11 @@ func check(doc []byte) (string, error) {
 			if err == nil && o.Spec.ServiceName == "" {
 				err = errors.New("spec.serviceName is required")
 			}
+		}
+	case "networking.k8s.io/v1/NetworkPolicy":
+		var o networkingv1.NetworkPolicy
+		if err = strict(&o); err == nil {
+			err = named(o.ObjectMeta)
 		}
 	case "keda.sh/v1alpha1/ScaledObject":
 		var o scaledObject

@@ -18,6 +18,7 @@ import (
 
 	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/ingest"
+	"github.com/dicomdeid/dicomdeid/services/deid/internal/natsauth"
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/synth"
 )
 
@@ -71,11 +72,7 @@ func datasetService(t *testing.T) (*service, []testStudy) {
 	c := serveConfigForTest(t)
 	c.projectsDir = projDir
 	srv := startForTest(t, c, io.Discard)
-	nc, err := nats.Connect("nats://" + c.natsListen)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc, _ := srv.natsAs(t, natsauth.Admin)
 	audits := auditFeed(t, nc)
 	mc := srv.s3Client(t)
 	keys := map[string]bool{}
@@ -112,7 +109,7 @@ func studyFile(t *testing.T, rows ...string) string {
 func requestDataset(t *testing.T, srv *service, project string, rows ...string) (code int, out string, m ingest.Manifest) {
 	t.Helper()
 	code, out, errOut := runDeid(t, "dataset", "request", "--project", project, "--studies", studyFile(t, rows...),
-		"--nats-url", "nats://"+srv.cfg.natsListen, "--wait")
+		"--nats-url", "nats://"+srv.cfg.natsListen, "--data", srv.cfg.data, "--wait")
 	if code > 1 {
 		t.Fatalf("dataset request: %d\n%s%s", code, out, errOut)
 	}
@@ -199,7 +196,7 @@ func TestDatasets(t *testing.T) {
 
 	// Ten studies, the seventh missing: nine delivered, the status says #7.
 	rows := []string{uid(0), uid(1), uid(2), uid(3), uid(4), uid(5), "1.2.826.0.1.3680043.9.9999.1", uid(6), uid(7), uid(8)}
-	nc, _ := nats.Connect("nats://" + srv.cfg.natsListen)
+	nc, _ := srv.natsAs(t, natsauth.Events)
 	defer nc.Close()
 	ready := make(chan *nats.Msg, 16)
 	nc.ChanSubscribe(ingest.SubjectDatasetReady, ready)
@@ -231,11 +228,11 @@ func TestDatasets(t *testing.T) {
 	if n != 18+2 {
 		t.Errorf("%d objects under the dataset's prefix, want 18 instances and 2 manifests", n)
 	}
-	code, status, _ := runDeid(t, "dataset", "status", id, "--nats-url", "nats://"+srv.cfg.natsListen)
+	code, status, _ := runDeid(t, "dataset", "status", id, "--nats-url", "nats://"+srv.cfg.natsListen, "--data", srv.cfg.data)
 	if code != 0 || !strings.Contains(status, "ready") || !strings.Contains(status, "#7") {
 		t.Errorf("dataset status:\n%s", status)
 	}
-	code, list, _ := runDeid(t, "dataset", "list", "--nats-url", "nats://"+srv.cfg.natsListen)
+	code, list, _ := runDeid(t, "dataset", "list", "--nats-url", "nats://"+srv.cfg.natsListen, "--data", srv.cfg.data)
 	if code != 0 || !strings.Contains(list, id) {
 		t.Errorf("dataset list lacks %s:\n%s", id, list)
 	}
@@ -348,7 +345,7 @@ func TestDatasetCrosswalk(t *testing.T) {
 			t.Error("the crosswalk lacks a delivered patient or study")
 		}
 	}
-	code, status, _ := runDeid(t, "dataset", "status", id, "--nats-url", "nats://"+srv.cfg.natsListen)
+	code, status, _ := runDeid(t, "dataset", "status", id, "--nats-url", "nats://"+srv.cfg.natsListen, "--data", srv.cfg.data)
 	if code != 0 || !strings.Contains(status, "crosswalk: "+srv.cfg.quarantine+"/datasets/"+id+"/crosswalk.csv") {
 		t.Errorf("dataset status does not say where the crosswalk is:\n%s", status)
 	}

@@ -18,12 +18,14 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/ingest"
+	"github.com/dicomdeid/dicomdeid/services/deid/internal/natsauth"
 )
 
 const datasetUsage = `deid dataset request --project P [--profile NAME] (--studies FILE | --prefix P ...) [--bucket B] [--dataset-id ID] [--wait]
 deid dataset status ID
 deid dataset list
-(all take --nats-url URL, default nats://127.0.0.1:4222, and --nats-creds FILE)
+(all take ` + natsFlagsHelp + `;
+request and status connect as the submitter role, list as the auditor)
 
 A dataset is the studies a research team asked for, de-identified with
 their project's key and the profile into deid-anonymised/datasets/<id>/,
@@ -46,7 +48,8 @@ func datasetCmd(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, datasetUsage) }
 	url := fs.String("nats-url", "nats://127.0.0.1:4222", "NATS server of the service")
-	creds := fs.String("nats-creds", "", "NATS credentials file")
+	creds := fs.String("nats-creds", "", "NATS credentials (a role's seed file)")
+	data := fs.String("data", "./data", "data directory of a local deid serve, where its credentials are")
 	project := fs.String("project", "", "project (request)")
 	profile := fs.String("profile", "research", "profile (request)")
 	studies := fs.String("studies", "", "CSV of Study Instance UIDs or Accession Numbers (request)")
@@ -70,23 +73,18 @@ func datasetCmd(args []string, stdout, stderr io.Writer) int {
 	if pos == "" && fs.NArg() == 1 {
 		pos = fs.Arg(0)
 	}
-	opts := []nats.Option{nats.Name("deid dataset"), nats.Timeout(10 * time.Second)}
-	if *creds != "" {
-		opts = append(opts, nats.UserCredentials(*creds))
-	}
 	connect := func() (*nats.Conn, jetstream.JetStream, bool) {
-		nc, err := nats.Connect(*url, opts...)
-		if err != nil {
-			fmt.Fprintf(stderr, "deid dataset: cannot reach NATS at %s: %v\n", redactURL(*url), err)
+		// Listing every dataset is an auditor's read; a requester reads
+		// the datasets it knows the id of.
+		role := natsauth.Submitter
+		if sub == "list" {
+			role = natsauth.Auditor
+		}
+		cl, ok := connectNATS("deid dataset", role, *url, *creds, *data, 10*time.Second, stderr)
+		if !ok {
 			return nil, nil, false
 		}
-		js, err := jetstream.New(nc)
-		if err != nil {
-			nc.Close()
-			fmt.Fprintln(stderr, "deid dataset:", err)
-			return nil, nil, false
-		}
-		return nc, js, true
+		return cl.nc, cl.js, true
 	}
 	switch sub {
 	case "request":
@@ -125,10 +123,13 @@ func datasetCmd(args []string, stdout, stderr io.Writer) int {
 				err = json.Unmarshal(m.Data, &reply)
 				break
 			}
+			if errors.Is(nc.LastError(), nats.ErrPermissionViolation) {
+				break // refused: trying again changes nothing
+			}
 			time.Sleep(time.Duration(attempt+1) * 500 * time.Millisecond)
 		}
 		if err != nil {
-			fmt.Fprintf(stderr, "deid dataset request: %v (is deid serve running?)\n", err)
+			fmt.Fprintf(stderr, "deid dataset request: %s\n", (&natsClient{nc: nc}).explain(err))
 			return exitRejected
 		}
 		if reply.Error != "" {
@@ -199,15 +200,15 @@ func progressText(st *ingest.JobState) string {
 	return fmt.Sprintf("%d/%d finished (%d delivered, %d failed)", st.Done+st.Failed, st.Expected, st.Done, st.Failed)
 }
 
-func printDataset(w io.Writer, st *ingest.JobState, failures map[string][]int) {
+func printDataset(w io.Writer, st *ingest.JobState, failures map[string]ingest.FailedInputs) {
 	fmt.Fprintf(w, "dataset %s (project %s, profile %s): %s\n", st.JobID, st.Project, st.Profile, st.State)
 	fmt.Fprintf(w, "  instances: %s\n", progressText(st))
 	fmt.Fprintf(w, "  requested: %d studies or prefixes\n", st.Requested)
 	if len(st.NotFound) > 0 {
 		fmt.Fprintf(w, "  not found in the source bucket: %s\n", positions(st.NotFound))
 	}
-	if lk := failures[ingest.KindNotInLookup]; len(lk) > 0 {
-		fmt.Fprintf(w, "  patient not in the project's lookup table (not delivered): %s\n", positions(lk))
+	if lk := failures[ingest.KindNotInLookup]; lk.Count > 0 {
+		fmt.Fprintf(w, "  patient not in the project's lookup table (not delivered): %s\n", positions(lk.Positions))
 	}
 	var kinds []string
 	for k := range failures {
@@ -217,7 +218,7 @@ func printDataset(w io.Writer, st *ingest.JobState, failures map[string][]int) {
 	}
 	sort.Strings(kinds)
 	for _, k := range kinds {
-		fmt.Fprintf(w, "  failed (%s), quarantined: %d instances, in %s\n", k, len(failures[k]), positions(failures[k]))
+		fmt.Fprintf(w, "  failed (%s), quarantined: %d instances, in %s\n", k, failures[k].Count, positions(failures[k].Positions))
 	}
 	if st.Crosswalk != "" {
 		fmt.Fprintf(w, "  crosswalk: %s (trusted side: it re-identifies the delivery)\n", st.Crosswalk)
@@ -229,6 +230,9 @@ func printDataset(w io.Writer, st *ingest.JobState, failures map[string][]int) {
 
 // positions prints request positions: "study #3, #7".
 func positions(p []int) string {
+	if len(p) == 0 {
+		return "(no position)"
+	}
 	seen := map[int]bool{}
 	var u []int
 	for _, x := range p {

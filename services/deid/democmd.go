@@ -20,6 +20,7 @@ import (
 	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/embed"
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/ingest"
+	"github.com/dicomdeid/dicomdeid/services/deid/internal/natsauth"
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/synth"
 )
 
@@ -83,8 +84,9 @@ func runDemo(dir string, n int, profile string, stdout, stderr io.Writer) error 
 	}
 	defer srv.Stop()
 
-	// Listen to every event, public and audit.
-	nc, err := srv.nats.Connect(nats.Name("deid demo"))
+	// Listen to every event, public and audit: as the administrator, the
+	// one role that sees both on core subjects.
+	nc, err := srv.connectAs(natsauth.Admin, nats.Name("deid demo"))
 	if err != nil {
 		return err
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/dicomdeid/dicomdeid/pipeline/pseudonym"
 	"github.com/dicomdeid/dicomdeid/profiles"
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/ingest"
+	"github.com/dicomdeid/dicomdeid/services/deid/internal/natsauth"
 )
 
 // TestFaults is scripts/faults: the service scaled out on a 3-node NATS
@@ -63,7 +64,7 @@ func TestFaults(t *testing.T) {
 	for i := range workers {
 		data := filepath.Join(work, fmt.Sprintf("worker-%d", i))
 		workers[i] = &restartable{t: t, bin: bin, env: []string{"DEID_KEY=" + key}, args: []string{"serve",
-			"--data", data, "--nats-url", cl.urls(), "--replicas", "3", "--s3-endpoint", s3.addr,
+			"--data", data, "--nats-url", cl.urls(), "--nats-creds", cl.creds.file(natsauth.Worker), "--replicas", "3", "--s3-endpoint", s3.addr,
 			"--s3-access-key", itAccess, "--s3-secret-key", itSecret, "--workers", "2", "--http", freePort(t),
 			"--ack-wait", "20s", "--op-timeout", "3s", "--study-settle", "5s", "--log-level", "warn"}}
 	}
@@ -76,12 +77,7 @@ func TestFaults(t *testing.T) {
 	// The first worker creates buckets, streams (R3) and the consumer.
 	workers[0].start()
 	waitReady(t, workers[0])
-	nc, err := nats.Connect(cl.urls(), nats.MaxReconnects(-1), nats.ReconnectWait(200*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	_, js := cl.creds.connect(t, natsauth.Admin, nats.MaxReconnects(-1), nats.ReconnectWait(200*time.Millisecond))
 
 	// Inputs, and what each must become (same key and profile, in-process).
 	eng := faultsEngine(t, key)
@@ -148,7 +144,7 @@ func TestFaults(t *testing.T) {
 		id := fmt.Sprintf("faults-%03d", i)
 		ids = append(ids, id)
 		if out, err := exec.Command(bin, "submit", "--bucket", "deid-incoming", "--prefix", p, "--job-id", id,
-			"--nats-url", cl.urls()).CombinedOutput(); err != nil {
+			"--nats-url", cl.urls(), "--nats-creds", cl.creds.file(natsauth.Submitter)).CombinedOutput(); err != nil {
 			t.Fatalf("submit: %v %s", err, out)
 		}
 	}
@@ -202,6 +198,13 @@ func TestFaults(t *testing.T) {
 	for i, w := range workers {
 		if !isReady(w, time.Minute) {
 			t.Errorf("worker %d not ready after the fault run:\n%s", i, tail(w.out.String(), 4000))
+		}
+	}
+
+	// The workers, as the worker role, were never refused anything.
+	for i, w := range workers {
+		if strings.Contains(w.out.String(), "NATS refused an operation") {
+			t.Errorf("worker %d was refused a NATS operation:\n%s", i, tail(w.out.String(), 4000))
 		}
 	}
 
@@ -325,7 +328,7 @@ func runJobs(t *testing.T, bin string, cl *natsCluster, js jetstream.JetStream, 
 		id := fmt.Sprintf("%s-%03d", tag, i)
 		ids = append(ids, id)
 		if out, err := exec.Command(bin, "submit", "--bucket", "deid-incoming", "--prefix", p, "--job-id", id,
-			"--nats-url", cl.urls()).CombinedOutput(); err != nil {
+			"--nats-url", cl.urls(), "--nats-creds", cl.creds.file(natsauth.Submitter)).CombinedOutput(); err != nil {
 			t.Fatalf("submit: %v %s", err, out)
 		}
 	}
@@ -412,40 +415,54 @@ func isReady(w *restartable, d time.Duration) bool {
 	}, d)
 }
 
-// natsCluster is three nats-server processes in one JetStream cluster.
+// natsCluster is three nats-server processes in one JetStream cluster,
+// running the shipped accounts configuration (every client and every
+// route authenticates).
 type natsCluster struct {
 	t     *testing.T
 	nodes map[string]*restartable // by server name
 	cli   []string
 	mon   map[string]string
+	creds testNATS // the roles' credentials (its url: every node)
 }
 
 func startCluster(t *testing.T, work string) *natsCluster {
 	bin := serverBinary(t, "nats-server")
 	cl := &natsCluster{t: t, nodes: map[string]*restartable{}, mon: map[string]string{}}
+	credDir := filepath.Join(work, "nats-credentials")
+	cr, _, err := natsauth.Ensure(credDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(work, "nats-auth.conf"), []byte(shippedAuth(t)), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	var routes []string
 	type node struct{ name, cli, cluster, mon string }
 	var ns []node
 	for i := 1; i <= 3; i++ {
 		n := node{fmt.Sprintf("n%d", i), freePort(t), freePort(t), freePort(t)}
 		ns = append(ns, n)
-		routes = append(routes, "nats-route://"+n.cluster)
+		routes = append(routes, fmt.Sprintf("%q", "nats-route://route:"+cr.RoutePassword+"@"+n.cluster))
 	}
 	for _, n := range ns {
 		dir := filepath.Join(work, n.name)
 		os.MkdirAll(dir, 0o755)
-		conf := fmt.Sprintf("server_name: %s\nlisten: %s\nhttp: %s\njetstream { store_dir: %q, max_mem: 256MB, max_file: 4GB }\n"+
-			"cluster { name: faults, listen: %s, routes: [%s] }\n", n.name, n.cli, n.mon, dir, n.cluster, strings.Join(routes, ", "))
+		// max_file: the streams' and buckets' default limits reserve 8 GiB.
+		conf := fmt.Sprintf("server_name: %s\nlisten: %s\nhttp: %s\njetstream { store_dir: %q, max_mem: 256MB, max_file: 16GB }\n"+
+			"cluster { name: faults, listen: %s, authorization { user: route, password: $%s }, routes: [%s] }\ninclude nats-auth.conf\n",
+			n.name, n.cli, n.mon, dir, n.cluster, natsauth.RouteEnv, strings.Join(routes, ", "))
 		cf := filepath.Join(work, n.name+".conf")
 		if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		r := &restartable{t: t, bin: bin, args: []string{"-c", cf}}
+		r := &restartable{t: t, bin: bin, args: []string{"-c", cf}, env: cr.Env()}
 		r.start()
 		cl.nodes[n.name] = r
 		cl.cli = append(cl.cli, "nats://"+n.cli)
 		cl.mon[n.name] = n.mon
 	}
+	cl.creds = testNATS{url: cl.urls(), creds: credDir}
 	for name, mon := range cl.mon {
 		if !waitFor(func() bool {
 			resp, err := http.Get("http://" + mon + "/healthz")

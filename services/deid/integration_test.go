@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -24,6 +25,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/ingest"
+	"github.com/dicomdeid/dicomdeid/services/deid/internal/natsauth"
 )
 
 // Integration tests run the service against the servers users deploy:
@@ -121,28 +123,105 @@ func waitTCP(t *testing.T, addr string) {
 	t.Fatalf("%s not listening within 60 s", addr)
 }
 
-// startNATSServer runs nats-server with JetStream; it returns the client URL.
-func startNATSServer(t *testing.T) string {
+// testNATS is a nats-server a test runs: its client URL and the
+// directory of its roles' credentials (natsauth.Ensure).
+type testNATS struct{ url, creds string }
+
+// file is the seed file of a role.
+func (n testNATS) file(r natsauth.Role) string { return natsauth.File(n.creds, r) }
+
+// connect connects as a role; the JetStream context uses the role's API
+// prefix.
+func (n testNATS) connect(t testing.TB, r natsauth.Role, opts ...nats.Option) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
-	return startNATSServerIn(t, t.TempDir(), "")
+	return connectRole(t, n.url, n.creds, r, opts...)
+}
+
+// notifierURL is the URL versitygw is given: the notifier's password user.
+func (n testNATS) notifierURL(t testing.TB) string {
+	t.Helper()
+	pw, err := os.ReadFile(natsauth.PasswordFile(n.creds))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Replace(n.url, "nats://", "nats://"+natsauth.NotifierUser+":"+strings.TrimSpace(string(pw))+"@", 1)
+}
+
+func connectRole(t testing.TB, url, credDir string, r natsauth.Role, opts ...nats.Option) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	cl, err := natsauth.ClientFor(r, natsauth.File(credDir, r), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(url, append(cl.Opts, opts...)...)
+	if err != nil {
+		t.Fatalf("connect as %s: %v", r, err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.NewWithAPIPrefix(nc, cl.APIPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
+}
+
+// startNATSServer runs nats-server with JetStream and the shipped
+// accounts configuration (deploy/compose/nats-auth.conf, the roles' keys
+// in its environment).
+func startNATSServer(t *testing.T) testNATS {
+	t.Helper()
+	return startNATSServerIn(t, t.TempDir(), "", false)
+}
+
+// shippedAuth is the accounts configuration shipped for nats-server.
+func shippedAuth(t testing.TB) string {
+	t.Helper()
+	b, err := os.ReadFile("../../deploy/compose/nats-auth.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // startNATSServerIn starts nats-server with JetStream stored in dir,
 // restricted to the listed CPUs ("1", "2,3") when cpus is set: taskset
 // execs it, so every thread it starts is pinned and its PID is the
-// server's.
-func startNATSServerIn(t *testing.T, dir, cpus string) string {
+// server's. Clients must authenticate: the shipped accounts configuration,
+// or with notifierPassword the same rendered with the notifier's password
+// user (for versitygw, which takes only a URL).
+func startNATSServerIn(t *testing.T, dir, cpus string, notifierPassword bool) testNATS {
 	t.Helper()
 	addr, mon := freePort(t), freePort(t)
-	host, port, _ := net.SplitHostPort(addr)
-	_, mport, _ := net.SplitHostPort(mon)
-	bin, args := serverBinary(t, "nats-server"), []string{"-a", host, "-p", port, "-m", mport, "-js", "-sd", dir, "--server_name", "it"}
+	creds := filepath.Join(dir, "credentials")
+	cr, _, err := natsauth.Ensure(creds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth := shippedAuth(t)
+	if notifierPassword {
+		k, err := cr.Keys(true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k.NKeys = nil // from the environment, as the shipped file
+		auth = natsauth.AuthConfig(k)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "nats-auth.conf"), []byte(auth), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "nats.conf")
+	body := fmt.Sprintf("server_name: it\nlisten: %s\nhttp: %s\njetstream { store_dir: %q }\ninclude nats-auth.conf\n",
+		addr, mon, filepath.Join(dir, "js"))
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bin, args := serverBinary(t, "nats-server"), []string{"-c", conf}
 	if cpus != "" {
 		bin, args = "taskset", append([]string{"-c", cpus, bin}, args...)
 	}
-	startProcess(t, nil, bin, args...)
+	startProcess(t, cr.Env(), bin, args...)
 	waitHTTP(t, "http://"+mon+"/healthz")
-	return "nats://" + addr
+	return testNATS{url: "nats://" + addr, creds: creds}
 }
 
 const itAccess, itSecret = "deidintegration", "integration-secret-0123456789"
@@ -234,13 +313,14 @@ func xattrsWork(dir string) bool {
 }
 
 // startMinIO runs MinIO with a NATS JetStream notification target that
-// publishes on deid.ingest.objects.
-func startMinIO(t *testing.T, natsURL string) string {
+// publishes on deid.ingest.objects, as the notifier role (its NKey seed).
+func startMinIO(t *testing.T, n testNATS) string {
 	t.Helper()
 	bin := serverBinary(t, "minio")
 	addr, console := freePort(t), freePort(t)
 	env := []string{"MINIO_ROOT_USER=" + itAccess, "MINIO_ROOT_PASSWORD=" + itSecret, "MINIO_BROWSER=off",
-		"MINIO_NOTIFY_NATS_ENABLE_PRIMARY=on", "MINIO_NOTIFY_NATS_ADDRESS_PRIMARY=" + strings.TrimPrefix(natsURL, "nats://"),
+		"MINIO_NOTIFY_NATS_ENABLE_PRIMARY=on", "MINIO_NOTIFY_NATS_ADDRESS_PRIMARY=" + strings.TrimPrefix(n.url, "nats://"),
+		"MINIO_NOTIFY_NATS_NKEY_SEED_PRIMARY=" + n.file(natsauth.Notifier),
 		"MINIO_NOTIFY_NATS_SUBJECT_PRIMARY=" + ingest.SubjectObjects, "MINIO_NOTIFY_NATS_JETSTREAM_PRIMARY=on",
 		"MINIO_NOTIFY_NATS_QUEUE_DIR_PRIMARY=" + t.TempDir(), "MINIO_UPDATE=off"}
 	startProcess(t, env, bin, "server", "--address", addr, "--console-address", console, "--quiet", t.TempDir())
@@ -248,28 +328,25 @@ func startMinIO(t *testing.T, natsURL string) string {
 	return addr
 }
 
-// externalService starts deid serve against external NATS and S3.
-func externalService(t *testing.T, natsURL, s3 string, extra func(*serveConfig)) *service {
+// externalService starts deid serve against external NATS (as the
+// worker role) and S3.
+func externalService(t *testing.T, n testNATS, s3 string, extra func(*serveConfig)) *service {
 	t.Helper()
 	c := serveConfigForTest(t)
-	c.natsURL, c.s3Endpoint, c.s3Access, c.s3Secret = natsURL, s3, itAccess, itSecret
+	c.natsURL, c.natsCreds, c.s3Endpoint, c.s3Access, c.s3Secret = n.url, n.file(natsauth.Worker), s3, itAccess, itSecret
 	if extra != nil {
 		extra(&c)
 	}
 	srv := startForTest(t, c, io.Discard)
-	srv.creds = [2]string{itAccess, itSecret}
+	srv.creds, srv.natsCredDir = [2]string{itAccess, itSecret}, n.creds
 	return srv
 }
 
 // uploadAndAwait uploads corpus files to the input bucket and waits for
 // each to be finished (audit events), then checks outputs against events.
-func uploadAndAwait(t *testing.T, srv *service, natsURL string, files []string) (written, failed int) {
+func uploadAndAwait(t *testing.T, srv *service, files []string) (written, failed int) {
 	t.Helper()
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc, _ := srv.natsAs(t, natsauth.Admin)
 	audits := auditFeed(t, nc)
 	mc := srv.s3Client(t)
 	ctx := context.Background()
@@ -314,13 +391,13 @@ var itFiles = []string{"ct_small_explicit_le.dcm", "mr_small_explicit_be.dcm", "
 // TestIntegrationVersityGW: real nats-server and versitygw; versitygw's
 // own NATS events trigger the workers, and a submitted prefix runs too.
 func TestIntegrationVersityGW(t *testing.T) {
-	natsURL := startNATSServer(t)
+	n := startNATSServerIn(t, t.TempDir(), "", true)
 	// versitygw must be up for the service's bucket setup; it publishes
-	// its events with core NATS, which the stream captures once the
-	// service has created it.
-	vgw := startVersityGW(t, natsURL)
-	srv := externalService(t, natsURL, vgw, nil)
-	written, failed := uploadAndAwait(t, srv, natsURL, itFiles)
+	// its events with core NATS (as the notifier's password user), which
+	// the stream captures once the service has created it.
+	vgw := startVersityGW(t, n.notifierURL(t))
+	srv := externalService(t, n, vgw, nil)
+	written, failed := uploadAndAwait(t, srv, itFiles)
 	if written != 5 || failed != 1 {
 		t.Errorf("versitygw events: %d written, %d failed; want 5 and 1", written, failed)
 	}
@@ -337,7 +414,8 @@ func TestIntegrationVersityGW(t *testing.T) {
 	if _, err := mc.PutObject(ctx, "archive", "old/Doe Jane/nm.dcm", bytes.NewReader(data), int64(len(data)), minio.PutObjectOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	code, out, errOut := runDeid(t, "submit", "--bucket", "archive", "--prefix", "old/", "--nats-url", natsURL, "--wait")
+	code, out, errOut := runDeid(t, "submit", "--bucket", "archive", "--prefix", "old/", "--nats-url", n.url,
+		"--nats-creds", n.file(natsauth.Submitter), "--wait")
 	if code != 0 || !strings.Contains(out, "1 of 1 objects finished (1 written, 0 failed)") {
 		t.Errorf("submit --wait against versitygw: %d\n%s%s", code, out, errOut)
 	}
@@ -347,23 +425,19 @@ func TestIntegrationVersityGW(t *testing.T) {
 // bucket notifications into JetStream (the service configures the input
 // bucket to send them), and the workers read and write MinIO.
 func TestIntegrationMinIO(t *testing.T) {
-	natsURL := startNATSServer(t)
+	n := startNATSServer(t)
 	// MinIO's JetStream target needs the stream: a first service start
 	// creates it (and every later start keeps it as it is).
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	js, _ := jetstream.New(nc)
+	nc, js := n.connect(t, natsauth.Worker)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := ingest.Setup(ctx, js, ingest.DefaultTopology()); err != nil {
 		t.Fatal(err)
 	}
 	nc.Close()
-	minioAddr := startMinIO(t, natsURL)
-	srv := externalService(t, natsURL, minioAddr, func(c *serveConfig) { c.minioNotifyARN = "arn:minio:sqs::PRIMARY:nats" })
-	written, failed := uploadAndAwait(t, srv, natsURL, itFiles)
+	minioAddr := startMinIO(t, n)
+	srv := externalService(t, n, minioAddr, func(c *serveConfig) { c.minioNotifyARN = "arn:minio:sqs::PRIMARY:nats" })
+	written, failed := uploadAndAwait(t, srv, itFiles)
 	if written != 5 || failed != 1 {
 		t.Errorf("MinIO notifications: %d written, %d failed; want 5 and 1", written, failed)
 	}

@@ -31,7 +31,8 @@ Usage:
   deid run --in DIR --out DIR --profile NAME|FILE --key-file FILE [--report FILE] [--workers N] [--dry-run]
   deid demo [--instances N] [--profile NAME]       (the whole pipeline on a synthetic study)
   deid serve [--data DIR] [--nats-url URL] [--s3-endpoint HOST:PORT] [flags]   (deid serve -h)
-  deid submit --bucket B --prefix P [--nats-url URL] [--wait]
+  deid submit --bucket B --prefix P [--nats-url URL] [--nats-creds FILE] [--wait]
+  deid nats-creds generate --out DIR | deid nats-creds config   (NATS roles: credentials, server configuration)
   deid project create NAME [--lookup FILE] | deid project list
   deid dataset request --project P (--studies FILE | --prefix P ...) | deid dataset status ID | deid dataset list
   deid pseudonym (--project P | --key-file FILE) --patient-id ID [--uid UID]   (honest broker)
@@ -60,6 +61,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serveCmd(args[1:], stdout, stderr)
 	case "submit":
 		return submitCmd(args[1:], stdout, stderr)
+	case "nats-creds":
+		return natsCredsCmd(args[1:], stdout, stderr)
 	case "project":
 		return projectCmd(args[1:], stdout, stderr)
 	case "dataset":

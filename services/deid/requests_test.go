@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/ingest"
+	"github.com/dicomdeid/dicomdeid/services/deid/internal/natsauth"
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/synth"
 )
 
@@ -43,11 +44,12 @@ func TestRequestsCannotChooseWhatRuns(t *testing.T) {
 	c.projectsDir, c.profilesDir = projDir, profDir
 	var logs syncBuffer
 	srv := startForTest(t, c, &logs)
-	nc, err := nats.Connect("nats://" + c.natsListen)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	// Requests come from a submitter; everything published is watched as
+	// the administrator, who also forges a job below (only the workers and
+	// the administrator may publish jobs: the workers' checks are tried
+	// as if the permissions had let a forgery through).
+	nc, _ := srv.natsAs(t, natsauth.Admin)
+	sub, _ := srv.natsAs(t, natsauth.Submitter)
 	public := make(chan *nats.Msg, 1024)
 	if _, err := nc.ChanSubscribe("deid.>", public); err != nil {
 		t.Fatal(err)
@@ -63,7 +65,7 @@ func TestRequestsCannotChooseWhatRuns(t *testing.T) {
 	ask := func(req ingest.DatasetRequest) ingest.DatasetReply {
 		t.Helper()
 		b, _ := json.Marshal(req)
-		m, err := nc.Request(ingest.SubjectDatasetRequest, b, 10*time.Second)
+		m, err := sub.Request(ingest.SubjectDatasetRequest, b, 10*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}

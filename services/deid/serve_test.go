@@ -29,6 +29,7 @@ import (
 	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/embed"
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/ingest"
+	"github.com/dicomdeid/dicomdeid/services/deid/internal/natsauth"
 )
 
 // syncBuffer collects the service's log lines from several goroutines.
@@ -74,14 +75,32 @@ func serveConfigForTest(t *testing.T) serveConfig {
 }
 
 // startForTest starts the service in-process and stops it at the end.
+// The service's own NATS connections must never be refused anything:
+// their roles' permissions are what the service needs (a refusal is
+// logged as "NATS refused an operation" and fails the test).
 func startForTest(t *testing.T, c serveConfig, logs io.Writer) *service {
 	t.Helper()
-	srv, err := startService(context.Background(), c, io.Discard, logs)
+	own := &syncBuffer{}
+	srv, err := startService(context.Background(), c, io.Discard, io.MultiWriter(logs, own))
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}
-	t.Cleanup(func() { srv.Stop() })
+	t.Cleanup(func() {
+		srv.Stop()
+		for _, l := range strings.Split(own.String(), "\n") {
+			if strings.Contains(l, "NATS refused an operation") {
+				t.Errorf("the service's permissions are short of what it does: %s", l)
+			}
+		}
+	})
 	return srv
+}
+
+// natsAs connects to the service's NATS as a role, with the credentials
+// the embedded server generated (or the test's external server's).
+func (s *service) natsAs(t testing.TB, r natsauth.Role, opts ...nats.Option) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	return connectRole(t, s.natsURL, s.natsCredDir, r, opts...)
 }
 
 func (s *service) s3Client(t *testing.T) *minio.Client {
@@ -307,11 +326,7 @@ func TestServeCorpusEndToEnd(t *testing.T) {
 	mc := srv.s3Client(t)
 	ctx := context.Background()
 
-	nc, err := nats.Connect("nats://"+c.natsListen, nats.Name("test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc, _ := srv.natsAs(t, natsauth.Admin, nats.Name("test"))
 	audits := auditFeed(t, nc)
 	t.Cleanup(func() {
 		if t.Failed() { // the service's logs name no identifying value
@@ -500,7 +515,8 @@ func TestServeSubmitWait(t *testing.T) {
 		}
 	}
 	nats := "nats://" + c.natsListen
-	code, out, errOut := runDeid(t, "submit", "--bucket", "archive", "--prefix", "2024/", "--nats-url", nats, "--wait")
+	creds := natsauth.File(srv.natsCredDir, natsauth.Submitter)
+	code, out, errOut := runDeid(t, "submit", "--bucket", "archive", "--prefix", "2024/", "--nats-url", nats, "--nats-creds", creds, "--wait")
 	if code != 0 || !strings.Contains(out, "3 of 3 objects finished (3 written, 0 failed)") || !strings.Contains(out, "complete") {
 		t.Fatalf("submit --wait: %d\n%s%s", code, out, errOut)
 	}
@@ -512,18 +528,18 @@ func TestServeSubmitWait(t *testing.T) {
 		t.Errorf("%d outputs, want 3", n)
 	}
 	// Again: a duplicate, nothing runs twice.
-	code, out, _ = runDeid(t, "submit", "--bucket", "archive", "--prefix", "2024/", "--nats-url", nats)
+	code, out, _ = runDeid(t, "submit", "--bucket", "archive", "--prefix", "2024/", "--nats-url", nats, "--data", c.data)
 	if code != 0 || !strings.Contains(out, "already submitted") {
 		t.Errorf("resubmit: %d %s", code, out)
 	}
 	// A prefix with a file that is not DICOM: exit 1, the failure said.
 	mc.PutObject(ctx, "archive", "2025/notes.txt", strings.NewReader("Doe John called"), 15, minio.PutObjectOptions{})
-	code, out, _ = runDeid(t, "submit", "--bucket", "archive", "--prefix", "2025/", "--nats-url", nats, "--wait")
+	code, out, _ = runDeid(t, "submit", "--bucket", "archive", "--prefix", "2025/", "--nats-url", nats, "--nats-creds", creds, "--wait")
 	if code != 1 || !strings.Contains(out, "1 objects failed") {
 		t.Errorf("submit --wait of a failing object: %d %s", code, out)
 	}
 	// No such bucket.
-	code, out, _ = runDeid(t, "submit", "--bucket", "nobucket", "--nats-url", nats, "--wait")
+	code, out, _ = runDeid(t, "submit", "--bucket", "nobucket", "--nats-url", nats, "--nats-creds", creds, "--wait")
 	if code != 1 || !strings.Contains(out, "could not run: no such bucket") {
 		t.Errorf("submit --wait of a missing bucket: %d %s", code, out)
 	}
@@ -575,9 +591,7 @@ func TestServeRestartLosesNothing(t *testing.T) {
 	if got := count(); got != n {
 		t.Fatalf("%d of %d inputs written after a restart", got, n)
 	}
-	nc, _ := nats.Connect("nats://" + c.natsListen)
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	_, js := srv.natsAs(t, natsauth.Admin)
 	done := map[string]bool{}
 	for _, m := range streamMessages(t, js, ingest.StreamEvents) {
 		if m.Subject() == ingest.SubjectInstanceDone {

@@ -38,6 +38,7 @@ import (
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/connlimit"
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/embed"
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/ingest"
+	"github.com/dicomdeid/dicomdeid/services/deid/internal/natsauth"
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/projects"
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/s3name"
 )
@@ -57,8 +58,9 @@ type serveConfig struct {
 	workers, replicas               int
 	httpAddr                        string
 	studySettle, ackWait, opTimeout time.Duration
-	startupTimeout                  time.Duration
+	startupTimeout, topologyCheck   time.Duration
 	logLevel                        string
+	limits                          ingest.Limits
 	maxObjectSize                   byteSize
 	uploadExpiry                    time.Duration
 	s3Limits                        embed.Limits // beyond the flags: timeouts, connections (tests)
@@ -68,7 +70,7 @@ func serveFlags(c *serveConfig, fs *flag.FlagSet) {
 	fs.StringVar(&c.data, "data", "./data", "directory for the embedded NATS and S3 stores, the default key and temporary files")
 	fs.StringVar(&c.natsURL, "nats-url", "", "NATS server(s) to use; empty: an embedded NATS server with JetStream under --data")
 	fs.StringVar(&c.natsListen, "nats-listen", "127.0.0.1:4222", "where the embedded NATS server listens (for deid submit and other clients)")
-	fs.StringVar(&c.natsCreds, "nats-creds", "", "NATS credentials file (JWT and NKey) for --nats-url")
+	fs.StringVar(&c.natsCreds, "nats-creds", "", "NATS credentials of the worker role for --nats-url: an NKey seed file (deid nats-creds generate) or a JWT .creds file; default $DEID_NATS_SEED, then <data>/nats-credentials/worker.nk")
 	fs.StringVar(&c.s3Endpoint, "s3-endpoint", "", "S3 endpoint host:port; empty: an embedded S3-compatible endpoint over --data")
 	fs.StringVar(&c.s3Listen, "s3-listen", "127.0.0.1:9000", "where the embedded S3 endpoint listens")
 	fs.StringVar(&c.s3Access, "s3-access-key", "", "S3 access key for --s3-endpoint (embedded: the uploader's; every role's is generated into --data when empty)")
@@ -96,7 +98,25 @@ func serveFlags(c *serveConfig, fs *flag.FlagSet) {
 	fs.DurationVar(&c.ackWait, "ack-wait", 60*time.Second, "redeliver a job not acknowledged or heartbeated within this")
 	fs.DurationVar(&c.opTimeout, "op-timeout", 10*time.Second, "timeout of each NATS or S3 operation (retried)")
 	fs.DurationVar(&c.startupTimeout, "startup-timeout", time.Minute, "how long the start waits for JetStream and S3 to answer (a cluster electing leaders, a server still starting)")
+	fs.DurationVar(&c.topologyCheck, "topology-check", 10*time.Second, "how often to look for a stream, bucket or the work queue's consumer gone missing (recreated, logged, counted); /readyz looks at once")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	limitFlags(&c.limits, fs)
+}
+
+// limitFlags are the size limits of the streams and buckets. When one is
+// full, new work is refused (the upload is answered 503, the job is not
+// acknowledged) and nothing accepted is dropped.
+func limitFlags(l *ingest.Limits, fs *flag.FlagSet) {
+	d := ingest.DefaultLimits()
+	*l = d
+	fs.Int64Var(&l.QueueMsgs, "queue-max-msgs", d.QueueMsgs, "jobs the work queue (DEID_INGEST) holds at most")
+	fs.Int64Var(&l.QueueBytes, "queue-max-bytes", d.QueueBytes, "bytes the work queue holds at most")
+	fs.Int64Var(&l.EventsBytes, "events-max-bytes", d.EventsBytes, "bytes of public events (DEID_EVENTS, 30 days) kept at most")
+	fs.Int64Var(&l.AuditBytes, "audit-max-bytes", d.AuditBytes, "bytes of audit records (DEID_AUDIT, 90 days) kept at most")
+	fs.Int64Var(&l.DLQBytes, "dlq-max-bytes", d.DLQBytes, "bytes of dead-lettered jobs (DEID_DLQ) kept at most")
+	fs.Int64Var(&l.IndexBytes, "index-max-bytes", d.IndexBytes, "bytes of the study index (DEID_INDEX) at most")
+	fs.Int64Var(&l.JobsBytes, "jobs-max-bytes", d.JobsBytes, "bytes of job records and marks (DEID_JOBS) at most")
+	fs.Int64Var(&l.StudiesBytes, "studies-max-bytes", d.StudiesBytes, "bytes of study marks (DEID_STUDIES) at most")
 }
 
 // envDefaults lets every flag not given on the command line come from
@@ -171,15 +191,19 @@ type service struct {
 	nats     *embed.NATS
 	s3       *embed.S3
 	nc       *nats.Conn
-	http     *http.Server
-	httpAddr string
-	s3Addr   string
-	natsURL  string
-	creds    [2]string // the service's own S3 credentials (embedded: the operator's)
-	s3Roles  embed.RoleCredentials
-	store    ingest.MinioStore
-	cfg      serveConfig
-	gc       func() // restores the collector settings
+	// notifyConn announces the embedded endpoint's uploads (notifier role).
+	notifyConn *nats.Conn
+	// natsCredDir holds the embedded server's credentials.
+	natsCredDir string
+	http        *http.Server
+	httpAddr    string
+	s3Addr      string
+	natsURL     string
+	creds       [2]string // the service's own S3 credentials (embedded: the operator's)
+	s3Roles     embed.RoleCredentials
+	store       ingest.MinioStore
+	cfg         serveConfig
+	gc          func() // restores the collector settings
 }
 
 // startService starts everything and returns once the workers run.
@@ -233,6 +257,10 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 	if err != nil {
 		return nil, err
 	}
+	index, err := pseudonym.NewIndexer(key)
+	if err != nil {
+		return nil, err
+	}
 	// A long-running worker holds the embedded NATS server's caches and a
 	// few jobs' spools: the heap may grow 300% between collections, under
 	// a soft 384 MiB limit (the Kubernetes manifests allow 512 MiB).
@@ -246,28 +274,48 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 		}
 	}()
 
-	// NATS: embedded unless --nats-url.
+	// NATS: embedded unless --nats-url. Every connection authenticates,
+	// the workers' in-process one too, and gets its role's permissions.
+	top := ingest.DefaultTopology()
+	top.Replicas, top.AckWait, top.Limits, top.Log = c.replicas, c.ackWait, c.limits, log.Named("topology")
 	if c.natsURL == "" {
-		s.nats, err = embed.StartNATS(embed.NATSConfig{StoreDir: filepath.Join(c.data, "nats"), Listen: c.natsListen, Logger: log.Named("nats")})
+		dir := filepath.Join(c.data, natsauth.DirName)
+		cr, created, err := natsauth.Ensure(dir)
 		if err != nil {
 			return nil, fmt.Errorf("embedded NATS: %w", err)
 		}
-		s.natsURL = s.nats.ClientURL()
-		s.nc, err = s.nats.Connect(nats.Name("deid serve"))
+		keys, err := cr.Keys(true)
+		if err != nil {
+			return nil, fmt.Errorf("embedded NATS: %w", err)
+		}
+		s.nats, err = embed.StartNATS(embed.NATSConfig{StoreDir: filepath.Join(c.data, "nats"), Listen: c.natsListen,
+			Auth: natsauth.AuthConfig(keys), MaxStore: top.Limits.Budget(), GlobalTo: natsauth.ServiceAccount, Logger: log.Named("nats")})
+		if err != nil {
+			return nil, fmt.Errorf("embedded NATS: %w", err)
+		}
+		s.natsURL, s.natsCredDir = s.nats.ClientURL(), dir
+		printNATSCredentials(stdout, dir, created, s.natsURL)
+		log.Info("embedded NATS credentials", zap.String("dir", dir))
+		s.nc, err = s.connectAs(natsauth.Worker, nats.Name("deid serve"))
 	} else {
 		s.natsURL = c.natsURL
-		opts := []nats.Option{nats.Name("deid serve"), nats.MaxReconnects(-1),
-			nats.ReconnectWait(500 * time.Millisecond), nats.Timeout(5 * time.Second),
+		var cl *natsauth.Client
+		if cl, err = natsauth.ClientFor(natsauth.Worker, c.natsCreds, c.data); err != nil {
+			return nil, err
+		}
+		opts := append(cl.Opts, nats.Name("deid serve"), nats.MaxReconnects(-1),
+			nats.ReconnectWait(500*time.Millisecond), nats.Timeout(5*time.Second),
 			nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 				if !nc.IsClosed() { // closing is not a disconnect
 					log.Warn("NATS disconnected; reconnecting", zap.Error(err))
 				}
 			}),
-			nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("NATS reconnected", zap.String("server", redactURL(nc.ConnectedUrl()))) })}
-		if c.natsCreds != "" {
-			opts = append(opts, nats.UserCredentials(c.natsCreds))
-		}
+			nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("NATS reconnected", zap.String("server", redactURL(nc.ConnectedUrl()))) }),
+			nats.ErrorHandler(natsErrors(log)))
 		s.nc, err = nats.Connect(c.natsURL, opts...)
+		if isAuthError(err) {
+			err = fmt.Errorf("%w (%s)", err, cl.Hint())
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot reach NATS at %s: %w", redactURL(s.natsURL), err)
@@ -276,8 +324,6 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := ingest.NewMetrics(reg)
-	top := ingest.DefaultTopology()
-	top.Replicas, top.AckWait = c.replicas, c.ackWait
 	// Startup waits out a NATS leader election or a node still starting
 	// (it has no JetStream API yet), within --startup-timeout; past it the
 	// error is reported.
@@ -310,6 +356,19 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 		s3Limits.MaxObjectSize, s3Limits.UploadExpiry = int64(c.maxObjectSize), c.uploadExpiry
 		op := roles[embed.RoleOperator]
 		access, secret = op.AccessKey, op.SecretKey // the service's own requests
+		// The embedded endpoint announces uploads as the notifier role
+		// (its own account), as MinIO would: the workers' permissions do
+		// not include announcing objects.
+		var notifyJS jetstream.JetStream
+		if s.nats != nil {
+			if s.notifyConn, err = s.connectAs(natsauth.Notifier, nats.Name("deid serve: embedded S3 notifications")); err != nil {
+				return nil, fmt.Errorf("embedded S3 notifications: %w", err)
+			}
+			notifyJS, _ = jetstream.New(s.notifyConn)
+		} else {
+			// External NATS: the worker's connection (its account) announces.
+			notifyJS = js
+		}
 		s.s3, err = embed.StartS3(embed.S3Config{Dir: filepath.Join(c.data, "s3"), Listen: c.s3Listen,
 			Credentials: roles, Buckets: embed.Buckets{Input: c.inBucket, Output: c.outBucket, Quarantine: c.quarantine},
 			Limits:        s3Limits,
@@ -317,7 +376,7 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 			Notify: func(ctx context.Context, n embed.Notification) error {
 				// One job per object version: a repeated notification of the
 				// same bytes is dropped by JetStream's deduplication.
-				_, err := js.Publish(ctx, ingest.SubjectObjects, n.Event,
+				_, err := notifyJS.Publish(ctx, ingest.SubjectObjects, n.Event,
 					jetstream.WithMsgID("s3/"+string(hashKey(n.Bucket+"/"+n.Key+"/"+n.ETag))))
 				return err
 			}})
@@ -358,9 +417,9 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 		work = localStore{s.s3.Local()}
 	}
 	svc, err := ingest.New(setupCtx, s.nc, work, ingest.Config{InBucket: c.inBucket, OutBucket: c.outBucket, Projects: engines,
-		SourceBuckets: sources, QuarantineBucket: c.quarantine, Engine: eng, Workers: c.workers, TempDir: tmp, Topology: top,
+		SourceBuckets: sources, QuarantineBucket: c.quarantine, Engine: eng, Index: index, Workers: c.workers, TempDir: tmp, Topology: top,
 		MaxObjectSize: int64(c.maxObjectSize),
-		StudySettle:   c.studySettle, OpTimeout: c.opTimeout, Logger: log.Named("ingest"), Metrics: metrics})
+		StudySettle:   c.studySettle, OpTimeout: c.opTimeout, TopologyCheck: c.topologyCheck, Logger: log.Named("ingest"), Metrics: metrics})
 	if err != nil {
 		return nil, err
 	}
@@ -377,6 +436,12 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 		}
 		if _, err := mc.BucketExists(ctx, c.inBucket); err != nil {
 			http.Error(w, "S3 not reachable", http.StatusServiceUnavailable)
+			return
+		}
+		// The work queue's consumer, the streams and the buckets: without
+		// them uploads are accepted and never processed.
+		if err := svc.Ready(ctx); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ready")
@@ -438,6 +503,9 @@ func (s *service) shutdown() {
 	if s.s3 != nil {
 		s.s3.Close()
 	}
+	if s.notifyConn != nil {
+		s.notifyConn.Drain()
+	}
 	if s.nc != nil {
 		s.nc.Drain()
 		for i := 0; i < 50 && !s.nc.IsClosed(); i++ {
@@ -478,6 +546,45 @@ func serviceKey(c serveConfig, log *zap.Logger) (pseudonym.Key, error) {
 		return pseudonym.Key{}, fmt.Errorf("project key: %w", err)
 	}
 	return k, nil
+}
+
+// connectAs opens an in-process connection to the embedded server as one
+// of the roles, with its generated credentials.
+func (s *service) connectAs(r natsauth.Role, opts ...nats.Option) (*nats.Conn, error) {
+	cl, err := natsauth.ClientFor(r, natsauth.File(s.natsCredDir, r), "")
+	if err != nil {
+		return nil, err
+	}
+	return s.nats.Connect(append(cl.Opts, append(opts, nats.ErrorHandler(natsErrors(s.log)))...)...)
+}
+
+// printNATSCredentials says where each role's credentials are when they
+// were just made (later starts log the directory).
+func printNATSCredentials(w io.Writer, dir string, created []natsauth.Role, url string) {
+	if len(created) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "embedded NATS %s requires credentials; generated (mode 0600, keep them private):\n", url)
+	for _, r := range natsauth.Roles() {
+		fmt.Fprintf(w, "  %-9s %s\n", r, natsauth.File(dir, r))
+	}
+	fmt.Fprintf(w, "  (notifier's password for URL-only object stores: %s)\n", natsauth.PasswordFile(dir))
+	fmt.Fprintf(w, "  e.g. deid submit --nats-creds %s ...; nats --nkey %s --js-api-prefix '%s' ...\n",
+		natsauth.File(dir, natsauth.Submitter), natsauth.File(dir, natsauth.Events), natsauth.ImportedAPIPrefix)
+}
+
+// natsErrors logs what the server refused a connection (a permission
+// violation is a bug of the role's permissions, or an attack).
+func natsErrors(log *zap.Logger) nats.ErrHandler {
+	return func(_ *nats.Conn, sub *nats.Subscription, err error) {
+		log.Error("NATS refused an operation", zap.Error(err))
+	}
+}
+
+// isAuthError reports the server refusing the credentials.
+func isAuthError(err error) bool {
+	return errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) ||
+		err != nil && strings.Contains(strings.ToLower(err.Error()), "authorization violation")
 }
 
 // httpMaxConns bounds the connections of the /healthz, /readyz and

@@ -13,10 +13,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/ingest"
+	"github.com/dicomdeid/dicomdeid/services/deid/internal/natsauth"
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/s3name"
 )
 
-const submitUsage = `deid submit --bucket B --prefix P [--nats-url URL] [--job-id ID] [--wait]
+const submitUsage = `deid submit --bucket B --prefix P [--nats-url URL] [--nats-creds FILE] [--job-id ID] [--wait]
 
 Asks the running service (deid serve) to de-identify every object under a
 prefix of a bucket: a study, or any batch over existing data. The job is
@@ -27,6 +28,8 @@ written and deid.events.job.done for the job.
 
 With --wait, progress is printed until the job is finished; the exit
 status is 0 when every object was written, 1 otherwise.
+
+It connects as the submitter role: ` + natsFlagsHelp + `.
 `
 
 func submitCmd(args []string, stdout, stderr io.Writer) int {
@@ -36,7 +39,8 @@ func submitCmd(args []string, stdout, stderr io.Writer) int {
 	bucket := fs.String("bucket", "", "bucket holding the inputs")
 	prefix := fs.String("prefix", "", "key prefix of the objects to de-identify (empty: the whole bucket)")
 	url := fs.String("nats-url", "nats://127.0.0.1:4222", "NATS server of the service")
-	creds := fs.String("nats-creds", "", "NATS credentials file")
+	creds := fs.String("nats-creds", "", "NATS credentials (the submitter role's seed file)")
+	data := fs.String("data", "./data", "data directory of a local deid serve, where its credentials are")
 	jobID := fs.String("job-id", "", "job id: letters, digits, - and _ (default: derived from bucket and prefix)")
 	wait := fs.Bool("wait", false, "wait until the job is finished, printing progress")
 	timeout := fs.Duration("timeout", 10*time.Second, "how long to try to reach NATS")
@@ -63,34 +67,26 @@ func submitCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "deid submit: --job-id takes letters, digits, - and _ (at most 64)")
 		return exitUsage
 	}
-	opts := []nats.Option{nats.Name("deid submit"), nats.Timeout(*timeout)}
-	if *creds != "" {
-		opts = append(opts, nats.UserCredentials(*creds))
-	}
-	nc, err := nats.Connect(*url, opts...)
-	if err != nil {
-		fmt.Fprintf(stderr, "deid submit: cannot reach NATS at %s: %v\n", redactURL(*url), err)
+	cl, ok := connectNATS("deid submit", natsauth.Submitter, *url, *creds, *data, *timeout, stderr)
+	if !ok {
 		return exitRejected
 	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		fmt.Fprintln(stderr, "deid submit:", err)
-		return exitRejected
-	}
+	defer cl.nc.Close()
+	js := cl.js
 	b, _ := json.Marshal(ingest.StudyJob{JobID: id, Bucket: *bucket, Prefix: *prefix})
 	var ack *jetstream.PubAck
+	var err error
 	for attempt := 0; attempt < 5; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), *timeout/2)
 		ack, err = js.Publish(ctx, ingest.SubjectStudyJobs, b, jetstream.WithMsgID("study/"+id))
 		cancel()
-		if err == nil {
-			break
+		if le := cl.nc.LastError(); err == nil || errors.Is(le, nats.ErrPermissionViolation) {
+			break // done, or refused: trying again changes nothing
 		}
 		time.Sleep(time.Duration(attempt+1) * 300 * time.Millisecond)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "deid submit: publish: %v (is deid serve running?)\n", err)
+		fmt.Fprintf(stderr, "deid submit: publish: %s\n", cl.explain(err))
 		return exitRejected
 	}
 	if ack.Duplicate {

@@ -22,9 +22,9 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/ingest"
+	"github.com/dicomdeid/dicomdeid/services/deid/internal/natsauth"
 )
 
 // TestServeThroughput is the service-path benchmark of scripts/bench:
@@ -197,9 +197,10 @@ func serviceRate(t *testing.T, mode string, workers int, keyFile string, files [
 	case "versitygw":
 		// Their files under data too, kept until the test ends: deleted
 		// now, they would slow the next runs (see deid run above).
-		natsURL = startNATSServerIn(t, filepath.Join(data, "nats"), "")
+		n := startNATSServerIn(t, filepath.Join(data, "nats"), "", false)
+		natsURL = n.url
 		vgw := startVersityGWIn(t, "", filepath.Join(data, "versitygw"))
-		srv = externalService(t, natsURL, vgw, func(x *serveConfig) {
+		srv = externalService(t, n, vgw, func(x *serveConfig) {
 			x.workers, x.keyFile, x.profile, x.logLevel = workers, keyFile, "basic", "error"
 			x.data = filepath.Join(data, "service")
 		})
@@ -207,9 +208,11 @@ func serviceRate(t *testing.T, mode string, workers int, keyFile string, files [
 		// NATS as deployed, a server of its own (on the cores
 		// BENCH_NATS_CPUS names, e.g. "1" with the test under
 		// `taskset -c 0`), the embedded S3 endpoint in this process.
-		natsURL = startNATSServerIn(t, filepath.Join(data, "nats"), os.Getenv("BENCH_NATS_CPUS"))
-		c.natsURL = natsURL
+		n := startNATSServerIn(t, filepath.Join(data, "nats"), os.Getenv("BENCH_NATS_CPUS"), false)
+		natsURL = n.url
+		c.natsURL, c.natsCreds = n.url, n.file(natsauth.Worker)
 		srv = startForTest(t, c, io.Discard)
+		srv.natsCredDir = n.creds
 	default:
 		srv = startForTest(t, c, io.Discard)
 	}
@@ -229,12 +232,7 @@ func serviceRate(t *testing.T, mode string, workers int, keyFile string, files [
 			t.Fatal(err)
 		}
 	}
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	nc, js := srv.natsAs(t, natsauth.Admin)
 	id := fmt.Sprintf("bench-%s-%d-%d", mode, workers, time.Now().UnixNano())
 	syscall.Sync() // the uploads' and the previous run's writes, as for deid run
 	meter := newCPUMeter()
@@ -274,7 +272,8 @@ func serviceRate(t *testing.T, mode string, workers int, keyFile string, files [
 	if err := nc.Flush(); err != nil { // subscribed before the job starts
 		t.Fatal(err)
 	}
-	if code, out, errOut := runDeid(t, "submit", "--bucket", "bench", "--prefix", "wl/", "--job-id", id, "--nats-url", natsURL); code != 0 {
+	if code, out, errOut := runDeid(t, "submit", "--bucket", "bench", "--prefix", "wl/", "--job-id", id, "--nats-url", natsURL,
+		"--nats-creds", natsauth.File(srv.natsCredDir, natsauth.Submitter)); code != 0 {
 		t.Fatalf("submit: %s %s", out, errOut)
 	}
 	var end time.Time

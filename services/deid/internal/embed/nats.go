@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -24,7 +26,22 @@ type NATSConfig struct {
 	// Listen is host:port for clients (deid submit, MinIO, tools); empty:
 	// no TCP listener, in-process connections only.
 	Listen string
-	Logger *zap.Logger
+	// Auth is the accounts block of the configuration (natsauth.AuthConfig
+	// with the deployment's keys): every connection, TCP or in-process,
+	// authenticates as one of its users and gets that user's permissions.
+	// It is required with a listener; without one (in-process only, for
+	// tests of the pipeline) it may be empty.
+	Auth string
+	// MaxStore is the JetStream file store's budget in bytes (0: the
+	// server's default, three quarters of the free disk). Streams with a
+	// size limit reserve it from this budget when they are created.
+	MaxStore int64
+	// GlobalTo names the account that takes over the JetStream data a
+	// server without accounts stored (account $G: an earlier version's
+	// data directory), so that its streams, consumers and buckets are
+	// found, not created empty beside the old ones.
+	GlobalTo string
+	Logger   *zap.Logger
 }
 
 // NATS is a running embedded NATS server.
@@ -34,7 +51,19 @@ type NATS struct {
 
 // StartNATS starts the server and returns once it accepts connections.
 func StartNATS(c NATSConfig) (*NATS, error) {
-	opts := &server.Options{ServerName: "deid-embedded", JetStream: true, StoreDir: c.StoreDir, NoSigs: true}
+	if c.Auth == "" && c.Listen != "" {
+		return nil, errors.New("no accounts configured: the embedded server does not listen unauthenticated")
+	}
+	opts := &server.Options{}
+	if c.Auth != "" {
+		if err := opts.ProcessConfigString(c.Auth); err != nil {
+			return nil, fmt.Errorf("accounts configuration: %w", err)
+		}
+	}
+	opts.ServerName, opts.JetStream, opts.StoreDir, opts.NoSigs = "deid-embedded", true, c.StoreDir, true
+	opts.JetStreamMaxStore = c.MaxStore
+	// No monitoring, cluster, leaf node or websocket listener: clients only.
+	opts.HTTPPort, opts.Cluster.Port, opts.LeafNode.Port, opts.Websocket.Port = 0, 0, 0, 0
 	if c.Listen == "" {
 		opts.DontListen = true
 	} else {
@@ -50,6 +79,16 @@ func StartNATS(c NATSConfig) (*NATS, error) {
 			p = server.RANDOM_PORT
 		}
 		opts.Host, opts.Port = host, p
+	}
+	if c.GlobalTo != "" && c.StoreDir != "" {
+		moved, err := adoptGlobal(c.StoreDir, c.GlobalTo)
+		if err != nil {
+			return nil, fmt.Errorf("JetStream data of the data directory's earlier version: %w", err)
+		}
+		if moved && c.Logger != nil {
+			c.Logger.Warn("JetStream data stored without accounts (account $G) moved to the service's account",
+				zap.String("account", c.GlobalTo))
+		}
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
@@ -69,6 +108,25 @@ func StartNATS(c NATSConfig) (*NATS, error) {
 	return &NATS{srv: srv}, nil
 }
 
+// adoptGlobal moves <store>/jetstream/$G to <store>/jetstream/<account>
+// when the account has no data yet. A server keeps an account's streams
+// under a directory named after it; nothing in them names the account.
+func adoptGlobal(store, account string) (bool, error) {
+	js := filepath.Join(store, "jetstream")
+	old, dst := filepath.Join(js, server.DEFAULT_GLOBAL_ACCOUNT), filepath.Join(js, account)
+	if _, err := os.Stat(old); errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	if _, err := os.Stat(dst); err == nil {
+		return false, nil // the account's own data wins; $G stays as it is
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return false, err
+	}
+	return true, os.Rename(old, dst)
+}
+
 // ClientURL is the nats:// URL clients connect to ("" without a listener).
 func (n *NATS) ClientURL() string {
 	if n.srv.Addr() == nil {
@@ -77,7 +135,8 @@ func (n *NATS) ClientURL() string {
 	return n.srv.ClientURL()
 }
 
-// Connect opens an in-process connection (no TCP).
+// Connect opens an in-process connection (no TCP). It authenticates like
+// any other: opts must carry a user's credentials.
 func (n *NATS) Connect(opts ...nats.Option) (*nats.Conn, error) {
 	return nats.Connect("", append(opts, nats.InProcessServer(n.srv))...)
 }

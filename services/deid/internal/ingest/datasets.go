@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/csv"
 	"encoding/hex"
 	"encoding/json"
@@ -130,11 +129,15 @@ func NewDatasetID() string {
 }
 
 // indexKey hashes a source identifier for the index's keys (the values
-// themselves stay out of key names, which tools list).
-func indexKey(v string) string {
-	h := sha256.Sum256([]byte(v))
-	return hex.EncodeToString(h[:16])
-}
+// themselves stay out of key names, which tools list): keyed with the
+// project key (Config.Index), so that a reader of the index cannot find a
+// guessed accession number or UID in it. Keys are
+//
+//	study.<study>.<object>    the object's bucket, key and ETag
+//	accession.<accession>.<study>
+//
+// (entries written before keyed hashes, s.* and a.*, are not looked up).
+func (s *Service) indexKey(domain, v string) string { return s.cfg.Index.Key(domain, v) }
 
 // indexEntry is one ingested object of a source study.
 type indexEntry struct {
@@ -151,11 +154,11 @@ func (s *Service) indexWrites(src deid.Source, j InstanceJob) []*jsWrite {
 	if s.idx == nil || src.StudyInstanceUID == "" {
 		return nil
 	}
-	study := indexKey(src.StudyInstanceUID)
+	study := s.indexKey("study", src.StudyInstanceUID)
 	b, _ := json.Marshal(indexEntry{Bucket: j.Bucket, Key: j.Key, ETag: j.ETag})
-	ws := []*jsWrite{{subject: kvSubject(KVIndex, "s."+study+"."+indexKey(j.Bucket+"/"+j.Key)), data: b}}
+	ws := []*jsWrite{{subject: kvSubject(KVIndex, "study."+study+"."+s.indexKey("object", j.Bucket+"/"+j.Key)), data: b}}
 	if src.AccessionNumber != "" {
-		k := "a." + indexKey(src.AccessionNumber) + "." + study
+		k := "accession." + s.indexKey("accession", src.AccessionNumber) + "." + study
 		if !s.recent.fresh(k) {
 			ws = append(ws, &jsWrite{subject: kvSubject(KVIndex, k)})
 		}
@@ -388,9 +391,9 @@ func (s *Service) handleDatasetJob(ctx context.Context, data []byte) error {
 func (s *Service) resolveStudy(ctx context.Context, bucket string, r StudyRef) ([]indexEntry, error) {
 	var studies []string
 	if r.StudyInstanceUID != "" {
-		studies = []string{indexKey(strings.TrimSpace(r.StudyInstanceUID))}
+		studies = []string{s.indexKey("study", strings.TrimSpace(r.StudyInstanceUID))}
 	} else {
-		ks, err := keys(ctx, s.idx, "a."+indexKey(strings.TrimSpace(r.AccessionNumber))+".*")
+		ks, err := keys(ctx, s.idx, "accession."+s.indexKey("accession", strings.TrimSpace(r.AccessionNumber))+".*")
 		if err != nil {
 			return nil, err
 		}
@@ -400,7 +403,7 @@ func (s *Service) resolveStudy(ctx context.Context, bucket string, r StudyRef) (
 	}
 	var out []indexEntry
 	for _, study := range studies {
-		ks, err := keys(ctx, s.idx, "s."+study+".*")
+		ks, err := keys(ctx, s.idx, "study."+study+".*")
 		if err != nil {
 			return nil, err
 		}

@@ -216,8 +216,10 @@ func newRig(t *testing.T, store *memStore, top Topology, opts ...func(*Config)) 
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	key, _ := pseudonym.ParseKey([]byte(strings.Repeat("ab", 32)))
+	index, _ := pseudonym.NewIndexer(key)
 	cfg := Config{InBucket: "deid-in", OutBucket: "deid-out", QuarantineBucket: "quarantine",
-		SourceBuckets: []string{"archive", "missing"}, Engine: r.eng, Workers: 2, TempDir: t.TempDir(), Topology: top, StudySettle: 300 * time.Millisecond,
+		SourceBuckets: []string{"archive", "missing"}, Engine: r.eng, Index: index, Workers: 2, TempDir: t.TempDir(), Topology: top, StudySettle: 300 * time.Millisecond,
 		OpTimeout: 2 * time.Second, RetryBase: 50 * time.Millisecond}
 	for _, o := range opts {
 		o(&cfg)

@@ -13,6 +13,10 @@ type Metrics struct {
 	DLQ       prometheus.Counter     // jobs dead-lettered
 	Studies   prometheus.Counter     // study.done events published
 	Jobs      *prometheus.CounterVec // kind: study (prefix submissions expanded)
+	// Recreated counts what the service found missing in JetStream and
+	// created again (object: "stream DEID_INGEST", "consumer
+	// deid-workers"...): someone deleted it; alert on any increase.
+	Recreated *prometheus.CounterVec
 }
 
 // NewMetrics registers the metrics on reg.
@@ -34,7 +38,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "study.done events published."}),
 		Jobs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "deid_jobs_total",
 			Help: "Submitted jobs expanded into instance jobs."}, []string{"kind"}),
+		Recreated: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "deid_topology_recreated_total",
+			Help: "Streams, buckets and the work queue's consumer found missing and created again."}, []string{"object"}),
 	}
-	reg.MustRegister(m.Instances, m.Bytes, m.Latency, m.Pending, m.AckPend, m.DLQ, m.Studies, m.Jobs)
+	// Every object appears from the start, at 0, so that an alert on an
+	// increase fires at the first recreation.
+	for _, o := range Objects() {
+		m.Recreated.WithLabelValues(o)
+	}
+	reg.MustRegister(m.Instances, m.Bytes, m.Latency, m.Pending, m.AckPend, m.DLQ, m.Studies, m.Jobs, m.Recreated)
 	return m
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -63,6 +64,32 @@ type JobState struct {
 	// Crosswalk is where the dataset's id_old,id_new rows are, in the
 	// quarantine bucket (trusted side): "bucket/key".
 	Crosswalk string `json:"crosswalk,omitempty"`
+	// Failures are the failed inputs by kind, counted with Failed.
+	Failures map[string]FailedInputs `json:"failures,omitempty"`
+}
+
+// FailedInputs are a job's failed inputs of one kind.
+type FailedInputs struct {
+	Count int `json:"count"`
+	// Positions are the request positions (datasets) they came from,
+	// each once, in order.
+	Positions []int `json:"positions,omitempty"`
+}
+
+// addFailure counts a failed input of kind from request position pos
+// (0: none).
+func (st *JobState) addFailure(kind string, pos int) {
+	if st.Failures == nil {
+		st.Failures = map[string]FailedInputs{}
+	}
+	f := st.Failures[kind]
+	f.Count++
+	if pos > 0 {
+		if i, found := slices.BinarySearch(f.Positions, pos); !found {
+			f.Positions = slices.Insert(f.Positions, i, pos)
+		}
+	}
+	st.Failures[kind] = f
 }
 
 // Mark is one finished input of a job.
@@ -211,6 +238,7 @@ func (s *Service) countLoop(in <-chan countDelta) {
 			for _, mk := range marks {
 				if mk.Failed {
 					st.Failed++
+					st.addFailure(mk.Kind, mk.Position)
 				} else {
 					st.Done++
 					st.Studies[mk.Study]++
@@ -461,6 +489,7 @@ func (s *Service) reconcileJobs(ctx context.Context) {
 			continue
 		}
 		done, failed, studies := 0, 0, map[string]int{}
+		var failures JobState // only its Failures
 		for _, mk := range marks {
 			e, err := s.jobs.Get(lctx, mk)
 			if err != nil {
@@ -472,6 +501,7 @@ func (s *Service) reconcileJobs(ctx context.Context) {
 			}
 			if m.Failed {
 				failed++
+				failures.addFailure(m.Kind, m.Position)
 			} else {
 				done++
 				studies[m.Study]++
@@ -481,7 +511,7 @@ func (s *Service) reconcileJobs(ctx context.Context) {
 			if cur.Complete || cur.Done == done && cur.Failed == failed {
 				return false
 			}
-			cur.Done, cur.Failed, cur.Studies = done, failed, studies
+			cur.Done, cur.Failed, cur.Studies, cur.Failures = done, failed, studies, failures.Failures
 			return true
 		})
 		if err != nil || st == nil || st.Complete || st.Done+st.Failed < st.Expected {
@@ -493,51 +523,29 @@ func (s *Service) reconcileJobs(ctx context.Context) {
 	}
 }
 
-// JobFailures reads a job's failed inputs: by failure kind, the request
-// positions they came from (0 for prefix jobs).
-func JobFailures(ctx context.Context, js jetstream.JetStream, id string) (map[string][]int, error) {
-	kv, err := js.KeyValue(ctx, KVJobs)
+// JobFailures reads a job's failed inputs by failure kind, from its
+// record: reading the record needs only its id, which is all a submitter
+// may do (listing the marks is not).
+func JobFailures(ctx context.Context, js jetstream.JetStream, id string) (map[string]FailedInputs, error) {
+	st, err := JobStatus(ctx, js, id)
 	if err != nil {
 		return nil, err
 	}
-	marks, err := keys(ctx, kv, "done."+id+".*")
-	if err != nil {
-		return nil, err
+	if st.Failures == nil {
+		return map[string]FailedInputs{}, nil
 	}
-	out := map[string][]int{}
-	for _, k := range marks {
-		e, err := kv.Get(ctx, k)
-		if err != nil {
-			continue
-		}
-		var m Mark
-		if json.Unmarshal(e.Value(), &m) == nil && m.Failed {
-			out[m.Kind] = append(out[m.Kind], m.Position)
-		}
-	}
-	return out, nil
+	return st.Failures, nil
 }
 
-// ListJobs reads every job and dataset record.
+// ListJobs reads every job and dataset record (for operators: an
+// auditor's or an admin's credentials).
 func ListJobs(ctx context.Context, js jetstream.JetStream) ([]*JobState, error) {
-	kv, err := js.KeyValue(ctx, KVJobs)
-	if err != nil {
-		return nil, err
-	}
-	ks, err := keys(ctx, kv, "job.*")
-	if err != nil {
-		return nil, err
-	}
 	var out []*JobState
-	for _, k := range ks {
-		e, err := kv.Get(ctx, k)
-		if err != nil {
-			continue
-		}
+	err := scanBucket(ctx, js, KVJobs, "job.*", func(_ string, v []byte) {
 		var st JobState
-		if json.Unmarshal(e.Value(), &st) == nil {
+		if json.Unmarshal(v, &st) == nil {
 			out = append(out, &st)
 		}
-	}
-	return out, nil
+	})
+	return out, err
 }

@@ -137,3 +137,102 @@ func TestElectionError(t *testing.T) {
 		}
 	}
 }
+
+// Readiness names what is missing: a stream, a bucket or the work queue's
+// consumer deleted by an administrator; a service that is not running
+// recreates nothing, so each stays missing until Setup runs.
+func TestMissing(t *testing.T) {
+	s := startNode(t, &server.Options{JetStream: true, StoreDir: t.TempDir(), DontListen: true, NoSigs: true})
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("not ready")
+	}
+	nc, err := nats.Connect("", nats.InProcessServer(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if m, err := Missing(ctx, js); err != nil || len(m) != len(Objects()) {
+		t.Fatalf("before setup: %v %v", m, err)
+	}
+	if _, err := Setup(ctx, js, DefaultTopology()); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := Missing(ctx, js); err != nil || len(m) != 0 {
+		t.Fatalf("after setup: %v %v", m, err)
+	}
+	for _, c := range []struct {
+		del  func() error
+		want []string
+	}{
+		{func() error { return js.DeleteConsumer(ctx, StreamIngest, ConsumerName) }, []string{"consumer " + ConsumerName}},
+		{func() error { return js.DeleteKeyValue(ctx, KVIndex) }, []string{"bucket " + KVIndex}},
+		{func() error { return js.DeleteStream(ctx, StreamAudit) }, []string{"stream " + StreamAudit}},
+		{func() error { return js.DeleteStream(ctx, StreamIngest) }, []string{"stream " + StreamIngest, "consumer " + ConsumerName}},
+	} {
+		if err := c.del(); err != nil {
+			t.Fatal(err)
+		}
+		m, err := Missing(ctx, js)
+		if err != nil || fmt.Sprint(m) != fmt.Sprint(c.want) {
+			t.Errorf("missing %v (%v), want %v", m, err, c.want)
+		}
+		_, created, err := setup(ctx, js, DefaultTopology())
+		if err != nil || fmt.Sprint(created) != fmt.Sprint(c.want) {
+			t.Errorf("setup created %v (%v), want %v", created, err, c.want)
+		}
+	}
+}
+
+// Streams made by an older version (no limits, discard old, deletes and
+// purges allowed) are brought to this version's safe settings in place,
+// and what an operator set is kept.
+func TestSetupUpdatesExistingStreams(t *testing.T) {
+	s := startNode(t, &server.Options{JetStream: true, StoreDir: t.TempDir(), DontListen: true, NoSigs: true})
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("not ready")
+	}
+	nc, err := nats.Connect("", nats.InProcessServer(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	old := DefaultTopology()
+	for _, sc := range old.streams() {
+		sc.MaxBytes, sc.MaxMsgs, sc.Discard, sc.DenyDelete, sc.DenyPurge, sc.AllowDirect = 0, 0, jetstream.DiscardOld, false, false, false
+		if sc.Name == StreamEvents {
+			sc.MaxBytes = 12345 // an operator's choice
+		}
+		if _, err := js.CreateStream(ctx, sc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := Setup(ctx, js, DefaultTopology()); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]jetstream.StreamConfig{}
+	for _, sc := range DefaultTopology().streams() {
+		want[sc.Name] = sc
+	}
+	for name, w := range want {
+		st, err := js.Stream(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := st.CachedInfo().Config
+		wantBytes := w.MaxBytes
+		if name == StreamEvents {
+			wantBytes = 12345
+		}
+		if got.MaxBytes != wantBytes || got.Discard != jetstream.DiscardNew || got.DenyPurge != w.DenyPurge ||
+			got.DenyDelete != w.DenyDelete || got.AllowDirect != w.AllowDirect || w.MaxMsgs > 0 && got.MaxMsgs != w.MaxMsgs {
+			t.Errorf("%s after setup: max_bytes %d, max_msgs %d, discard %v, deny delete %v, deny purge %v, direct %v",
+				name, got.MaxBytes, got.MaxMsgs, got.Discard, got.DenyDelete, got.DenyPurge, got.AllowDirect)
+		}
+	}
+}

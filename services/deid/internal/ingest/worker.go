@@ -20,6 +20,7 @@ import (
 
 	"github.com/dicomdeid/dicomdeid/pipeline/deid"
 	"github.com/dicomdeid/dicomdeid/pipeline/ps315"
+	"github.com/dicomdeid/dicomdeid/pipeline/pseudonym"
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/s3name"
 )
 
@@ -43,6 +44,9 @@ type Config struct {
 	JobTimeout time.Duration
 	// Projects gives the engines of dataset deliveries (nil: no datasets).
 	Projects EngineSource
+	// Index makes the keys of the study index (DEID_INDEX) from the
+	// project key: every worker of a deployment must use the same.
+	Index *pseudonym.Indexer
 	// SourceBuckets are the buckets besides InBucket that submitted jobs
 	// and dataset requests may read. No other bucket is read, whatever a
 	// job names.
@@ -57,8 +61,12 @@ type Config struct {
 	// RetryBase is the first redelivery delay after a transient failure;
 	// it doubles with each delivery, up to 64 times RetryBase.
 	RetryBase time.Duration
-	Logger    *zap.Logger
-	Metrics   *Metrics
+	// TopologyCheck is how often the service looks for a stream, bucket
+	// or the consumer gone missing, to recreate it (default 10 s; Ready
+	// looks at once).
+	TopologyCheck time.Duration
+	Logger        *zap.Logger
+	Metrics       *Metrics
 }
 
 // Service runs workers over the shared work queue.
@@ -77,12 +85,19 @@ type Service struct {
 	m       *Metrics
 	profile string
 	recent  recentKeys // index entries written lately
+	// repair asks the topology watcher to look now.
+	repair chan struct{}
+	itMu   sync.Mutex
+	iters  map[jetstream.MessagesContext]bool // the workers' current iterators
 }
 
 // New sets up the topology and returns a service ready to Run.
 func New(ctx context.Context, nc *nats.Conn, store Store, cfg Config) (*Service, error) {
 	if cfg.Engine == nil {
 		return nil, errors.New("ingest: no engine")
+	}
+	if cfg.Index == nil {
+		return nil, errors.New("ingest: no index key")
 	}
 	if cfg.Workers < 1 {
 		cfg.Workers = 1
@@ -102,6 +117,9 @@ func New(ctx context.Context, nc *nats.Conn, store Store, cfg Config) (*Service,
 	if cfg.StudySettle <= 0 {
 		cfg.StudySettle = 30 * time.Second
 	}
+	if cfg.TopologyCheck <= 0 {
+		cfg.TopologyCheck = 10 * time.Second
+	}
 	if cfg.Topology.AckWait <= 0 {
 		cfg.Topology = DefaultTopology()
 	}
@@ -113,7 +131,8 @@ func New(ctx context.Context, nc *nats.Conn, store Store, cfg Config) (*Service,
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	s := &Service{cfg: cfg, nc: nc, js: js, store: store, log: cfg.Logger, m: cfg.Metrics,
-		profile: cfg.Engine.Profile().Name, recent: recentKeys{ttl: 10 * time.Minute, max: 4096}}
+		profile: cfg.Engine.Profile().Name, recent: recentKeys{ttl: 10 * time.Minute, max: 4096},
+		repair: make(chan struct{}, 1), iters: map[jetstream.MessagesContext]bool{}}
 	// A worker (re)started while the cluster elects new leaders sees
 	// unanswered requests for a while: both steps are retried until ctx ends.
 	if s.cons, err = SetupRetrying(ctx, js, cfg.Topology, cfg.OpTimeout); err != nil {
@@ -159,50 +178,159 @@ func (s *Service) Run(ctx context.Context) error {
 	// Each worker pulls for itself, one message at a time: a message
 	// waits in this process only while a worker is free to take it.
 	var wg sync.WaitGroup
-	iters := make([]jetstream.MessagesContext, 0, s.cfg.Workers)
 	for i := 0; i < s.cfg.Workers; i++ {
-		it, err := s.cons.Messages(jetstream.PullMaxMessages(1))
-		if err != nil {
-			for _, it := range iters {
-				it.Stop()
-			}
-			return fmt.Errorf("consume: %w", err)
-		}
-		iters = append(iters, it)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			// The worker's previous job may still be finishing (its output
-			// stored, its writes awaited, its ack sent) while it processes
-			// the next one.
-			finishing := make(chan struct{}, 1)
-			var fwg sync.WaitGroup
-			defer fwg.Wait()
-			for {
-				msg, err := it.Next()
-				if err != nil {
-					if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-						return
-					}
-					continue
-				}
-				s.handle(msg, finishing, &fwg)
-			}
+			s.work(ctx)
 		}()
 	}
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); s.sweep(ctx) }()
 	go func() { defer wg.Done(); s.watchLag(ctx) }()
+	go func() { defer wg.Done(); s.watchTopology(ctx) }()
 	<-ctx.Done()
 	// Graceful: no new jobs; Drain delivers what was already pulled, and the
 	// workers finish their current job before the iterators close.
-	for _, it := range iters {
+	s.itMu.Lock()
+	for it := range s.iters {
 		it.Drain()
 	}
+	s.itMu.Unlock()
 	wg.Wait()
 	close(s.counts) // the counts of the last jobs are applied
 	<-counted
 	return nil
+}
+
+// work is one worker: it takes jobs from the shared consumer until ctx
+// ends. When its iterator ends while the service runs (the consumer was
+// deleted: an iterator does not survive that), the worker asks for the
+// consumer to be recreated and takes jobs again once it is.
+func (s *Service) work(ctx context.Context) {
+	// The worker's previous job may still be finishing (its output
+	// stored, its writes awaited, its ack sent) while it processes
+	// the next one.
+	finishing := make(chan struct{}, 1)
+	var fwg sync.WaitGroup
+	defer fwg.Wait()
+	for ctx.Err() == nil {
+		it, err := s.cons.Messages(jetstream.PullMaxMessages(1))
+		if err == nil {
+			s.itMu.Lock()
+			if ctx.Err() != nil { // Run is draining the iterators it knows
+				s.itMu.Unlock()
+				it.Stop()
+				return
+			}
+			s.iters[it] = true
+			s.itMu.Unlock()
+			for {
+				msg, err := it.Next()
+				if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+					break
+				}
+				if err != nil {
+					continue // a terminal error (consumer deleted) closes the iterator: the next call says so
+				}
+				s.handle(msg, finishing, &fwg)
+			}
+			s.itMu.Lock()
+			delete(s.iters, it)
+			s.itMu.Unlock()
+			if ctx.Err() != nil {
+				return
+			}
+			s.log.Warn("the work queue's consumer stopped delivering; looking for it")
+		}
+		s.kickRepair()
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// onlyConsumer reports that only the work queue's consumer is missing.
+func onlyConsumer(missing []string) bool {
+	return len(missing) == 1 && missing[0] == "consumer "+ConsumerName
+}
+
+// kickRepair asks the topology watcher to look now.
+func (s *Service) kickRepair() {
+	select {
+	case s.repair <- struct{}{}:
+	default:
+	}
+}
+
+// Ready reports whether everything the workers need exists in JetStream.
+// Something missing (deleted by an administrator, or lost) makes it
+// fail, and is recreated at once by the topology watcher.
+func (s *Service) Ready(ctx context.Context) error {
+	missing, err := Missing(ctx, s.js)
+	if err != nil {
+		return fmt.Errorf("JetStream does not answer: %w", err)
+	}
+	if len(missing) > 0 {
+		s.kickRepair()
+		return fmt.Errorf("missing in JetStream, being recreated: %s", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// watchTopology looks for streams, buckets or the consumer gone missing
+// every TopologyCheck, and when asked, and recreates them: uploads would
+// otherwise be accepted and never processed. Each recreation is logged
+// and counted (deid_topology_recreated_total).
+func (s *Service) watchTopology(ctx context.Context) {
+	t := time.NewTicker(s.cfg.TopologyCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-s.repair:
+		}
+		ictx, cancel := context.WithTimeout(ctx, 4*s.cfg.OpTimeout)
+		missing, err := Missing(ictx, s.js)
+		if err == nil && len(missing) > 0 && !onlyConsumer(missing) {
+			// A stream deleted and at once created again under its name
+			// can be left unable to store (nats-server 2.15: "error
+			// opening msg block file" on every publish, seen with the
+			// embedded server): let the deletion finish first.
+			select {
+			case <-ctx.Done():
+			case <-time.After(2 * time.Second):
+			}
+			missing, err = Missing(ictx, s.js)
+		}
+		if err == nil && len(missing) > 0 {
+			s.log.Error("JetStream objects the service needs are missing; recreating them", zap.Strings("missing", missing))
+			_, created, err := setup(ictx, s.js, s.cfg.Topology)
+			for _, c := range created {
+				s.log.Warn("recreated "+c, zap.String("object", c))
+				if s.m != nil {
+					s.m.Recreated.WithLabelValues(c).Inc()
+				}
+				if c == "consumer "+ConsumerName {
+					// Pulls parked on a deleted stream's consumer are not
+					// told so and would wait out their expiry: the workers
+					// pull again from the new one now.
+					s.itMu.Lock()
+					for it := range s.iters {
+						it.Stop()
+					}
+					s.itMu.Unlock()
+				}
+			}
+			if err != nil {
+				s.log.Error("recreating failed; trying again", zap.Error(err))
+			}
+		}
+		cancel()
+	}
 }
 
 // handle runs one job to an ack, a nak (retry later) or a term. A job
@@ -751,6 +879,12 @@ func (s *Service) announce(ctx context.Context, j InstanceJob, done InstanceDone
 	if ev.err != nil {
 		return ev.err
 	}
+	// The audit record links the input to its output: a job whose record
+	// was refused (a full audit stream) is not acknowledged, and comes
+	// back (the event, already stored, is deduplicated).
+	if au.err != nil {
+		return fmt.Errorf("audit record: %w", au.err)
+	}
 	if mark != nil {
 		if err := s.marked(j, mk, mark); err != nil {
 			return err
@@ -818,8 +952,10 @@ func (s *Service) fail(ctx context.Context, j InstanceJob, kind, reason string, 
 	if err := s.publish(ctx, SubjectInstanceFailed, ev, "failed/"+id); err != nil {
 		return err
 	}
-	s.audit(ctx, Audit{Event: "instance.failed", JobID: j.JobID, InputBucket: j.Bucket, InputKey: j.Key,
-		InputETag: j.ETag, QuarantineID: id, Reason: reason}, "audit-failed/"+id)
+	if err := s.audit(ctx, Audit{Event: "instance.failed", JobID: j.JobID, InputBucket: j.Bucket, InputKey: j.Key,
+		InputETag: j.ETag, QuarantineID: id, Reason: reason}, "audit-failed/"+id); err != nil {
+		return err // not acknowledged: comes back
+	}
 	if err := s.track(ctx, j, Mark{Failed: true, Kind: kind}); err != nil {
 		return err
 	}
@@ -864,8 +1000,10 @@ func (s *Service) refuse(ctx context.Context, j InstanceJob, reason string) erro
 	if err := s.publish(ctx, SubjectInstanceFailed, ev, "failed/"+id); err != nil {
 		return err
 	}
-	s.audit(ctx, Audit{Event: "instance.failed", JobID: j.JobID, InputBucket: j.Bucket, InputKey: j.Key,
-		InputETag: j.ETag, QuarantineID: id, Reason: reason}, "audit-failed/"+id)
+	if err := s.audit(ctx, Audit{Event: "instance.failed", JobID: j.JobID, InputBucket: j.Bucket, InputKey: j.Key,
+		InputETag: j.ETag, QuarantineID: id, Reason: reason}, "audit-failed/"+id); err != nil {
+		return err // not acknowledged: comes back
+	}
 	if j.JobID != "" {
 		if err := s.track(ctx, j, Mark{Failed: true, Kind: KindRefused}); err != nil {
 			return err
@@ -896,11 +1034,17 @@ func (s *Service) publish(ctx context.Context, subject string, data []byte, id s
 	return w.err
 }
 
-// audit publishes a trusted-side record; a failure is logged, not fatal.
-func (s *Service) audit(ctx context.Context, a Audit, id string) {
+// audit publishes a trusted-side record and logs a failure. An
+// instance's record is required (its callers return the error: the job
+// comes back); a job's are only logged when they fail.
+func (s *Service) audit(ctx context.Context, a Audit, id string) error {
 	w := s.auditWrite(a, id)
 	s.writeAll(ctx, []*jsWrite{w})
 	s.logFailed("audit event "+a.Event, w)
+	if w.err != nil {
+		return fmt.Errorf("audit record: %w", w.err)
+	}
+	return nil
 }
 
 // auditWrite is an audit record to publish (Msg-Id id).
