@@ -1,0 +1,190 @@
+package deid
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dicomdeid/dicomdeid/pipeline/bombs"
+	"github.com/dicomdeid/dicomdeid/pipeline/budget"
+	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
+)
+
+// The engine under a memory budget: every bomb is refused (kind limit,
+// nothing of the file in the reason) within what one file may hold, and
+// an ordinary file is written byte for byte as without the budget.
+
+// memSpool is an in-memory output spool.
+type memSpool struct{ bytes.Buffer }
+
+func (m *memSpool) ReadAt(p []byte, off int64) (int, error) {
+	return bytes.NewReader(m.Bytes()).ReadAt(p, off)
+}
+
+// scratchCount counts the scratch files an engine creates and closes.
+type scratchCount struct{ made, closed int }
+
+type countedScratch struct {
+	dicomraw.Scratch
+	c *scratchCount
+}
+
+func (s countedScratch) Close() error { s.c.closed++; return s.Scratch.Close() }
+
+func budgetedEngine(t *testing.T, pool *budget.Pool, lim dicomraw.Limits, c *scratchCount) *Engine {
+	t.Helper()
+	dir := t.TempDir()
+	lim.Scratch = func() (dicomraw.Scratch, error) {
+		sc, err := dicomraw.TempScratch(dir)
+		if err != nil {
+			return nil, err
+		}
+		c.made++
+		return countedScratch{sc, c}, nil
+	}
+	e, err := New(Config{Profile: basicProfile(), Key: testKey(t, 7), Limits: lim, Memory: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// process plans and writes one input as the services do, and returns the
+// refusal.
+func process(e *Engine, in []byte) (out []byte, err error) {
+	j, err := e.Plan(bytes.NewReader(in), int64(len(in)))
+	if err != nil {
+		return nil, err
+	}
+	defer j.Close()
+	var sp memSpool
+	if _, _, err := j.WriteVerified(&sp); err != nil {
+		return nil, err
+	}
+	return sp.Bytes(), nil
+}
+
+func TestBombsAreRefusedWithinTheMemoryBudget(t *testing.T) {
+	pool := budget.New(budget.Config{Total: 64 << 20, Workers: 2, MaxWait: 10 * time.Millisecond})
+	var sc scratchCount
+	e := budgetedEngine(t, pool, dicomraw.Limits{}, &sc)
+	// Without the ratio limit, what stops the element bombs is the budget.
+	noRatio := budgetedEngine(t, pool, dicomraw.Limits{MaxInflateRatio: -1}, &sc)
+	for _, c := range []struct {
+		name string
+		e    *Engine
+		in   []byte
+		why  string
+	}{
+		{"deflate 4.2 MB to 4 GiB", e, bombs.Deflate("2.25.11", 4<<30), "times its deflated size"},
+		{"deflate 1 MB to 1000 MiB", e, bombs.Deflate("2.25.12", 1000<<20), "times its deflated size"},
+		{"5 million elements", e, bombs.Elements("2.25.13", 5_000_000), "times its deflated size"},
+		{"5 million elements, no ratio limit", noRatio, bombs.Elements("2.25.13", 5_000_000), "memory one file may hold"},
+		{"5 million items, no ratio limit", noRatio, bombs.Items("2.25.14", 5_000_000), "memory one file may hold"},
+		// Its tree fits; the identifying values the verifier looks for
+		// (three per item) do not.
+		{"30,000 items of distinct identifying values", e, bombs.Values("2.25.15", 30_000), "memory one file may hold"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var err error
+			alloc := allocated(func() { _, err = process(c.e, c.in) })
+			var rj *Rejection
+			if !errors.As(err, &rj) || rj.Kind != "limit" || !strings.Contains(rj.Reason, c.why) {
+				t.Fatalf("got %v, want a limit rejection saying %q", err, c.why)
+			}
+			for _, v := range []string{"BOMB", "DOCTOR", "INSTITUTION", "ID-", "2.25.1"} {
+				if strings.Contains(rj.Reason, v) {
+					t.Fatalf("reason %q carries a value of the file", rj.Reason)
+				}
+			}
+			// Allocated (an upper bound of what was held at any time): what
+			// one file may hold, twice for the garbage of growing lists
+			// and the walk's transient strings, and the buffers.
+			if limit := 2*uint64(pool.PerFile()) + 16<<20; alloc > limit {
+				t.Fatalf("%d MiB allocated, want at most %d MiB", alloc>>20, limit>>20)
+			}
+		})
+	}
+	if sc.made != sc.closed {
+		t.Fatalf("%d scratch files made, %d closed", sc.made, sc.closed)
+	}
+	// Every refused file gave its budget back: the shared part is free.
+	a := pool.Account()
+	defer a.Close()
+	if err := a.Charge(pool.PerFile()); err != nil {
+		t.Fatalf("the budget was not given back: %v", err)
+	}
+}
+
+// allocated is the bytes allocated while f runs.
+func allocated(f func()) uint64 {
+	var a, b runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&a)
+	f()
+	runtime.ReadMemStats(&b)
+	return b.TotalAlloc - a.TotalAlloc
+}
+
+// The values bomb under the old accounting (the tree only) would have
+// passed: its needles are what the budget must see.
+func TestIdentifyingValuesAreCharged(t *testing.T) {
+	pool := budget.New(budget.Config{Total: 1 << 40, Workers: 1})
+	var sc scratchCount
+	e := budgetedEngine(t, pool, dicomraw.Limits{}, &sc)
+	in := bombs.Values("2.25.16", 10_000)
+	j, err := e.Plan(bytes.NewReader(in), int64(len(in)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	tree := j.acct.Used()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	var sp memSpool
+	if _, _, err := j.WriteVerified(&sp); err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	held := int64(after.HeapAlloc) - int64(before.HeapAlloc) // the needles and their patterns
+	if charged := j.acct.Used() - tree; charged < held {
+		t.Fatalf("verification holds %d bytes, charged %d", held, charged)
+	}
+}
+
+func TestBudgetedEngineWritesTheSameBytes(t *testing.T) {
+	dir := corpusDir(t)
+	pool := budget.New(budget.Config{Workers: 2})
+	var sc scratchCount
+	budgeted := budgetedEngine(t, pool, dicomraw.Limits{}, &sc)
+	plain := newEngine(t, basicProfile(), 7)
+	for _, name := range []string{"sc_deflated.dcm", "deflated_with_sq.dcm", "seg_deflated_image_frame.dcm",
+		"ct_small_explicit_le.dcm", "rtstruct_referencing_ct.dcm", "sr_comprehensive_nested.dcm"} {
+		in, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := process(plain, in)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		got, err := process(budgeted, in)
+		if err != nil {
+			t.Fatalf("%s under the budget: %v", name, err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%s: the budgeted engine wrote other bytes", name)
+		}
+	}
+	// sc_deflated and deflated_with_sq: an input and an output scratch each.
+	if sc.made != 4 || sc.closed != 4 {
+		t.Fatalf("%d scratch files made and %d closed, want 4 and 4", sc.made, sc.closed)
+	}
+}
