@@ -273,6 +273,13 @@ type Result struct {
 	SOPInstanceUID string `json:"sop_instance_uid"`
 	TransferSyntax string `json:"transfer_syntax"`
 	Counts         Counts `json:"counts"`
+	// Name is the output's relative name, <study>/<series>/<sop>.dcm
+	// (slash-separated) by the UIDs above; NameHashed says that one of
+	// them is not a valid UID (an input's own, kept by Retain UIDs) and is
+	// named by a keyed hash instead. Sinks use Name as it is: it never
+	// leaves the folder or prefix it is joined to.
+	Name       string `json:"-"`
+	NameHashed bool   `json:"-"`
 	// Paths maps each attribute path seen (never a value) to what was
 	// done, when the engine records paths (Config.RecordPaths).
 	Paths map[string]PathAction `json:"-"`
