@@ -51,6 +51,7 @@ func DefaultTotal(workers int) int64 {
 
 // Pool is a process's memory budget. It is safe for concurrent use.
 type Pool struct {
+	total   int64
 	own     int64 // what one account holds without the shared part
 	perFile int64 // what one account may hold at most
 	maxWait time.Duration
@@ -70,8 +71,11 @@ func New(c Config) *Pool {
 	}
 	shared := c.Total / 2
 	own := (c.Total - shared) / int64(c.Workers)
-	return &Pool{own: own, perFile: own + shared, maxWait: c.MaxWait, lane: make(chan struct{}, 1)}
+	return &Pool{total: c.Total, own: own, perFile: own + shared, maxWait: c.MaxWait, lane: make(chan struct{}, 1)}
 }
+
+// Total is the budget of all files together.
+func (p *Pool) Total() int64 { return p.total }
 
 // PerFile is the most one file may hold: its worker's part and the
 // shared part.

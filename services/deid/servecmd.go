@@ -31,8 +31,10 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/dicomdeid/dicomdeid/pipeline/budget"
 	"github.com/dicomdeid/dicomdeid/pipeline/codec"
 	"github.com/dicomdeid/dicomdeid/pipeline/deid"
+	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
 	"github.com/dicomdeid/dicomdeid/pipeline/pseudonym"
 	"github.com/dicomdeid/dicomdeid/profiles"
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/connlimit"
@@ -62,6 +64,8 @@ type serveConfig struct {
 	maxObjectSize                   byteSize
 	uploadExpiry                    time.Duration
 	s3Limits                        embed.Limits // beyond the flags: timeouts, connections (tests)
+	maxMemoryMB, maxInflatedMB      int64
+	maxInflateRatio                 int
 }
 
 func serveFlags(c *serveConfig, fs *flag.FlagSet) {
@@ -97,6 +101,10 @@ func serveFlags(c *serveConfig, fs *flag.FlagSet) {
 	fs.DurationVar(&c.opTimeout, "op-timeout", 10*time.Second, "timeout of each NATS or S3 operation (retried)")
 	fs.DurationVar(&c.startupTimeout, "startup-timeout", time.Minute, "how long the start waits for JetStream and S3 to answer (a cluster electing leaders, a server still starting)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	def := dicomraw.DefaultLimits()
+	fs.Int64Var(&c.maxMemoryMB, "max-memory", 0, "MiB of memory the jobs in flight may hold together (0: 32 per worker, at least 128); half is shared, so one file may hold half of it")
+	fs.Int64Var(&c.maxInflatedMB, "max-inflated-mb", def.MaxInflated>>20, "quarantine a deflated file whose dataset inflates past this many MiB (on disk, in --data/tmp)")
+	fs.IntVar(&c.maxInflateRatio, "max-inflate-ratio", def.MaxInflateRatio, "quarantine a deflated file that inflates (past 8 MiB) to more than this many times its size")
 }
 
 // envDefaults lets every flag not given on the command line come from
@@ -229,16 +237,26 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 			return nil, fmt.Errorf("bucket %q is not a valid S3 bucket name", b)
 		}
 	}
-	eng, err := deid.New(deid.Config{Profile: prof, Key: key})
+	if c.maxMemoryMB < 0 || c.maxInflatedMB < 0 || c.maxInflateRatio < 0 {
+		return nil, errors.New("--max-memory, --max-inflated-mb and --max-inflate-ratio must not be negative")
+	}
+	// What files in flight hold is charged to one budget shared by every
+	// engine of the process; a deflated dataset inflates into the spool
+	// folder, never into memory.
+	pool := budget.New(budget.Config{Total: c.maxMemoryMB << 20, Workers: c.workers})
+	lim := dicomraw.Limits{MaxInflated: c.maxInflatedMB << 20, MaxInflateRatio: c.maxInflateRatio,
+		Scratch: func() (dicomraw.Scratch, error) { return dicomraw.TempScratch(tmp) }}
+	eng, err := deid.New(deid.Config{Profile: prof, Key: key, Limits: lim, Memory: pool})
 	if err != nil {
 		return nil, err
 	}
 	// A long-running worker holds the embedded NATS server's caches and a
-	// few jobs' spools: the heap may grow 300% between collections, under
-	// a soft 384 MiB limit (the Kubernetes manifests allow 512 MiB).
-	// Measured on the small bench workload: ~12% more instances/s than the
-	// default 100%.
-	s := &service{log: log, cfg: c, done: make(chan error, 1), gc: tuneGC(300, 384<<20)}
+	// few jobs' spools: the heap may grow 300% between collections
+	// (measured on the small bench workload: ~12% more instances/s than
+	// the default 100%), under a soft limit of the memory budget and 64 MiB
+	// for the rest, so that a process whose files hold all of the budget
+	// collects rather than growing (docs/limits.md).
+	s := &service{log: log, cfg: c, done: make(chan error, 1), gc: tuneGC(300, pool.Total()+64<<20)}
 	ok := false
 	defer func() {
 		if !ok {
@@ -350,7 +368,7 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 	if projDir == "" {
 		projDir = filepath.Join(c.data, "projects")
 	}
-	engines := &projectEngines{store: projects.DirStore{Dir: projDir}, registry: registry}
+	engines := &projectEngines{store: projects.DirStore{Dir: projDir}, registry: registry, limits: lim, memory: pool}
 	// Workers beside the embedded endpoint use its objects directly; with
 	// an external store they go through S3.
 	var work ingest.Store = s.store
