@@ -129,7 +129,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.limits.MaxElements, "max-elements", def.MaxElements, "reject files with more elements and items than this")
 	fs.DurationVar(&c.limits.MaxDuration, "max-time", def.MaxDuration, "reject a file whose de-identification takes longer than this")
 	fs.Int64Var(&c.maxInflatedMB, "max-inflated-mb", def.MaxInflated>>20, "reject a deflated file whose dataset inflates past this many MiB")
-	fs.IntVar(&c.limits.MaxInflateRatio, "max-inflate-ratio", def.MaxInflateRatio, "reject a deflated file that inflates (past 8 MiB) to more than this many times its size")
+	fs.IntVar(&c.limits.MaxInflateRatio, "max-inflate-ratio", def.MaxInflateRatio, "reject a deflated file that inflates (past 8 MiB) to more than this many times its size (0: no ratio limit)")
 	fs.Int64Var(&c.maxMemoryMB, "max-memory", 0, "MiB of memory the files in flight may hold together (0: 32 per worker, at least 128); half is shared, so one file may hold half of it")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
@@ -164,6 +164,9 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	c.limits.MaxFileSize = c.maxFileMB << 20
 	c.limits.MaxInflated = c.maxInflatedMB << 20
+	if c.limits.MaxInflateRatio == 0 {
+		c.limits.MaxInflateRatio = -1 // no ratio limit (0 is the library's default)
+	}
 	if err := checkDirs(c); err != nil {
 		fmt.Fprintln(stderr, "deid run:", err)
 		return exitUsage
@@ -457,12 +460,13 @@ func runBatch(eng *deid.Engine, c runConfig, stderr io.Writer) (*Report, error) 
 	// writers). What a killed run left there is removed by the next.
 	// Everything in --out is reached through an os.Root: no name, and no
 	// symbolic link met on the way (one planted in --out), leads outside.
-	var root *os.Root
+	var out *outTree
 	if !c.dryRun {
 		if err := os.MkdirAll(c.out, 0o750); err != nil {
 			return nil, fmt.Errorf("create --out: %w", err)
 		}
-		if root, err = os.OpenRoot(c.out); err != nil {
+		root, err := os.OpenRoot(c.out)
+		if err != nil {
 			return nil, fmt.Errorf("open --out: %w", err)
 		}
 		defer root.Close()
@@ -470,6 +474,7 @@ func runBatch(eng *deid.Engine, c runConfig, stderr io.Writer) (*Report, error) 
 			return nil, fmt.Errorf("remove partial outputs: %w", err)
 		}
 		defer root.RemoveAll(partialDir)
+		out = &outTree{root: root, made: map[string]bool{}}
 	}
 	jobs := make(chan int)
 	var wg sync.WaitGroup
@@ -497,7 +502,7 @@ func runBatch(eng *deid.Engine, c runConfig, stderr io.Writer) (*Report, error) 
 					best := sl.best
 					mu.Unlock()
 					if best == i {
-						if err := writeOutput(job, root, filepath.Join(tmpDir, fmt.Sprintf("out-%d.dcm", i)), &fo); err != nil {
+						if err := writeOutput(job, out, filepath.Join(tmpDir, fmt.Sprintf("out-%d.dcm", i)), &fo); err != nil {
 							fo.Status, fo.Reason = "rejected", err.Error()
 						}
 					}
@@ -624,20 +629,49 @@ func processOne(eng *deid.Engine, c runConfig, rel string) (FileOutcome, map[str
 // before they are renamed into place.
 const partialDir = ".deid-partial"
 
+// outTree is --out, reached only through an os.Root: no name, and no
+// symbolic link met on the way (one planted in --out), leads outside it.
+type outTree struct {
+	root *os.Root
+	mu   sync.Mutex
+	made map[string]bool // folders made (or found) in this run
+}
+
+// mkdirAll makes a folder of the tree, once per run: the series of a
+// study share theirs, and asking the root again costs a system call per
+// path component per file.
+func (o *outTree) mkdirAll(dir string, perm os.FileMode) error {
+	o.mu.Lock()
+	done := o.made[dir]
+	o.mu.Unlock()
+	if done {
+		return nil
+	}
+	if err := o.root.MkdirAll(dir, perm); err != nil {
+		return err
+	}
+	o.mu.Lock()
+	o.made[dir] = true
+	o.mu.Unlock()
+	return nil
+}
+
 // writeOutput writes a planned job to a temporary file in --out (tmpRel,
-// relative to root) that is checked and then renamed, so a reader never
+// relative to it) that is checked and then renamed, so a reader never
 // sees a partial output. The output's name is the engine's (valid UIDs,
-// or keyed hashes); it is checked to stay inside --out, and root refuses
-// any step out of it, through a symbolic link too.
-func writeOutput(job *deid.Job, root *os.Root, tmpRel string, fo *FileOutcome) error {
+// or keyed hashes); it is checked to stay inside --out, and the root
+// refuses any step out of it, through a symbolic link too (a folder
+// replaced by a link after mkdirAll made it is caught by Rename).
+func writeOutput(job *deid.Job, out *outTree, tmpRel string, fo *FileOutcome) error {
+	root := out.root
 	dst := fo.Output
 	if !filepath.IsLocal(dst) || filepath.Clean(dst) != dst {
 		return fmt.Errorf("output name leaves --out: not written")
 	}
-	if err := root.MkdirAll(filepath.Dir(dst), 0o750); err != nil {
+	if err := out.mkdirAll(filepath.Dir(dst), 0o750); err != nil {
 		return fmt.Errorf("create output directory: %w", errInOut(err))
 	}
-	if err := root.MkdirAll(filepath.Dir(tmpRel), 0o700); err != nil {
+	if err := out.mkdirAll(filepath.Dir(tmpRel), 0o700); err != nil {
 		return fmt.Errorf("create output directory: %w", errInOut(err))
 	}
 	tmp, err := root.OpenFile(tmpRel, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)

@@ -104,7 +104,7 @@ func serveFlags(c *serveConfig, fs *flag.FlagSet) {
 	def := dicomraw.DefaultLimits()
 	fs.Int64Var(&c.maxMemoryMB, "max-memory", 0, "MiB of memory the jobs in flight may hold together (0: 32 per worker, at least 128); half is shared, so one file may hold half of it")
 	fs.Int64Var(&c.maxInflatedMB, "max-inflated-mb", def.MaxInflated>>20, "quarantine a deflated file whose dataset inflates past this many MiB (on disk, in --data/tmp)")
-	fs.IntVar(&c.maxInflateRatio, "max-inflate-ratio", def.MaxInflateRatio, "quarantine a deflated file that inflates (past 8 MiB) to more than this many times its size")
+	fs.IntVar(&c.maxInflateRatio, "max-inflate-ratio", def.MaxInflateRatio, "quarantine a deflated file that inflates (past 8 MiB) to more than this many times its size (0: no ratio limit)")
 }
 
 // envDefaults lets every flag not given on the command line come from
@@ -244,7 +244,11 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 	// engine of the process; a deflated dataset inflates into the spool
 	// folder, never into memory.
 	pool := budget.New(budget.Config{Total: c.maxMemoryMB << 20, Workers: c.workers})
-	lim := dicomraw.Limits{MaxInflated: c.maxInflatedMB << 20, MaxInflateRatio: c.maxInflateRatio,
+	ratio := c.maxInflateRatio
+	if ratio == 0 {
+		ratio = -1 // no ratio limit (0 is the library's default)
+	}
+	lim := dicomraw.Limits{MaxInflated: c.maxInflatedMB << 20, MaxInflateRatio: ratio,
 		Scratch: func() (dicomraw.Scratch, error) { return dicomraw.TempScratch(tmp) }}
 	eng, err := deid.New(deid.Config{Profile: prof, Key: key, Limits: lim, Memory: pool})
 	if err != nil {
