@@ -188,3 +188,45 @@ func TestBudgetedEngineWritesTheSameBytes(t *testing.T) {
 		t.Fatalf("%d scratch files made and %d closed, want 4 and 4", sc.made, sc.closed)
 	}
 }
+
+// A frame to mask is held in memory while it is masked (three times over
+// for RLE): it is charged when the masking is planned, and a frame larger
+// than a file may hold refuses the file before anything is written.
+func TestFrameToMaskIsCharged(t *testing.T) {
+	dir := t.TempDir()
+	for name, text := range map[string]string{
+		"big.yaml":   "name: big-frame\nextends: research\nclean_pixel_data:\n  rules: [./rules.yaml]\n",
+		"rules.yaml": "rules:\n  - name: big\n    match: {sop_class_uid: 1.2.840.10008.5.1.4.1.1.7, rows: 2048, columns: 2048}\n    mask:\n      - [0, 0, 10, 10]\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prof := builtinProfile(t, filepath.Join(dir, "big.yaml"))
+	us := func(tag uint32, v uint16) el { return s(tag, "US", string([]byte{byte(v), byte(v >> 8)})) }
+	in := buildFile(t, false, []el{
+		s(tagSOPClassUID, "UI", "1.2.840.10008.5.1.4.1.1.7"), s(tagSOPInstanceUID, "UI", "1.2.826.0.1.999.7.1"),
+		s(0x00080060, "CS", "OT"), s(tagStudyInstanceUID, "UI", "1.2.826.0.1.999.7"), s(tagSeriesInstanceUID, "UI", "1.2.826.0.1.999.7.2"),
+		us(0x00280002, 3), s(0x00280004, "CS", "RGB"), us(0x00280006, 0), us(0x00280010, 2048), us(0x00280011, 2048),
+		us(0x00280100, 8), us(0x00280101, 8), us(0x00280102, 7), us(0x00280103, 0),
+		s(uint32(dicomraw.TagPixelData), "OB", string(make([]byte, 2048*2048*3))),
+	})
+	for _, c := range []struct {
+		total int64
+		want  string // "" : written
+	}{{32 << 20, "memory one file may hold"}, {256 << 20, ""}} {
+		pool := budget.New(budget.Config{Total: c.total, Workers: 2})
+		e, err := New(Config{Profile: prof, Key: testKey(t, 8), Memory: pool})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = process(e, in)
+		var rj *Rejection
+		switch {
+		case c.want == "" && err != nil:
+			t.Fatalf("with %d MiB: %v", c.total>>20, err)
+		case c.want != "" && (!errors.As(err, &rj) || rj.Kind != "limit" || !strings.Contains(rj.Reason, c.want)):
+			t.Fatalf("with %d MiB: %v, want a limit rejection", c.total>>20, err)
+		}
+	}
+}

@@ -200,6 +200,18 @@ func (j *Job) Close() error {
 	return j.f.Close()
 }
 
+// charge charges the job's memory account for n bytes at once (a large
+// buffer the job will need); a refusal refuses the file.
+func (j *Job) charge(n int64) error {
+	if j.acct == nil {
+		return nil
+	}
+	if err := j.acct.Charge(n); err != nil {
+		return &Rejection{Kind: "limit", Reason: err.Error()}
+	}
+	return nil
+}
+
 // hold charges the job's memory account for n bytes the plan holds, a
 // step at a time; a refusal stops the walk and refuses the file.
 func (j *Job) hold(n int) {

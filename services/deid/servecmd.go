@@ -381,8 +381,8 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 	}
 	svc, err := ingest.New(setupCtx, s.nc, work, ingest.Config{InBucket: c.inBucket, OutBucket: c.outBucket, Projects: engines,
 		SourceBuckets: sources, QuarantineBucket: c.quarantine, Engine: eng, Workers: c.workers, TempDir: tmp, Topology: top,
-		MaxObjectSize: int64(c.maxObjectSize),
-		StudySettle:   c.studySettle, OpTimeout: c.opTimeout, Logger: log.Named("ingest"), Metrics: metrics})
+		MaxObjectSize: int64(c.maxObjectSize), SpoolMemory: spoolMemory(pool),
+		StudySettle: c.studySettle, OpTimeout: c.opTimeout, Logger: log.Named("ingest"), Metrics: metrics})
 	if err != nil {
 		return nil, err
 	}
@@ -432,6 +432,15 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 	fmt.Fprintf(stdout, "deid serve: pixel codecs: %s%s\n", codec.Default().Summary(), codecNote())
 	ok = true
 	return s, nil
+}
+
+// spoolMemory is how large a job's input or output may be and still be
+// held in memory: a quarter of a worker's own part of the budget (a job
+// holds up to three spools: its input, its output, and the previous
+// job's output while it is stored), between 1 and 16 MiB. Larger ones
+// are files in --data/tmp.
+func spoolMemory(p *budget.Pool) int {
+	return int(min(max(p.Own()/4, 1<<20), 16<<20))
 }
 
 // wait blocks until the service stopped (signal or Stop); it can be
