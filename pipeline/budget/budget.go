@@ -23,7 +23,9 @@
 // refusing is what keeps that true when two large files come together.
 // A file waits for the shared part at most MaxWait (a deadlock breaker:
 // a caller that holds something another waiter needs while its own file
-// holds the shared part); past it the file is refused.
+// holds the shared part); past it the charge fails with an ExceededError
+// whose Wait is set, which the engine reports as an error worth another
+// try, not as a refusal of the file.
 package budget
 
 import (

@@ -230,3 +230,38 @@ func TestFrameToMaskIsCharged(t *testing.T) {
 		}
 	}
 }
+
+// Refusals that are not the file's doing are plain errors, which the
+// services retry, not Rejections, which quarantine: no scratch file, or a
+// wait for the shared part of the budget that took too long.
+func TestRefusalsOfTheLoadAreNotRejections(t *testing.T) {
+	pool := budget.New(budget.Config{Total: 32 << 20, Workers: 2, MaxWait: time.Millisecond})
+	holder := pool.Account()
+	if err := holder.Charge(pool.Own() + 1); err != nil { // takes the shared part
+		t.Fatal(err)
+	}
+	defer holder.Close()
+	e, err := New(Config{Profile: basicProfile(), Key: testKey(t, 7), Memory: pool,
+		Limits: dicomraw.Limits{MaxInflateRatio: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = process(e, bombs.Items("2.25.31", 200_000)) // more than its own 8 MiB
+	var rj *Rejection
+	var ex *budget.ExceededError
+	if err == nil || errors.As(err, &rj) || !errors.As(err, &ex) || !ex.Wait {
+		t.Fatalf("got %v, want a wait refusal that is not a Rejection", err)
+	}
+	noScratch, err := New(Config{Profile: basicProfile(), Key: testKey(t, 7),
+		Limits: dicomraw.Limits{Scratch: func() (dicomraw.Scratch, error) { return nil, os.ErrPermission }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := os.ReadFile(filepath.Join(corpusDir(t), "sc_deflated.dcm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err = process(noScratch, in); err == nil || errors.As(err, &rj) {
+		t.Fatalf("without a scratch file: %v, want an error that is not a Rejection", err)
+	}
+}

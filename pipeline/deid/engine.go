@@ -149,6 +149,38 @@ type Rejection struct {
 
 func (r *Rejection) Error() string { return r.Reason }
 
+// parseRefusal is what a parse error means for the file: a Rejection,
+// or, when the file is not the cause (no scratch file, a wait for the
+// memory budget that took too long), a plain error the caller may retry.
+// what prefixes the reason ("output: ").
+func parseRefusal(err error, what string) error {
+	var se *dicomraw.ScratchError
+	if errors.As(err, &se) || waited(err) {
+		return fmt.Errorf("deid: %s%w", what, err)
+	}
+	var pe *dicomraw.Error
+	if errors.As(err, &pe) {
+		return &Rejection{Kind: string(pe.Kind), Reason: what + pe.Error()}
+	}
+	return &Rejection{Kind: "parse", Reason: what + err.Error()}
+}
+
+// waited reports the budget's refusal of a file that waited too long for
+// its shared part: the load's doing, not the file's.
+func waited(err error) bool {
+	var ex *budget.ExceededError
+	return errors.As(err, &ex) && ex.Wait
+}
+
+// budgetRefusal is the refusal of a charge: a Rejection of kind limit,
+// or a plain error after a wait (see waited).
+func budgetRefusal(err error) error {
+	if waited(err) {
+		return fmt.Errorf("deid: %w", err)
+	}
+	return &Rejection{Kind: "limit", Reason: err.Error()}
+}
+
 func reject(kind, format string, args ...any) error {
 	return &Rejection{Kind: kind, Reason: fmt.Sprintf(format, args...)}
 }
@@ -173,11 +205,7 @@ func (e *Engine) Plan(src io.ReaderAt, size int64) (*Job, error) {
 	f, err := dicomraw.Parse(src, size, lim)
 	if err != nil {
 		acct.Close()
-		var pe *dicomraw.Error
-		if errors.As(err, &pe) {
-			return nil, &Rejection{Kind: string(pe.Kind), Reason: pe.Error()}
-		}
-		return nil, &Rejection{Kind: "parse", Reason: err.Error()}
+		return nil, parseRefusal(err, "")
 	}
 	j := &Job{eng: e, f: f, res: &Result{TransferSyntax: f.Syntax.UID, Paths: map[string]PathAction{}}, deadline: deadline,
 		acct: acct, lim: lim}
@@ -207,7 +235,7 @@ func (j *Job) charge(n int64) error {
 		return nil
 	}
 	if err := j.acct.Charge(n); err != nil {
-		return &Rejection{Kind: "limit", Reason: err.Error()}
+		return budgetRefusal(err)
 	}
 	return nil
 }
@@ -223,7 +251,7 @@ func (j *Job) hold(n int) {
 		return
 	}
 	if err := j.acct.Charge(j.held); err != nil {
-		j.refusal = &Rejection{Kind: "limit", Reason: err.Error()}
+		j.refusal = budgetRefusal(err)
 	}
 	j.held = 0
 }

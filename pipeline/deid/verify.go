@@ -76,7 +76,7 @@ func (j *Job) verifier() *verify.Matcher {
 		j.vset.Add(j.f)
 		j.matcher = j.vset.CompileCached(j.eng.matchers)
 		if err := j.vset.Err(); err != nil && j.refusal == nil {
-			j.refusal = &Rejection{Kind: "limit", Reason: err.Error()}
+			j.refusal = budgetRefusal(err)
 		}
 	}
 	return j.matcher
@@ -115,8 +115,8 @@ func (j *Job) WriteVerified(dst Spool) (int64, *Verification, error) {
 	out, err := dicomraw.Parse(dst, n, lim)
 	if err != nil {
 		var pe *dicomraw.Error
-		if errors.As(err, &pe) && pe.Kind == dicomraw.ErrLimit {
-			return n, nil, &Rejection{Kind: "limit", Reason: "output: " + err.Error()}
+		if !errors.As(err, &pe) || pe.Kind == dicomraw.ErrLimit {
+			return n, nil, parseRefusal(err, "output: ") // a limit, or no scratch file
 		}
 		return n, nil, &Rejection{Kind: "output", Reason: "output failed its own parse check: " + err.Error()}
 	}

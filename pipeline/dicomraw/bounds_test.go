@@ -219,3 +219,16 @@ func bigValues(n, size int) []byte {
 	}
 	return b
 }
+
+// A scratch file that cannot be made is the system's failure, not the
+// file's: a *ScratchError, not a *Error, so that a service tries again
+// rather than quarantining the file.
+func TestNoScratchFileIsNotTheFilesFault(t *testing.T) {
+	lim := Limits{Scratch: func() (Scratch, error) { return nil, errors.New("no space left on device") }}
+	_, err := parseBytes(bombs.Deflate("2.25.1", 1<<20), lim)
+	var se *ScratchError
+	var pe *Error
+	if !errors.As(err, &se) || errors.As(err, &pe) {
+		t.Fatalf("got %T %v, want a *ScratchError", err, err)
+	}
+}

@@ -126,7 +126,20 @@ type Error struct {
 	Tag    Tag // 0 when not inside an element
 	Kind   ErrorKind
 	Msg    string
+	// Err is the budget's refusal behind a limit (Limits.Budget), for
+	// callers that tell its kinds apart; Msg has its text.
+	Err error
 }
+
+// Unwrap returns the budget's refusal, if that is the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// ScratchError is a failure to create, or to write, the scratch file a
+// deflated dataset inflates into: the system's, not the file's (a full
+// disk), so worth another try. Its text has no path.
+type ScratchError struct{ Msg string }
+
+func (e *ScratchError) Error() string { return e.Msg }
 
 // ErrorKind classifies parse failures for reports and metrics.
 type ErrorKind string
@@ -319,14 +332,14 @@ func parse(src io.ReaderAt, size int64, lim Limits) (*File, error) {
 }
 
 // inflate inflates the deflated dataset at pos into a scratch file, which
-// becomes the File's Body. It stops, with kind limit, as soon as the
+// becomes the File's Body (a *ScratchError when that file fails). It stops, with kind limit, as soon as the
 // dataset inflates past MaxInflated bytes, or (past RatioFloor bytes) to
 // more than MaxInflateRatio times the deflated bytes read so far: a 4 MB
 // bomb that would inflate to 4 GiB is refused after 8 MiB.
 func (p *parser) inflate(src io.ReaderAt, pos, size int64) error {
 	sc, err := p.lim.newScratch()
 	if err != nil {
-		return &Error{Offset: pos, Kind: ErrLimit, Msg: "no scratch file to inflate the dataset into: " + errText(err)}
+		return &ScratchError{Msg: "no scratch file to inflate the dataset into: " + errText(err)}
 	}
 	p.f.scratch = sc
 	in := &countingReader{r: bufio.NewReaderSize(io.NewSectionReader(src, pos, size-pos), 32<<10)}
@@ -351,7 +364,7 @@ func (p *parser) inflate(src io.ReaderAt, pos, size int64) error {
 		}
 		if k > 0 {
 			if _, err := sc.Write(buf[:k]); err != nil {
-				return &Error{Offset: pos, Kind: ErrLimit, Msg: "cannot write the inflated dataset to its scratch file: " + errText(err)}
+				return &ScratchError{Msg: "cannot write the inflated dataset to its scratch file: " + errText(err)}
 			}
 		}
 		if rerr == io.EOF {
@@ -583,7 +596,7 @@ func (p *parser) settle(off int64) error {
 	n := p.mem - p.charged
 	p.charged = p.mem
 	if err := p.lim.Budget.Charge(n); err != nil {
-		return &Error{Offset: off, Kind: ErrLimit, Msg: err.Error()}
+		return &Error{Offset: off, Kind: ErrLimit, Msg: err.Error(), Err: err}
 	}
 	return nil
 }
