@@ -582,19 +582,19 @@ type parser struct {
 // a step's worth is uncharged.
 func (p *parser) hold(off, n int64) error {
 	p.mem += n
-	if p.lim.Budget == nil || p.mem-p.charged < chargeStep {
-		return nil
+	if p.mem-p.charged < chargeStep {
+		return nil // the common case, inlined
 	}
 	return p.settle(off)
 }
 
 // settle charges what is held and not charged yet.
 func (p *parser) settle(off int64) error {
-	if p.lim.Budget == nil || p.mem == p.charged {
-		return nil
-	}
 	n := p.mem - p.charged
 	p.charged = p.mem
+	if p.lim.Budget == nil || n == 0 {
+		return nil
+	}
 	if err := p.lim.Budget.Charge(n); err != nil {
 		return &Error{Offset: off, Kind: ErrLimit, Msg: err.Error(), Err: err}
 	}
