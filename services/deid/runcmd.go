@@ -167,6 +167,10 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	if c.limits.MaxInflateRatio == 0 {
 		c.limits.MaxInflateRatio = -1 // no ratio limit (0 is the library's default)
 	}
+	if err := checkCrosswalk(c); err != nil {
+		fmt.Fprintln(stderr, "deid run:", err)
+		return exitUsage
+	}
 	if err := checkDirs(c); err != nil {
 		fmt.Fprintln(stderr, "deid run:", err)
 		return exitUsage
@@ -191,10 +195,6 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	eng, err := deid.New(deid.Config{Profile: prof, Key: key, Limits: c.limits, RecordPaths: c.dryRun, Memory: pool})
 	defer tuneGC(400, 48<<20)()
 	if err != nil {
-		fmt.Fprintln(stderr, "deid run:", err)
-		return exitUsage
-	}
-	if err := checkCrosswalk(c); err != nil {
 		fmt.Fprintln(stderr, "deid run:", err)
 		return exitUsage
 	}
