@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dicomdeid/dicomdeid/pipeline/budget"
 	"github.com/dicomdeid/dicomdeid/pipeline/codec"
 	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
 	"github.com/dicomdeid/dicomdeid/pipeline/ps315"
@@ -45,6 +46,13 @@ type Config struct {
 	// Codecs decode compressed pixels to mask (Clean Pixel Data); nil is
 	// this build's codec.Default().
 	Codecs *codec.Set
+	// Memory, when set, is the process's memory budget (shared with the
+	// process's other engines): each Plan opens an account of it, which
+	// parsing, planning and verification charge and Job.Close ends; a
+	// file that would hold more than one file may is refused (Rejection
+	// kind "limit"). Set Limits.Scratch too, so that a deflated dataset
+	// inflates where the caller keeps its temporary files.
+	Memory *budget.Pool
 }
 
 // PatientLookup maps a patient (Patient ID, Issuer of Patient ID) to a
@@ -65,6 +73,7 @@ type Engine struct {
 	record    bool
 	lookup    PatientLookup
 	codecs    *codec.Set
+	mem       *budget.Pool
 	// matchers: the verifier's compiled needle lists, shared by the files
 	// of a series (same patient, study and dates).
 	matchers *verify.Cache
@@ -110,6 +119,7 @@ func New(cfg Config) (*Engine, error) {
 	if e.codecs == nil {
 		e.codecs = codec.Default()
 	}
+	e.mem = cfg.Memory
 	e.matchers = verify.NewCache(256)
 	e.policy = VerifyPolicy(p)
 	return e, nil
@@ -139,12 +149,46 @@ type Rejection struct {
 
 func (r *Rejection) Error() string { return r.Reason }
 
+// parseRefusal is what a parse error means for the file: a Rejection,
+// or, when the file is not the cause (no scratch file, a wait for the
+// memory budget that took too long), a plain error the caller may retry.
+// what prefixes the reason ("output: ").
+func parseRefusal(err error, what string) error {
+	var se *dicomraw.ScratchError
+	if errors.As(err, &se) || waited(err) {
+		return fmt.Errorf("deid: %s%w", what, err)
+	}
+	var pe *dicomraw.Error
+	if errors.As(err, &pe) {
+		return &Rejection{Kind: string(pe.Kind), Reason: what + pe.Error()}
+	}
+	return &Rejection{Kind: "parse", Reason: what + err.Error()}
+}
+
+// waited reports the budget's refusal of a file that waited too long for
+// its shared part: the load's doing, not the file's.
+func waited(err error) bool {
+	var ex *budget.ExceededError
+	return errors.As(err, &ex) && ex.Wait
+}
+
+// budgetRefusal is the refusal of a charge: a Rejection of kind limit,
+// or a plain error after a wait (see waited).
+func budgetRefusal(err error) error {
+	if waited(err) {
+		return fmt.Errorf("deid: %w", err)
+	}
+	return &Rejection{Kind: "limit", Reason: err.Error()}
+}
+
 func reject(kind, format string, args ...any) error {
 	return &Rejection{Kind: kind, Reason: fmt.Sprintf(format, args...)}
 }
 
 // Plan parses src and decides the output. Nothing is written; the returned
-// Job knows the output identifiers and writes with WriteTo.
+// Job knows the output identifiers and writes with WriteTo. Close the Job
+// when done with it: it gives back its memory budget and its scratch
+// file (a deflated input's inflated dataset).
 func (e *Engine) Plan(src io.ReaderAt, size int64) (*Job, error) {
 	// One deadline (Limits.MaxDuration) covers parsing and planning.
 	maxDur := e.lim.MaxDuration
@@ -152,29 +196,71 @@ func (e *Engine) Plan(src io.ReaderAt, size int64) (*Job, error) {
 		maxDur = dicomraw.DefaultLimits().MaxDuration
 	}
 	deadline := time.Now().Add(maxDur)
-	f, err := dicomraw.Parse(src, size, e.lim)
-	if err != nil {
-		var pe *dicomraw.Error
-		if errors.As(err, &pe) {
-			return nil, &Rejection{Kind: string(pe.Kind), Reason: pe.Error()}
-		}
-		return nil, &Rejection{Kind: "parse", Reason: err.Error()}
+	lim := e.lim
+	var acct *budget.Account
+	if e.mem != nil {
+		acct = e.mem.Account()
+		lim.Budget = acct
 	}
-	j := &Job{eng: e, f: f, res: &Result{TransferSyntax: f.Syntax.UID, Paths: map[string]PathAction{}}, deadline: deadline}
+	f, err := dicomraw.Parse(src, size, lim)
+	if err != nil {
+		acct.Close()
+		return nil, parseRefusal(err, "")
+	}
+	j := &Job{eng: e, f: f, res: &Result{TransferSyntax: f.Syntax.UID, Paths: map[string]PathAction{}}, deadline: deadline,
+		acct: acct, lim: lim}
 	if err := j.run(); err != nil {
+		j.Close()
 		return nil, err
 	}
 	if j.late {
+		j.Close()
 		return nil, reject("limit", "de-identification took longer than the limit of %s", maxDur)
 	}
 	return j, nil
+}
+
+// Close gives back what the job holds: its share of the memory budget and
+// the scratch file of a deflated input. The job cannot be written after.
+// Close can be called more than once.
+func (j *Job) Close() error {
+	j.acct.Close()
+	return j.f.Close()
+}
+
+// charge charges the job's memory account for n bytes at once (a large
+// buffer the job will need); a refusal refuses the file.
+func (j *Job) charge(n int64) error {
+	if j.acct == nil {
+		return nil
+	}
+	if err := j.acct.Charge(n); err != nil {
+		return budgetRefusal(err)
+	}
+	return nil
+}
+
+// hold charges the job's memory account for n bytes the plan holds, a
+// step at a time; a refusal stops the walk and refuses the file.
+func (j *Job) hold(n int) {
+	if j.acct == nil || j.refusal != nil {
+		return
+	}
+	j.held += int64(n)
+	if j.held < 64<<10 {
+		return
+	}
+	if err := j.acct.Charge(j.held); err != nil {
+		j.refusal = budgetRefusal(err)
+	}
+	j.held = 0
 }
 
 // overtime reports, looking at the clock every few thousand calls, that
 // the job's deadline has passed; the dataset walk then stops and Plan
 // refuses the file.
 func (j *Job) overtime() bool {
-	if j.late {
+	if j.late || j.refusal != nil {
 		return true
 	}
 	j.ticks++
@@ -212,6 +298,10 @@ type Job struct {
 	ticks    int
 	late     bool  // the deadline passed during the walk: the plan is void
 	refusal  error // a reason found during the walk to refuse the whole file
+
+	acct *budget.Account // the file's memory budget (nil: none)
+	held int64           // held by the plan, not charged yet
+	lim  dicomraw.Limits // the engine's, charging acct
 }
 
 // Result describes a planned (and then written) file. It carries
@@ -223,6 +313,13 @@ type Result struct {
 	SOPInstanceUID string `json:"sop_instance_uid"`
 	TransferSyntax string `json:"transfer_syntax"`
 	Counts         Counts `json:"counts"`
+	// Name is the output's relative name, <study>/<series>/<sop>.dcm
+	// (slash-separated) by the UIDs above; NameHashed says that one of
+	// them is not a valid UID (an input's own, kept by Retain UIDs) and is
+	// named by a keyed hash instead. Sinks use Name as it is: it never
+	// leaves the folder or prefix it is joined to.
+	Name       string `json:"-"`
+	NameHashed bool   `json:"-"`
 	// Paths maps each attribute path seen (never a value) to what was
 	// done, when the engine records paths (Config.RecordPaths).
 	Paths map[string]PathAction `json:"-"`

@@ -58,6 +58,7 @@ func (j *Job) collect(els []*dicomraw.Element, sc scope) {
 			return
 		}
 		seen[low] = true
+		j.hold(64 + 5*len(low)) // the map entry, the runes, the needle
 		r := []rune(low)
 		if needleWeight(r) < minNeedle || !hasAlnum(r) {
 			return

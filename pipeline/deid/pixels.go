@@ -156,6 +156,9 @@ func (j *Job) planPixels(sopClass string) error {
 		if err := g.Check(); err != nil {
 			return reject("pixels", "pixels to mask but %v: held back", err)
 		}
+		if err := j.chargeFrame(g); err != nil {
+			return err
+		}
 		length := px.ValueLength()
 		if px.Length == dicomraw.Undefined || length < int64(g.FrameBytes())*int64(g.Frames) {
 			return reject("pixels", "pixel data shorter than its %d frames: held back", g.Frames)
@@ -168,6 +171,9 @@ func (j *Job) planPixels(sopClass string) error {
 	case j.f.Syntax.UID == codec.RLELossless && !j.hasExtendedOffsets():
 		if err := g.Check(); err != nil {
 			return reject("pixels", "pixels to mask but %v: held back", err)
+		}
+		if err := j.chargeFrame(g); err != nil {
+			return err
 		}
 		frames, err := rleFrames(px, g.Frames)
 		if err != nil {
@@ -182,6 +188,14 @@ func (j *Job) planPixels(sopClass string) error {
 	}
 	j.pixelsMasked = true
 	return nil
+}
+
+// chargeFrame charges the job's memory budget for the frame a mask
+// holds while it masks: the frame, and as much again twice for what it
+// is decoded from and encoded to (RLE's plane and copy, a codec's
+// buffers).
+func (j *Job) chargeFrame(g pixels.Geometry) error {
+	return j.charge(3 * int64(g.FrameBytes()))
 }
 
 func (j *Job) hasExtendedOffsets() bool {
@@ -222,6 +236,9 @@ func (j *Job) planDecoded(px *dicomraw.Element, rects []pixels.Rect) error {
 		BitsAllocated: out.BitsAllocated, PlanarConfiguration: out.PlanarConfiguration}
 	if err := g.Check(); err != nil {
 		return reject("pixels", "pixels to mask but %v: held back", err)
+	}
+	if err := j.chargeFrame(g); err != nil {
+		return err
 	}
 	// Whether the input had lost information: its syntax and its first
 	// frame's codestream (JPEG 2000 and JPEG-LS may be lossless), or what

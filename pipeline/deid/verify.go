@@ -44,7 +44,12 @@ func VerifyPolicy(p *rules.Profile) verify.Policy {
 // of this job's input. Findings make it a Rejection of kind "residual":
 // the caller must not publish the output.
 func (j *Job) Verify(out *dicomraw.File) (*Verification, error) {
-	fs, ex, err := j.verifier().Scan(out)
+	m := j.verifier()
+	if j.refusal != nil {
+		// The budget refused the needles: the matcher is incomplete.
+		return nil, j.refusal
+	}
+	fs, ex, err := m.Scan(out)
 	if err != nil {
 		return nil, err
 	}
@@ -64,8 +69,15 @@ func (j *Job) Verify(out *dicomraw.File) (*Verification, error) {
 // value it reads (only what will be written).
 func (j *Job) verifier() *verify.Matcher {
 	if j.matcher == nil {
-		j.vset = verify.Collect(j.f, j.eng.policy)
+		j.vset = verify.NewSet(j.eng.policy)
+		if j.acct != nil {
+			j.vset.SetBudget(j.acct)
+		}
+		j.vset.Add(j.f)
 		j.matcher = j.vset.CompileCached(j.eng.matchers)
+		if err := j.vset.Err(); err != nil && j.refusal == nil {
+			j.refusal = budgetRefusal(err)
+		}
 	}
 	return j.matcher
 }
@@ -92,10 +104,23 @@ func (j *Job) WriteVerified(dst Spool) (int64, *Verification, error) {
 	if err != nil {
 		return n, nil, fmt.Errorf("write output: %w", err)
 	}
-	out, err := dicomraw.Parse(dst, n, j.eng.lim)
+	// The output is this process's own: its deflated dataset (if any)
+	// inflates to what was just written, whatever its ratio. Its tree is
+	// charged to the job's account with the input's.
+	lim := j.lim
+	lim.MaxInflateRatio = -1
+	if lim.MaxInflated > 0 {
+		lim.MaxInflated += 16 << 20 // the attributes the profile adds
+	}
+	out, err := dicomraw.Parse(dst, n, lim)
 	if err != nil {
+		var pe *dicomraw.Error
+		if !errors.As(err, &pe) || pe.Kind == dicomraw.ErrLimit {
+			return n, nil, parseRefusal(err, "output: ") // a limit, or no scratch file
+		}
 		return n, nil, &Rejection{Kind: "output", Reason: "output failed its own parse check: " + err.Error()}
 	}
+	defer out.Close()
 	v, err := j.Verify(out)
 	return n, v, err
 }

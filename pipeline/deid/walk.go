@@ -147,6 +147,7 @@ func (j *Job) run() error {
 	r.SOPInstanceUID = j.outTopUID(tagSOPInstanceUID, sopInstance)
 	r.StudyUID = j.outTopUID(tagStudyInstanceUID, "")
 	r.SeriesUID = j.outTopUID(tagSeriesInstanceUID, "")
+	r.Name, r.NameHashed = j.eng.outputName(r)
 	j.addMarkers()
 	j.meta = []dicomraw.MetaElement{
 		{Tag: 0x00020001, VR: "OB", Value: []byte{0, 1}},

@@ -2,6 +2,7 @@ package dicomraw
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -48,15 +49,21 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
+		defer pf.Close()
 		var out bytes.Buffer
 		meta := []MetaElement{{Tag: TagTransferSyntaxUID, VR: "UI", Value: []byte(pf.Syntax.UID)}}
 		if err := Write(&out, pf, meta); err != nil {
 			t.Fatalf("parsed but does not write: %v", err)
 		}
-		g, err := Parse(bytes.NewReader(out.Bytes()), int64(out.Len()), fuzzLimits)
+		// Written here: deflated again, it may compress better than the
+		// input did, so no ratio applies (as for the engine's outputs).
+		back := fuzzLimits
+		back.MaxInflateRatio = -1
+		g, err := Parse(bytes.NewReader(out.Bytes()), int64(out.Len()), back)
 		if err != nil {
 			t.Fatalf("written output does not parse: %v", err)
 		}
+		defer g.Close()
 		if g.Syntax.UID != pf.Syntax.UID {
 			t.Fatalf("syntax %s written, %s read back", pf.Syntax.UID, g.Syntax.UID)
 		}
@@ -70,6 +77,41 @@ func FuzzParse(f *testing.F) {
 		}
 		if !pf.Syntax.Deflated && !bytes.Equal(in[pf.BodyStart:pf.BodyEnd], out.Bytes()[g.BodyStart:g.BodyEnd]) {
 			t.Fatal("dataset bytes changed by an unedited write")
+		}
+	})
+}
+
+// FuzzParseCharged: under a small memory budget no input panics, a refused
+// charge always fails the parse (kind limit), and a parse the budget
+// allows reads the same tree as one without a budget.
+func FuzzParseCharged(f *testing.F) {
+	addCorpusSeeds(f)
+	f.Fuzz(func(t *testing.T, in []byte) {
+		b := &capBudget{limit: 256 << 10}
+		lim := fuzzLimits
+		lim.Budget = b
+		pf, err := Parse(bytes.NewReader(in), int64(len(in)), lim)
+		if err != nil {
+			var pe *Error
+			if !errors.As(err, &pe) {
+				t.Fatalf("error %T is not a *dicomraw.Error: %v", err, err)
+			}
+			if b.used > b.limit && pe.Kind != ErrLimit {
+				t.Fatalf("over the budget, the parse failed with kind %s: %v", pe.Kind, err)
+			}
+			return
+		}
+		defer pf.Close()
+		if b.used > b.limit {
+			t.Fatalf("parsed although %d bytes were charged against a limit of %d", b.used, b.limit)
+		}
+		free, err := Parse(bytes.NewReader(in), int64(len(in)), fuzzLimits)
+		if err != nil {
+			t.Fatalf("parses under a budget, not without: %v", err)
+		}
+		defer free.Close()
+		if free.Count != pf.Count || len(free.Elements) != len(pf.Elements) {
+			t.Fatalf("%d elements and items under a budget, %d without", pf.Count, free.Count)
 		}
 	})
 }

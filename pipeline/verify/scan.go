@@ -51,6 +51,7 @@ type compiled struct {
 	index  *patternIndex
 	pats   []pattern
 	maxLen int
+	size   int // bytes it holds, about (what the cache counts)
 }
 
 type pattern struct {
@@ -107,7 +108,10 @@ func (s *Set) CompileCached(c *Cache) *Matcher {
 			key = binary.LittleEndian.AppendUint64(key, h.h)
 			other[k] = h.i
 		}
-		cp := c.get(string(key), func() *compiled { return s.compile(other) })
+		cp := c.get(string(key), func() (*compiled, bool) {
+			cp := s.compile(other)
+			return cp, s.err == nil // an incomplete list is never kept
+		})
 		m.parts = append(m.parts, &matcherPart{compiled: cp, needles: other})
 		other = nil
 	}
@@ -169,6 +173,8 @@ func (s *Set) compile(idx []int) *compiled {
 		if len(b) == 0 {
 			return
 		}
+		m.size += patternCost + 2*len(b)
+		s.hold(patternCost + 2*len(b))
 		raw = append(raw, b)
 		m.pats = append(m.pats, p)
 		if len(b) > m.maxLen {
@@ -177,6 +183,9 @@ func (s *Set) compile(idx []int) *compiled {
 	}
 	charsets := s.charsetKeys()
 	for i, ni := range idx {
+		if s.err != nil {
+			break // refused by the budget: the set is incomplete anyway
+		}
 		n := s.needles[ni]
 		bound := byte(0)
 		switch {
@@ -213,38 +222,59 @@ func (s *Set) compile(idx []int) *compiled {
 		}
 	}
 	m.index = newPatternIndex(raw)
+	if s.err == nil && s.budget != nil && s.held > 0 {
+		s.err = s.budget.Charge(s.held)
+		s.held = 0
+	}
 	return m
 }
 
 // Cache keeps what needle lists compiled to, for the files that follow
-// (bounded: the oldest entries go first). Safe for concurrent use.
+// (bounded in entries and in bytes: the oldest entries go first). What
+// it keeps outlives the files' memory budgets, so it keeps only lists of
+// a series' usual size, never a hostile file's thousands. Safe for
+// concurrent use.
 type Cache struct {
-	seed  maphash.Seed
-	mu    sync.Mutex
-	m     map[string]*compiled
-	order []string
-	max   int
+	seed     maphash.Seed
+	mu       sync.Mutex
+	m        map[string]*compiled
+	order    []string
+	max      int
+	bytes    int // held by the entries
+	maxBytes int
 }
+
+// CacheBytes is the most a Cache holds; a list larger than a sixteenth of
+// it (1 MiB) is not kept. An MR slice with a Siemens CSA header compiles
+// to 0.6 MB, which its series shares; a CT slice's to 5 KB.
+const CacheBytes = 16 << 20
 
 // NewCache returns a cache of at most max compiled needle lists.
 func NewCache(max int) *Cache {
-	return &Cache{seed: maphash.MakeSeed(), m: map[string]*compiled{}, max: max}
+	return &Cache{seed: maphash.MakeSeed(), m: map[string]*compiled{}, max: max, maxBytes: CacheBytes}
 }
 
-func (c *Cache) get(key string, build func() *compiled) *compiled {
+// get returns the list compiled under key, or builds it; build's bool
+// says whether what it built may be kept.
+func (c *Cache) get(key string, build func() (*compiled, bool)) *compiled {
 	c.mu.Lock()
 	if cp, ok := c.m[key]; ok {
 		c.mu.Unlock()
 		return cp
 	}
 	c.mu.Unlock()
-	cp := build() // outside the lock: two workers may build the same one
+	cp, keep := build() // outside the lock: two workers may build the same one
+	if !keep || cp.size > c.maxBytes/16 {
+		return cp
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.m[key]; !ok {
 		c.m[key] = cp
+		c.bytes += cp.size
 		c.order = append(c.order, key)
-		for len(c.order) > c.max {
+		for len(c.order) > c.max || c.bytes > c.maxBytes {
+			c.bytes -= c.m[c.order[0]].size
 			delete(c.m, c.order[0])
 			c.order = c.order[1:]
 		}

@@ -11,9 +11,10 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/dicomdeid/dicomdeid/pipeline/budget"
 	"github.com/dicomdeid/dicomdeid/pipeline/deid"
+	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
 	"github.com/dicomdeid/dicomdeid/pipeline/pseudonym"
-	"github.com/dicomdeid/dicomdeid/pipeline/rules"
 	"github.com/dicomdeid/dicomdeid/profiles"
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/ingest"
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/projects"
@@ -117,8 +118,12 @@ func projectCmd(args []string, stdout, stderr io.Writer) int {
 type projectEngines struct {
 	store    projects.Store
 	registry *profiles.Registry
-	mu       sync.Mutex
-	cache    map[[2]string]*deid.Engine
+	// limits and memory are the service's: a dataset's files are bounded
+	// like the others, out of the same budget.
+	limits dicomraw.Limits
+	memory *budget.Pool
+	mu     sync.Mutex
+	cache  map[[2]string]*deid.Engine
 }
 
 // Engine implements ingest.EngineSource. Its errors are
@@ -145,7 +150,7 @@ func (p *projectEngines) Engine(ctx context.Context, project, profile string) (*
 	if err != nil {
 		return nil, fmt.Errorf("project store: %w", err)
 	}
-	e, err := projectEngine(ctx, p.store, prof, project, key)
+	e, err := projectEngine(ctx, p.store, deid.Config{Profile: prof, Key: key, Limits: p.limits, Memory: p.memory}, project)
 	if err != nil {
 		return nil, err
 	}
@@ -156,10 +161,10 @@ func (p *projectEngines) Engine(ctx context.Context, project, profile string) (*
 	return e, nil
 }
 
-// projectEngine is the engine a project's deliveries are made with: its
-// key, the profile, its lookup table if it has one.
-func projectEngine(ctx context.Context, store projects.Store, prof *rules.Profile, project string, key pseudonym.Key) (*deid.Engine, error) {
-	cfg := deid.Config{Profile: prof, Key: key}
+// projectEngine is the engine a project's deliveries are made with: cfg
+// (its key, the profile, the service's limits) and its lookup table if it
+// has one.
+func projectEngine(ctx context.Context, store projects.Store, cfg deid.Config, project string) (*deid.Engine, error) {
 	if store != nil {
 		l, err := store.Lookup(ctx, project)
 		if err != nil {
@@ -235,7 +240,7 @@ func pseudonymCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "deid pseudonym:", err)
 		return exitUsage
 	}
-	eng, err := projectEngine(ctx, store, prof, *project, key)
+	eng, err := projectEngine(ctx, store, deid.Config{Profile: prof, Key: key}, *project)
 	if err != nil {
 		fmt.Fprintln(stderr, "deid pseudonym:", err)
 		return exitUsage

@@ -124,7 +124,7 @@ func TestRunUsageErrors(t *testing.T) {
 			wantStderr: "--workers"},
 		{name: "extra argument", args: []string{"--in", in, "--out", out, "--key-file", key, "more"},
 			wantStderr: "unexpected argument"},
-		{name: "unknown flag", args: []string{"--in", in, "--out", out, "--key-file", key, "--force"},
+		{name: "unknown flag", args: []string{"--in", in, "--out", out, "--key-file", key, "--no-such-flag"},
 			wantStderr: "flag provided but not defined"},
 	}
 	for _, tc := range tests {

@@ -20,6 +20,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
+	"github.com/dicomdeid/dicomdeid/pipeline/budget"
 	"github.com/dicomdeid/dicomdeid/pipeline/deid"
 	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
 	"github.com/dicomdeid/dicomdeid/pipeline/ps315"
@@ -30,12 +31,12 @@ import (
 
 // runConfig holds the flags of `deid run`.
 type runConfig struct {
-	in, out, profile, keyFile, report string
-	crosswalk                         string // --crosswalk FILE.csv (crosswalk.go)
-	workers                           int
-	dryRun, progress, noProgress      bool
-	maxFileMB                         int64
-	limits                            dicomraw.Limits
+	in, out, profile, keyFile, report, tmp string
+	crosswalk                              string // --crosswalk FILE.csv (crosswalk.go)
+	workers                                int
+	dryRun, progress, noProgress, force    bool
+	maxFileMB, maxInflatedMB, maxMemoryMB  int64
+	limits                                 dicomraw.Limits
 }
 
 // Report is the JSON report of a run. Input paths are relative to --in and
@@ -66,17 +67,23 @@ type ReportCounts struct {
 	Quarantined int `json:"quarantined"`
 	NotDICOM    int `json:"skipped_not_dicom"`
 	Duplicates  int `json:"duplicates"`
+	// NamedByHash outputs have a UID that is not a valid UID (kept by
+	// Retain UIDs) and are named by a keyed hash of it instead.
+	NamedByHash int `json:"outputs_named_by_hash"`
 }
 
 // FileOutcome is what happened to one input file.
 type FileOutcome struct {
-	Input       string       `json:"input"`
-	Status      string       `json:"status"` // written, rejected, not-dicom, duplicate, planned
-	Reason      string       `json:"reason,omitempty"`
-	Output      string       `json:"output,omitempty"`
-	SOPClassUID string       `json:"sop_class_uid,omitempty"`
-	Bytes       int64        `json:"bytes,omitempty"`
-	Counts      *deid.Counts `json:"counts,omitempty"`
+	Input  string `json:"input"`
+	Status string `json:"status"` // written, rejected, not-dicom, duplicate, planned
+	Reason string `json:"reason,omitempty"`
+	Output string `json:"output,omitempty"`
+	// OutputHashed: a UID of the output is not a valid UID, and Output
+	// names it by a keyed hash (hashed-...) instead.
+	OutputHashed bool         `json:"output_named_by_hash,omitempty"`
+	SOPClassUID  string       `json:"sop_class_uid,omitempty"`
+	Bytes        int64        `json:"bytes,omitempty"`
+	Counts       *deid.Counts `json:"counts,omitempty"`
 	// Verification is the verifier's account: how many identifying values
 	// of the input it looked for, and what the profile keeps on purpose.
 	Verification *FileVerification `json:"verification,omitempty"`
@@ -107,8 +114,10 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.out, "out", "", "output directory for OUT/<StudyUID>/<SeriesUID>/<SOPUID>.dcm")
 	fs.StringVar(&c.profile, "profile", "basic", "built-in profile name or profile file")
 	fs.StringVar(&c.keyFile, "key-file", "", "project key file (or set DEID_KEY to the hex key)")
-	fs.StringVar(&c.report, "report", "", "write a JSON report to this file")
+	fs.StringVar(&c.report, "report", "", "write a JSON report to this file (mode 0600; never the key file, nor inside --in or --out)")
 	fs.StringVar(&c.crosswalk, "crosswalk", "", "write id_old,id_new rows (Patient ID, Study/Series/SOP Instance UIDs) to this CSV file (mode 0600; it re-identifies the outputs)")
+	fs.BoolVar(&c.force, "force", false, "let --report replace an existing file")
+	fs.StringVar(&c.tmp, "tmp", "", "folder for the scratch files of deflated inputs (default: a hidden folder in --out)")
 	fs.IntVar(&c.workers, "workers", runtime.NumCPU(), "files processed in parallel")
 	fs.BoolVar(&c.dryRun, "dry-run", false, "write nothing; print per attribute path the action and the number of files")
 	fs.BoolVar(&c.noProgress, "no-progress", false, "no progress bar even on a terminal")
@@ -119,6 +128,9 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.limits.MaxDepth, "max-depth", def.MaxDepth, "reject files with sequences nested deeper than this")
 	fs.IntVar(&c.limits.MaxElements, "max-elements", def.MaxElements, "reject files with more elements and items than this")
 	fs.DurationVar(&c.limits.MaxDuration, "max-time", def.MaxDuration, "reject a file whose de-identification takes longer than this")
+	fs.Int64Var(&c.maxInflatedMB, "max-inflated-mb", def.MaxInflated>>20, "reject a deflated file whose dataset inflates past this many MiB")
+	fs.IntVar(&c.limits.MaxInflateRatio, "max-inflate-ratio", def.MaxInflateRatio, "reject a deflated file that inflates (past 8 MiB) to more than this many times its size (0: no ratio limit)")
+	fs.Int64Var(&c.maxMemoryMB, "max-memory", 0, "MiB of memory the files in flight may hold together (0: 32 per worker, at least 128); half is shared, so one file may hold half of it")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -134,6 +146,10 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "deid run: --workers must be at least 1")
 		return exitUsage
 	}
+	if c.maxMemoryMB < 0 || c.maxInflatedMB < 0 || c.limits.MaxInflateRatio < 0 {
+		fmt.Fprintln(stderr, "deid run: --max-memory, --max-inflated-mb and --max-inflate-ratio must not be negative")
+		return exitUsage
+	}
 	c.progress = !c.noProgress && isTerminal(stderr)
 	var l profiles.Loader
 	prof, err := l.Load(c.profile)
@@ -147,17 +163,38 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	c.limits.MaxFileSize = c.maxFileMB << 20
-	eng, err := deid.New(deid.Config{Profile: prof, Key: key, Limits: c.limits, RecordPaths: c.dryRun})
-	defer tuneGC(400, 48<<20)()
-	if err != nil {
-		fmt.Fprintln(stderr, "deid run:", err)
-		return exitUsage
-	}
-	if err := checkDirs(c.in, c.out, c.report); err != nil {
-		fmt.Fprintln(stderr, "deid run:", err)
-		return exitUsage
+	c.limits.MaxInflated = c.maxInflatedMB << 20
+	if c.limits.MaxInflateRatio == 0 {
+		c.limits.MaxInflateRatio = -1 // no ratio limit (0 is the library's default)
 	}
 	if err := checkCrosswalk(c); err != nil {
+		fmt.Fprintln(stderr, "deid run:", err)
+		return exitUsage
+	}
+	if err := checkDirs(c); err != nil {
+		fmt.Fprintln(stderr, "deid run:", err)
+		return exitUsage
+	}
+	// Scratch files (a deflated input's dataset, inflated) go to --tmp,
+	// or to the hidden folder of partial outputs in --out; they are
+	// removed from the folder as soon as they are created.
+	scratch := c.tmp
+	switch {
+	case scratch == "" && c.out != "" && !c.dryRun:
+		scratch = filepath.Join(c.out, partialDir, "scratch")
+	case scratch == "":
+		scratch = os.TempDir()
+	}
+	c.limits.Scratch = func() (dicomraw.Scratch, error) {
+		if err := os.MkdirAll(scratch, 0o700); err != nil {
+			return nil, err
+		}
+		return dicomraw.TempScratch(scratch)
+	}
+	pool := budget.New(budget.Config{Total: c.maxMemoryMB << 20, Workers: c.workers, MaxWait: c.limits.MaxDuration})
+	eng, err := deid.New(deid.Config{Profile: prof, Key: key, Limits: c.limits, RecordPaths: c.dryRun, Memory: pool})
+	defer tuneGC(400, 48<<20)()
+	if err != nil {
 		fmt.Fprintln(stderr, "deid run:", err)
 		return exitUsage
 	}
@@ -171,6 +208,9 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "inputs=%d written=%d rejected=%d quarantined=%d not_dicom=%d duplicates=%d\n",
 		rep.Counts.Inputs, rep.Counts.Written, rep.Counts.Rejected, rep.Counts.Quarantined, rep.Counts.NotDICOM, rep.Counts.Duplicates)
+	if n := rep.Counts.NamedByHash; n > 0 {
+		fmt.Fprintf(stderr, "outputs named by a keyed hash, a UID of theirs not being a valid UID: %d (output_named_by_hash in the report)\n", n)
+	}
 	if rep.Counts.Rejected+rep.Counts.Quarantined > 0 {
 		n := 0
 		for i, f := range rep.Files {
@@ -185,7 +225,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if c.report != "" {
-		if err := writeJSON(c.report, rep); err != nil {
+		if err := writeReport(c, rep); err != nil {
 			fmt.Fprintln(stderr, "deid run: report:", err)
 			return exitRejected
 		}
@@ -223,48 +263,120 @@ func loadKey(path string) (pseudonym.Key, error) {
 }
 
 // checkDirs refuses layouts where outputs could land among the inputs, or
-// the report (which names the inputs) among the inputs or the outputs.
-// Paths are compared with symbolic links resolved, so a link cannot hide an
-// overlap.
-func checkDirs(in, out, report string) error {
-	st, err := os.Stat(in)
+// the report (which names the inputs) among the inputs or the outputs, or
+// over a file the run reads (the project key, the profile), or over an
+// existing file without --force. Paths are compared with symbolic links
+// resolved, a dangling link at the place it would create, so a link
+// cannot hide an overlap.
+func checkDirs(c runConfig) error {
+	st, err := os.Stat(c.in)
 	if err != nil || !st.IsDir() {
-		return fmt.Errorf("--in %s is not a directory", in)
+		return fmt.Errorf("--in %s is not a directory", c.in)
 	}
-	ri, err := resolvePath(in)
+	ri, err := resolvePath(c.in)
 	if err != nil {
 		return fmt.Errorf("--in: %w", err)
 	}
 	ro := ""
-	if out != "" {
-		if ro, err = resolvePath(out); err != nil {
+	if c.out != "" {
+		if ro, err = resolvePath(c.out); err != nil {
 			return fmt.Errorf("--out: %w", err)
 		}
 		if within(ro, ri) || within(ri, ro) {
 			return fmt.Errorf("--out must not be inside --in (or the other way round)")
 		}
 	}
-	if report != "" {
-		rr, err := resolvePath(report)
+	if c.tmp != "" {
+		rt, err := resolvePath(c.tmp)
 		if err != nil {
-			return fmt.Errorf("--report: %w", err)
+			return fmt.Errorf("--tmp: %w", err)
 		}
-		if within(rr, ri) {
-			return fmt.Errorf("--report must not be inside --in: the input tree is only read")
+		if within(rt, ri) {
+			return fmt.Errorf("--tmp must not be inside --in: the input tree is only read")
 		}
-		if ro != "" && within(rr, ro) {
-			return fmt.Errorf("--report must not be inside --out: it names the input files, which may identify patients")
+	}
+	if c.report == "" {
+		return nil
+	}
+	rr, err := resolvePath(c.report)
+	if err != nil {
+		return fmt.Errorf("--report: %w", err)
+	}
+	if within(rr, ri) {
+		return fmt.Errorf("--report must not be inside --in: the input tree is only read")
+	}
+	if ro != "" && within(rr, ro) {
+		return fmt.Errorf("--report must not be inside --out: it names the input files, which may identify patients")
+	}
+	for _, p := range readFiles(c) {
+		if rp, err := resolvePath(p.path); err == nil && rp == rr || sameFile(p.path, rr) {
+			return fmt.Errorf("--report must not be the %s", p.what)
 		}
+	}
+	if _, err := os.Lstat(c.report); err == nil && !c.force {
+		return fmt.Errorf("--report %s exists; give --force to replace it", c.report)
+	}
+	if st, err := os.Stat(rr); err == nil && !st.Mode().IsRegular() {
+		return fmt.Errorf("--report must be a regular file")
 	}
 	return nil
 }
 
+// readFile is a file the run reads, which no output may replace.
+type readFile struct{ path, what string }
+
+// readFiles are the files the run reads besides its inputs: the project
+// key and a profile given as a file.
+func readFiles(c runConfig) []readFile {
+	var fs []readFile
+	if c.keyFile != "" {
+		fs = append(fs, readFile{c.keyFile, "project key file (--key-file)"})
+	}
+	if st, err := os.Stat(c.profile); err == nil && st.Mode().IsRegular() {
+		fs = append(fs, readFile{c.profile, "profile file (--profile)"})
+	}
+	return fs
+}
+
+// sameFile reports whether both paths name one existing file (a hard
+// link is another name for it).
+func sameFile(a, b string) bool {
+	sa, err := os.Stat(a)
+	if err != nil {
+		return false
+	}
+	sb, err := os.Stat(b)
+	return err == nil && os.SameFile(sa, sb)
+}
+
 // resolvePath returns p made absolute, with symbolic links resolved in the
-// longest part of it that exists (the rest cannot contain links yet).
+// longest part of it that exists (the rest cannot contain links yet). A
+// dangling link resolves to where its target would be: writing through
+// it creates that file.
 func resolvePath(p string) (string, error) {
 	a, err := filepath.Abs(p)
 	if err != nil {
 		return "", err
+	}
+	for hops := 0; ; hops++ {
+		fi, err := os.Lstat(a)
+		if err != nil || fi.Mode()&os.ModeSymlink == 0 {
+			break
+		}
+		if hops == 40 {
+			return "", fmt.Errorf("too many levels of symbolic links")
+		}
+		target, err := os.Readlink(a)
+		if err != nil {
+			return "", err
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(filepath.Dir(a), target)
+		}
+		a = filepath.Clean(target)
+		if _, err := os.Stat(a); err == nil {
+			break // the target exists: EvalSymlinks resolves the rest
+		}
 	}
 	rest := ""
 	for {
@@ -346,18 +458,29 @@ func runBatch(eng *deid.Engine, c runConfig, stderr io.Writer) (*Report, error) 
 	// place whole: creating files from several workers in one folder
 	// contends on that folder (half the rate here, measured with 4
 	// writers). What a killed run left there is removed by the next.
-	partial := filepath.Join(c.out, ".deid-partial")
+	// Everything in --out is reached through an os.Root: no name, and no
+	// symbolic link met on the way (one planted in --out), leads outside.
+	var out *outTree
 	if !c.dryRun {
-		if err := os.RemoveAll(partial); err != nil {
+		if err := os.MkdirAll(c.out, 0o750); err != nil {
+			return nil, fmt.Errorf("create --out: %w", err)
+		}
+		root, err := os.OpenRoot(c.out)
+		if err != nil {
+			return nil, fmt.Errorf("open --out: %w", err)
+		}
+		defer root.Close()
+		if err := root.RemoveAll(partialDir); err != nil {
 			return nil, fmt.Errorf("remove partial outputs: %w", err)
 		}
-		defer os.RemoveAll(partial)
+		defer root.RemoveAll(partialDir)
+		out = &outTree{root: root, made: map[string]bool{}}
 	}
 	jobs := make(chan int)
 	var wg sync.WaitGroup
 	for w := 0; w < c.workers; w++ {
 		wg.Add(1)
-		tmpDir := filepath.Join(partial, strconv.Itoa(w))
+		tmpDir := filepath.Join(partialDir, strconv.Itoa(w))
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
@@ -379,11 +502,14 @@ func runBatch(eng *deid.Engine, c runConfig, stderr io.Writer) (*Report, error) 
 					best := sl.best
 					mu.Unlock()
 					if best == i {
-						if err := writeOutput(job, c, tmpDir, &fo); err != nil {
+						if err := writeOutput(job, out, filepath.Join(tmpDir, fmt.Sprintf("out-%d.dcm", i)), &fo); err != nil {
 							fo.Status, fo.Reason = "rejected", err.Error()
 						}
 					}
 					sl.mu.Unlock()
+				}
+				if job != nil {
+					job.Close()
 				}
 				if in != nil {
 					in.Close()
@@ -428,6 +554,9 @@ func runBatch(eng *deid.Engine, c runConfig, stderr io.Writer) (*Report, error) 
 			rep.Counts.NotDICOM++
 		case "duplicate":
 			rep.Counts.Duplicates++
+		}
+		if f.OutputHashed && (f.Status == "written" || f.Status == "planned") {
+			rep.Counts.NamedByHash++
 		}
 		if f.Counts != nil {
 			rep.Totals.Add(f.Counts)
@@ -485,8 +614,9 @@ func processOne(eng *deid.Engine, c runConfig, rel string) (FileOutcome, map[str
 	fo.SOPClassUID = r.SOPClassUID
 	counts := r.Counts
 	fo.Counts = &counts
-	fo.Output = outputPath(r)
+	fo.Output, fo.OutputHashed = filepath.FromSlash(r.Name), r.NameHashed
 	if c.dryRun {
+		job.Close()
 		f.Close()
 		fo.Status = "planned"
 		return fo, r.Paths, nil, nil
@@ -495,37 +625,64 @@ func processOne(eng *deid.Engine, c runConfig, rel string) (FileOutcome, map[str
 	return fo, nil, job, f
 }
 
-// outputPath names an output by pseudonymised UIDs only.
-func outputPath(r *deid.Result) string {
-	study, series := r.StudyUID, r.SeriesUID
-	if study == "" {
-		study = "no-study"
-	}
-	if series == "" {
-		series = "no-series"
-	}
-	return filepath.Join(study, series, r.SOPInstanceUID+".dcm")
+// partialDir is the hidden folder in --out where outputs are written
+// before they are renamed into place.
+const partialDir = ".deid-partial"
+
+// outTree is --out, reached only through an os.Root: no name, and no
+// symbolic link met on the way (one planted in --out), leads outside it.
+type outTree struct {
+	root *os.Root
+	mu   sync.Mutex
+	made map[string]bool // folders made (or found) in this run
 }
 
-// writeOutput writes a planned job to a temporary file that is checked and
-// then renamed, so a reader never sees a partial output.
-func writeOutput(job *deid.Job, c runConfig, tmpDir string, fo *FileOutcome) error {
-	dst := filepath.Join(c.out, fo.Output)
-	if err := os.MkdirAll(filepath.Dir(dst), 0o750); err != nil {
-		return fmt.Errorf("create output directory: %w", err)
+// mkdirAll makes a folder of the tree, once per run: the series of a
+// study share theirs, and asking the root again costs a system call per
+// path component per file.
+func (o *outTree) mkdirAll(dir string, perm os.FileMode) error {
+	o.mu.Lock()
+	done := o.made[dir]
+	o.mu.Unlock()
+	if done {
+		return nil
 	}
-	if err := os.MkdirAll(tmpDir, 0o700); err != nil {
-		return fmt.Errorf("create output directory: %w", err)
+	if err := o.root.MkdirAll(dir, perm); err != nil {
+		return err
 	}
-	tmp, err := os.CreateTemp(tmpDir, "out-*.dcm")
+	o.mu.Lock()
+	o.made[dir] = true
+	o.mu.Unlock()
+	return nil
+}
+
+// writeOutput writes a planned job to a temporary file in --out (tmpRel,
+// relative to it) that is checked and then renamed, so a reader never
+// sees a partial output. The output's name is the engine's (valid UIDs,
+// or keyed hashes); it is checked to stay inside --out, and the root
+// refuses any step out of it, through a symbolic link too (a folder
+// replaced by a link after mkdirAll made it is caught by Rename).
+func writeOutput(job *deid.Job, out *outTree, tmpRel string, fo *FileOutcome) error {
+	root := out.root
+	dst := fo.Output
+	if !filepath.IsLocal(dst) || filepath.Clean(dst) != dst {
+		return fmt.Errorf("output name leaves --out: not written")
+	}
+	if err := out.mkdirAll(filepath.Dir(dst), 0o750); err != nil {
+		return fmt.Errorf("create output directory: %w", errInOut(err))
+	}
+	if err := out.mkdirAll(filepath.Dir(tmpRel), 0o700); err != nil {
+		return fmt.Errorf("create output directory: %w", errInOut(err))
+	}
+	tmp, err := root.OpenFile(tmpRel, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return fmt.Errorf("create output: %w", err)
+		return fmt.Errorf("create output: %w", errInOut(err))
 	}
 	ok := false
 	defer func() {
 		if !ok {
 			tmp.Close()
-			os.Remove(tmp.Name())
+			root.Remove(tmpRel)
 		}
 	}()
 	// Fail closed: the output must parse to its end and pass the verifier
@@ -538,7 +695,7 @@ func writeOutput(job *deid.Job, c runConfig, tmpDir string, fo *FileOutcome) err
 		var rej *deid.Rejection
 		if errors.As(err, &rej) && (rej.Kind == "residual" || rej.Kind == "pixels") {
 			fo.Status, fo.Reason = "quarantined", rej.Reason
-			fo.Output = ""
+			fo.Output, fo.OutputHashed = "", false
 			return nil
 		}
 		return err
@@ -546,12 +703,27 @@ func writeOutput(job *deid.Job, c runConfig, tmpDir string, fo *FileOutcome) err
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("write output: %w", err)
 	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return fmt.Errorf("publish output: %w", err)
+	if err := root.Rename(tmpRel, dst); err != nil {
+		return fmt.Errorf("publish output: %w", errInOut(err))
 	}
 	ok = true
 	fo.Status, fo.Bytes, fo.ids = "written", size, job.Crosswalk()
 	return nil
+}
+
+// errInOut is an error of a file operation in --out without the path it
+// names (output names are pseudonymised, but the error may name the
+// folder a symbolic link leads to).
+func errInOut(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %w", pe.Op, pe.Err)
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return fmt.Errorf("%s: %w", le.Op, le.Err)
+	}
+	return err
 }
 
 func printReview(w io.Writer, rep *Report) {
@@ -562,12 +734,56 @@ func printReview(w io.Writer, rep *Report) {
 	}
 }
 
+// writeReport writes the run's report, mode 0600 (it names the inputs,
+// which may identify patients). The checks of checkDirs are made again
+// where the file is written: a file that appeared since is not replaced
+// without --force, and with --force the report replaces the file whole
+// (written beside it and renamed) rather than writing into it.
+func writeReport(c runConfig, rep *Report) error {
+	b, err := json.MarshalIndent(rep, "", " ")
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	if err := checkDirs(c); err != nil {
+		return err
+	}
+	path, err := resolvePath(c.report)
+	if err != nil {
+		return err
+	}
+	if !c.force {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return err
+		}
+		if _, err := f.Write(b); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".deid-report-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename: nothing there
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
 func writeJSON(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", " ")
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(path, append(b, '\n'), 0o640)
+	return os.WriteFile(path, append(b, '\n'), 0o600)
 }
 
 // tuneGC trades a little memory for less collection work: the heap may

@@ -31,8 +31,10 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/dicomdeid/dicomdeid/pipeline/budget"
 	"github.com/dicomdeid/dicomdeid/pipeline/codec"
 	"github.com/dicomdeid/dicomdeid/pipeline/deid"
+	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
 	"github.com/dicomdeid/dicomdeid/pipeline/pseudonym"
 	"github.com/dicomdeid/dicomdeid/profiles"
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/connlimit"
@@ -64,6 +66,8 @@ type serveConfig struct {
 	maxObjectSize                   byteSize
 	uploadExpiry                    time.Duration
 	s3Limits                        embed.Limits // beyond the flags: timeouts, connections (tests)
+	maxMemoryMB, maxInflatedMB      int64
+	maxInflateRatio                 int
 }
 
 func serveFlags(c *serveConfig, fs *flag.FlagSet) {
@@ -100,6 +104,10 @@ func serveFlags(c *serveConfig, fs *flag.FlagSet) {
 	fs.DurationVar(&c.startupTimeout, "startup-timeout", time.Minute, "how long the start waits for JetStream and S3 to answer (a cluster electing leaders, a server still starting)")
 	fs.DurationVar(&c.topologyCheck, "topology-check", 10*time.Second, "how often to look for a stream, bucket or the work queue's consumer gone missing (recreated, logged, counted); /readyz looks at once")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	def := dicomraw.DefaultLimits()
+	fs.Int64Var(&c.maxMemoryMB, "max-memory", 0, "MiB of memory the jobs in flight may hold together (0: 32 per worker, at least 128); half is shared, so one file may hold half of it")
+	fs.Int64Var(&c.maxInflatedMB, "max-inflated-mb", def.MaxInflated>>20, "quarantine a deflated file whose dataset inflates past this many MiB (on disk, in --data/tmp)")
+	fs.IntVar(&c.maxInflateRatio, "max-inflate-ratio", def.MaxInflateRatio, "quarantine a deflated file that inflates (past 8 MiB) to more than this many times its size (0: no ratio limit)")
 	limitFlags(&c.limits, fs)
 }
 
@@ -253,7 +261,20 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 			return nil, fmt.Errorf("bucket %q is not a valid S3 bucket name", b)
 		}
 	}
-	eng, err := deid.New(deid.Config{Profile: prof, Key: key})
+	if c.maxMemoryMB < 0 || c.maxInflatedMB < 0 || c.maxInflateRatio < 0 {
+		return nil, errors.New("--max-memory, --max-inflated-mb and --max-inflate-ratio must not be negative")
+	}
+	// What files in flight hold is charged to one budget shared by every
+	// engine of the process; a deflated dataset inflates into the spool
+	// folder, never into memory.
+	pool := budget.New(budget.Config{Total: c.maxMemoryMB << 20, Workers: c.workers})
+	ratio := c.maxInflateRatio
+	if ratio == 0 {
+		ratio = -1 // no ratio limit (0 is the library's default)
+	}
+	lim := dicomraw.Limits{MaxInflated: c.maxInflatedMB << 20, MaxInflateRatio: ratio,
+		Scratch: func() (dicomraw.Scratch, error) { return dicomraw.TempScratch(tmp) }}
+	eng, err := deid.New(deid.Config{Profile: prof, Key: key, Limits: lim, Memory: pool})
 	if err != nil {
 		return nil, err
 	}
@@ -262,11 +283,12 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 		return nil, err
 	}
 	// A long-running worker holds the embedded NATS server's caches and a
-	// few jobs' spools: the heap may grow 300% between collections, under
-	// a soft 384 MiB limit (the Kubernetes manifests allow 512 MiB).
-	// Measured on the small bench workload: ~12% more instances/s than the
-	// default 100%.
-	s := &service{log: log, cfg: c, done: make(chan error, 1), gc: tuneGC(300, 384<<20)}
+	// few jobs' spools: the heap may grow 300% between collections
+	// (measured on the small bench workload: ~12% more instances/s than
+	// the default 100%), under a soft limit of the memory budget and 64 MiB
+	// for the rest, so that a process whose files hold all of the budget
+	// collects rather than growing (docs/limits.md).
+	s := &service{log: log, cfg: c, done: make(chan error, 1), gc: tuneGC(300, pool.Total()+64<<20)}
 	ok := false
 	defer func() {
 		if !ok {
@@ -409,7 +431,7 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 	if projDir == "" {
 		projDir = filepath.Join(c.data, "projects")
 	}
-	engines := &projectEngines{store: projects.DirStore{Dir: projDir}, registry: registry}
+	engines := &projectEngines{store: projects.DirStore{Dir: projDir}, registry: registry, limits: lim, memory: pool}
 	// Workers beside the embedded endpoint use its objects directly; with
 	// an external store they go through S3.
 	var work ingest.Store = s.store
@@ -418,8 +440,8 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 	}
 	svc, err := ingest.New(setupCtx, s.nc, work, ingest.Config{InBucket: c.inBucket, OutBucket: c.outBucket, Projects: engines,
 		SourceBuckets: sources, QuarantineBucket: c.quarantine, Engine: eng, Index: index, Workers: c.workers, TempDir: tmp, Topology: top,
-		MaxObjectSize: int64(c.maxObjectSize),
-		StudySettle:   c.studySettle, OpTimeout: c.opTimeout, TopologyCheck: c.topologyCheck, Logger: log.Named("ingest"), Metrics: metrics})
+		MaxObjectSize: int64(c.maxObjectSize), SpoolMemory: spoolMemory(pool),
+		StudySettle: c.studySettle, OpTimeout: c.opTimeout, TopologyCheck: c.topologyCheck, Logger: log.Named("ingest"), Metrics: metrics})
 	if err != nil {
 		return nil, err
 	}
@@ -475,6 +497,15 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 	fmt.Fprintf(stdout, "deid serve: pixel codecs: %s%s\n", codec.Default().Summary(), codecNote())
 	ok = true
 	return s, nil
+}
+
+// spoolMemory is how large a job's input or output may be and still be
+// held in memory: a quarter of a worker's own part of the budget (a job
+// holds up to three spools: its input, its output, and the previous
+// job's output while it is stored), between 1 and 16 MiB. Larger ones
+// are files in --data/tmp.
+func spoolMemory(p *budget.Pool) int {
+	return int(min(max(p.Own()/4, 1<<20), 16<<20))
 }
 
 // wait blocks until the service stopped (signal or Stop); it can be

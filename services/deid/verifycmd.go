@@ -356,7 +356,19 @@ func openParsed(path string) (*dicomraw.File, io.Closer, error) {
 		fh.Close()
 		return nil, nil, err
 	}
-	return f, fh, nil
+	return f, parsedFile{f, fh}, nil
+}
+
+// parsedFile closes a parsed file: its scratch file (a deflated dataset,
+// inflated) and the file itself.
+type parsedFile struct {
+	f  *dicomraw.File
+	fh *os.File
+}
+
+func (p parsedFile) Close() error {
+	p.f.Close()
+	return p.fh.Close()
 }
 
 // printAudit writes the table a privacy officer reads: what the

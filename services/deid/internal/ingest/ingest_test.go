@@ -199,6 +199,12 @@ func testEngine(t *testing.T) *deid.Engine {
 
 func newRig(t *testing.T, store *memStore, top Topology, opts ...func(*Config)) *rig {
 	t.Helper()
+	return newRigWith(t, store, top, testEngine(t), opts...)
+}
+
+// newRigWith is newRig with an engine of the test's own.
+func newRigWith(t *testing.T, store *memStore, top Topology, eng *deid.Engine, opts ...func(*Config)) *rig {
+	t.Helper()
 	ns, err := embed.StartNATS(embed.NATSConfig{StoreDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
@@ -210,7 +216,7 @@ func newRig(t *testing.T, store *memStore, top Topology, opts ...func(*Config)) 
 	}
 	t.Cleanup(nc.Close)
 	js, _ := jetstream.New(nc)
-	r := &rig{t: t, ns: ns, nc: nc, js: js, store: store, eng: testEngine(t), events: make(chan *nats.Msg, 1000)}
+	r := &rig{t: t, ns: ns, nc: nc, js: js, store: store, eng: eng, events: make(chan *nats.Msg, 1000)}
 	if _, err := nc.ChanSubscribe("deid.>", r.events); err != nil {
 		t.Fatal(err)
 	}
@@ -367,7 +373,7 @@ func TestNotificationToOutputAndEvents(t *testing.T) {
 		ev := decode[InstanceDone](t, m)
 		b := store.object("deid-out", ev.Key)
 		sum := sha256.Sum256(b)
-		if b == nil || int64(len(b)) != ev.Size || hex.EncodeToString(sum[:]) != ev.SHA256 || ev.Key != OutputKey(&deid.Result{StudyUID: ev.StudyUID, SeriesUID: ev.SeriesUID, SOPInstanceUID: ev.SOPInstanceUID}) {
+		if b == nil || int64(len(b)) != ev.Size || hex.EncodeToString(sum[:]) != ev.SHA256 || ev.Key != ev.StudyUID+"/"+ev.SeriesUID+"/"+ev.SOPInstanceUID+".dcm" {
 			t.Errorf("done event does not describe its output object: %+v", ev)
 		}
 		if strings.Contains(string(m.Data), "Brz") || strings.Contains(string(b), "Brz") {

@@ -766,6 +766,7 @@ func (s *Service) processInstance(ctx context.Context, j InstanceJob) (finish fu
 	if err != nil {
 		return nil, fmt.Errorf("read spooled input: %w", err) // the spool, not the input: retried
 	}
+	defer job.Close() // its memory budget and scratch file
 	// Where this study is, for dataset requests: recorded whatever becomes
 	// of the instance (with the instance's other writes when it is done).
 	var index []*jsWrite
@@ -1014,17 +1015,10 @@ func (s *Service) refuse(ctx context.Context, j InstanceJob, reason string) erro
 	return permanent(KindRefused + ": " + reason)
 }
 
-// OutputKey names an output by pseudonymised UIDs only.
-func OutputKey(r *deid.Result) string {
-	study, series := r.StudyUID, r.SeriesUID
-	if study == "" {
-		study = "no-study"
-	}
-	if series == "" {
-		series = "no-series"
-	}
-	return study + "/" + series + "/" + r.SOPInstanceUID + ".dcm"
-}
+// OutputKey names an output by pseudonymised UIDs only: the engine's
+// Name, in which a UID that is not a valid UID (an input's own, kept by
+// Retain UIDs) is replaced by a keyed hash, so no key leaves its prefix.
+func OutputKey(r *deid.Result) string { return r.Name }
 
 // publish stores a message in JetStream with a Msg-Id, retrying on timeouts:
 // the same Msg-Id makes a repeated publish a no-op within the dedup window.
