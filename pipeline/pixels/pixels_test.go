@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"math/rand"
 	"testing"
+
+	"github.com/dicomdeid/dicomdeid/pipeline/codec"
 )
 
 func randomFrame(r *rand.Rand, n int) []byte {
@@ -116,7 +118,7 @@ func TestMaskNativeMultiFrame(t *testing.T) {
 }
 
 // rleEncode builds an RLE frame from a native one (the reference encoder
-// of the tests is the package's own packBits, checked against pydicom's
+// of the tests is codec.PackBits, checked against pydicom's
 // decoder on the corpus in corpus_test.go).
 func rleEncode(g Geometry, native []byte) []byte {
 	bps := g.BitsAllocated / 8
@@ -130,7 +132,7 @@ func rleEncode(g Geometry, native []byte) []byte {
 				plane[p] = native[(p*g.SamplesPerPixel+s)*bps+(bps-1-b)] // MSB first, little-endian input
 			}
 			binary.LittleEndian.PutUint32(out[4+4*(s*bps+b):], uint32(len(out)))
-			out = packBits(out, plane, g.Columns)
+			out = codec.PackBits(out, plane, g.Columns)
 			if len(out)%2 == 1 {
 				out = append(out, 0)
 			}
@@ -152,7 +154,7 @@ func rleDecode(t *testing.T, g Geometry, frame []byte) []byte {
 		if seg+1 < nseg {
 			end = int(binary.LittleEndian.Uint32(frame[8+4*seg:]))
 		}
-		if err := unpackBits(plane, frame[start:end]); err != nil {
+		if err := codec.UnpackBits(plane, frame[start:end]); err != nil {
 			t.Fatal(err)
 		}
 		s, b := seg/bps, seg%bps

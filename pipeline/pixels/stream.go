@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/dicomdeid/dicomdeid/pipeline/codec"
 )
 
 // MaskNative copies native pixel data of length bytes from src to dst,
@@ -65,7 +67,7 @@ func MaskRLEFrame(frame []byte, g Geometry, rects []Rect) ([]byte, error) {
 		if start < 64 || end < start || end > len(frame) {
 			return nil, fmt.Errorf("%w: segment %d offsets", ErrRLE, s+1)
 		}
-		if err := unpackBits(buf, frame[start:end]); err != nil {
+		if err := codec.UnpackBits(buf, frame[start:end]); err != nil {
 			return nil, fmt.Errorf("%w: segment %d: %v", ErrRLE, s+1, err)
 		}
 		for _, r := range rects {
@@ -74,80 +76,10 @@ func MaskRLEFrame(frame []byte, g Geometry, rects []Rect) ([]byte, error) {
 			}
 		}
 		binary.LittleEndian.PutUint32(out[4+4*s:], uint32(len(out)))
-		out = packBits(out, buf, g.Columns)
+		out = codec.PackBits(out, buf, g.Columns)
 		if len(out)%2 == 1 {
 			out = append(out, 0) // segments are even: a pad byte
 		}
 	}
 	return out, nil
-}
-
-// unpackBits decodes a PackBits segment into exactly len(dst) bytes;
-// what follows (padding) is ignored.
-func unpackBits(dst, src []byte) error {
-	n := 0
-	for i := 0; n < len(dst); {
-		if i >= len(src) {
-			return fmt.Errorf("ends after %d of %d bytes", n, len(dst))
-		}
-		c := int8(src[i])
-		i++
-		switch {
-		case c >= 0: // c+1 literal bytes
-			k := int(c) + 1
-			if i+k > len(src) || n+k > len(dst) {
-				return errors.New("literal run beyond the segment")
-			}
-			copy(dst[n:], src[i:i+k])
-			n, i = n+k, i+k
-		case c != -128: // 1-c copies of the next byte
-			k := 1 - int(c)
-			if i >= len(src) || n+k > len(dst) {
-				return errors.New("replicate run beyond the segment")
-			}
-			b := src[i]
-			i++
-			for j := 0; j < k; j++ {
-				dst[n+j] = b
-			}
-			n += k
-		}
-	}
-	return nil
-}
-
-// packBits appends the PackBits encoding of src to dst, row by row (a run
-// never crosses the end of a row, as PS3.5 G.3.1 recommends).
-func packBits(dst, src []byte, rowLen int) []byte {
-	for row := 0; row < len(src); row += rowLen {
-		dst = packRow(dst, src[row:min(row+rowLen, len(src))])
-	}
-	return dst
-}
-
-func packRow(dst, s []byte) []byte {
-	for i := 0; i < len(s); {
-		// A run of 3 or more equal bytes is replicated.
-		j := i + 1
-		for j < len(s) && j-i < 128 && s[j] == s[i] {
-			j++
-		}
-		if j-i >= 3 {
-			dst = append(dst, byte(int8(1-(j-i))), s[i])
-			i = j
-			continue
-		}
-		// Literal bytes up to the next run of 3 (or 128 bytes).
-		k := i
-		for k < len(s) && k-i < 128 {
-			if k+2 < len(s) && s[k] == s[k+1] && s[k] == s[k+2] {
-				break
-			}
-			k++
-		}
-		dst = append(dst, byte(k-i-1))
-		dst = append(dst, s[i:k]...)
-		i = k
-	}
-	return dst
 }
