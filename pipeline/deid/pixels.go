@@ -133,7 +133,26 @@ func (j *Job) planPixels(sopClass string) error {
 			}
 		}
 	}
+	switch {
+	case j.eng.text == nil:
+		// The profile opted out of reading pixels: the report says so.
+		j.res.Pixels = &PixelReport{Why: "the profile opted out of examining pixels for burned-in text (burned_in_text: off)", Mode: "off", FramesTotal: im.frames}
+	case px.Tag != dicomraw.TagPixelData:
+		// Float and double float pixel data are parametric maps, not
+		// screens: computed values that no device writes text into.
+		j.res.Pixels = &PixelReport{Why: "float pixel data (a parametric map) is not examined", Mode: string(j.eng.text.Mode()), FramesTotal: im.frames}
+	default:
+		found, err := j.examineText(im, rects)
+		if err != nil {
+			return err
+		}
+		rects = append(rects, found...)
+		j.pixelsExamined = j.res.Pixels != nil && j.res.Pixels.Examined
+	}
 	if len(rects) == 0 {
+		if j.pixelsExamined {
+			return nil // read, nothing to mask: the pixels are kept as they are
+		}
 		if im.burnedIn == "YES" && (pol == nil || !pol.AcceptBurnedIn) {
 			return reject("pixels", "the image declares Burned In Annotation YES and no masking rule of the profile matches it: held back, not passed with text in its pixels")
 		}
@@ -144,6 +163,9 @@ func (j *Job) planPixels(sopClass string) error {
 			}
 		}
 		return nil
+	}
+	if j.res.Pixels != nil {
+		j.res.Pixels.Masked = true
 	}
 	if px.Tag != dicomraw.TagPixelData {
 		return reject("pixels", "float pixel data cannot be masked: held back")
