@@ -116,15 +116,15 @@ type Image struct {
 
 // Stats counts what an examination did.
 type Stats struct {
-	Frames    int `json:"frames"`     // frames examined
-	Lines     int `json:"lines"`      // candidate text lines
-	Read      int `json:"ocr_reads"`  // OCR calls
-	Masked    int `json:"masked"`     // lines masked
-	Allowed   int `json:"allowed"`    // lines kept as device annotations
-	Ignored   int `json:"ignored"`    // candidates not read as text (images of text-free classes)
-	Checked   int `json:"checked"`    // frames read again after masking
-	Findings  int `json:"findings"`   // text still legible after masking
-	ByReason  map[string]int `json:"by_reason,omitempty"`
+	Frames   int            `json:"frames"`    // frames examined
+	Lines    int            `json:"lines"`     // candidate text lines
+	Read     int            `json:"ocr_reads"` // OCR calls
+	Masked   int            `json:"masked"`    // lines masked
+	Allowed  int            `json:"allowed"`   // lines kept as device annotations
+	Ignored  int            `json:"ignored"`   // candidates not read as text (images of text-free classes)
+	Checked  int            `json:"checked"`   // frames read again after masking
+	Findings int            `json:"findings"`  // text still legible after masking
+	ByReason map[string]int `json:"by_reason,omitempty"`
 }
 
 type lineText struct {

@@ -339,4 +339,3 @@ func isPunct(t string) bool {
 	}
 	return true
 }
-

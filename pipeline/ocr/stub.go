@@ -40,5 +40,5 @@ func NewPool(cfg Config) (*Pool, error) { return nil, ErrUnavailable }
 func (p *Pool) Read(ctx context.Context, img *image.Gray, psm PSM) ([]Line, error) {
 	return nil, ErrUnavailable
 }
-func (p *Pool) Close() error      { return nil }
+func (p *Pool) Close() error     { return nil }
 func (p *Pool) Describe() string { return "none" }

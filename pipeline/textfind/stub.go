@@ -6,4 +6,4 @@ import "image"
 type Options struct{ MinHeight, MaxHeight int }
 
 func Lines(img *image.Gray, o Options) []image.Rectangle { return nil }
-func Screen(img *image.Gray, o Options) bool           { return true }
+func Screen(img *image.Gray, o Options) bool             { return true }

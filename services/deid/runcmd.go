@@ -192,7 +192,9 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		return dicomraw.TempScratch(scratch)
 	}
 	pool := budget.New(budget.Config{Total: c.maxMemoryMB << 20, Workers: c.workers, MaxWait: c.limits.MaxDuration})
-	eng, err := deid.New(deid.Config{Profile: prof, Key: key, Limits: c.limits, RecordPaths: c.dryRun, Memory: pool})
+	text := openTextOCR(c.workers)
+	defer text.Close()
+	eng, err := deid.New(text.engineConfig(deid.Config{Profile: prof, Key: key, Limits: c.limits, RecordPaths: c.dryRun, Memory: pool}))
 	defer tuneGC(400, 48<<20)()
 	if err != nil {
 		fmt.Fprintln(stderr, "deid run:", err)
