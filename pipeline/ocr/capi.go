@@ -34,7 +34,6 @@ static TessBaseAPI *ocr_open(const char *datadir, const char *lang) {
 		TessBaseAPIDelete(api);
 		return NULL;
 	}
-	TessBaseAPISetVariable(api, "debug_file", "/dev/null");
 	return api;
 }
 
@@ -62,8 +61,9 @@ typedef struct {
 	char *text;
 } ocr_word;
 
-// ocr_next reads the word at it into w and moves on; 0 at the end.
-static int ocr_word_at(TessResultIterator *it, ocr_word *w) {
+// ocr_word_at reads the word at it into w; text is NULL for none (an
+// empty page), and the caller frees it with TessDeleteText.
+static void ocr_word_at(TessResultIterator *it, ocr_word *w) {
 	const TessPageIterator *pi = TessResultIteratorGetPageIteratorConst(it);
 	w->new_line = TessPageIteratorIsAtBeginningOf(pi, RIL_TEXTLINE) ? 1 : 0;
 	if (!TessPageIteratorBoundingBox(pi, RIL_WORD, &w->left, &w->top, &w->right, &w->bottom)) {
@@ -71,7 +71,6 @@ static int ocr_word_at(TessResultIterator *it, ocr_word *w) {
 	}
 	w->conf = TessResultIteratorConfidence(it, RIL_WORD);
 	w->text = TessResultIteratorGetUTF8Text(it, RIL_WORD);
-	return 1;
 }
 */
 import "C"

@@ -15,6 +15,10 @@
 //     the process start and the model load, so it is for the pure-Go
 //     build. Without the command NewPool returns ErrUnavailable.
 //
+// A Read's context ends the C API's recognition at the next word
+// (Tesseract's cancel callback; layout analysis runs to its end, bounded
+// by the image's size) and kills the command.
+//
 // One engine, one core. Tesseract's LSTM has OpenMP loops that ask for
 // teams of 4 threads; on a service whose workers already use every core,
 // that oversubscribes the machine and, measured here, makes a Read 3 to

@@ -9,7 +9,6 @@ import (
 	"image/draw"
 	"math/rand"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
@@ -385,6 +384,7 @@ func TestCancel(t *testing.T) {
 			_, err := im.pool.Read(ctx, big, PSMSparse)
 			timer.Stop()
 			cancel()
+			t.Logf("read cancelled after 100 ms: %v", err)
 			if err != nil && !errors.Is(err, context.Canceled) {
 				t.Fatalf("cancelled during: %v", err)
 			}
@@ -459,15 +459,60 @@ func TestUnavailable(t *testing.T) {
 	}
 }
 
-func TestUnknownLanguage(t *testing.T) {
+// TestConfig: a language or data directory that does not hold the
+// language is ErrUnavailable in both implementations; the installed
+// directory, given explicitly, reads.
+func TestConfig(t *testing.T) {
 	impls(t, 1) // skips without OCR
+	const installed = "/usr/share/tesseract-ocr/5/tessdata"
+	f := testFont(t)
+	pg := newPage(300, 40, 255)
+	pg.text(t, f, 20, 0, 8, 28, "Config 42")
+	opens := []struct {
+		name string
+		open func(Config) (*Pool, error)
+	}{{"cli", newCLIPool}}
 	if CAPI {
-		if _, err := NewPool(Config{Lang: "xx-none"}); !errors.Is(err, ErrUnavailable) {
-			t.Errorf("C API, unknown language: %v", err)
-		}
+		opens = append(opens, struct {
+			name string
+			open func(Config) (*Pool, error)
+		}{"capi", NewPool})
 	}
-	if _, err := newCLIPool(Config{Lang: "xx-none"}); !errors.Is(err, ErrUnavailable) {
-		t.Errorf("command line, unknown language: %v", err)
+	for _, o := range opens {
+		for _, c := range []struct {
+			name  string
+			cfg   Config
+			works bool
+		}{
+			{"unknown language", Config{Lang: "xx-none"}, false},
+			{"empty data directory", Config{DataDir: t.TempDir()}, false},
+			{"missing data directory", Config{DataDir: "/nonexistent/tessdata"}, false},
+			{"installed data directory", Config{DataDir: installed, Lang: "eng"}, true},
+		} {
+			t.Run(o.name+"/"+c.name, func(t *testing.T) {
+				if c.works {
+					if _, err := os.Stat(installed); err != nil {
+						t.Skipf("tessdata is not at %s (another distribution)", installed)
+					}
+				}
+				p, err := o.open(c.cfg)
+				if !c.works {
+					if !errors.Is(err, ErrUnavailable) {
+						t.Fatalf("%v, not ErrUnavailable", err)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer p.Close()
+				lines, err := p.Read(context.Background(), pg.img, PSMSingleLine)
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkWords(t, lines, pg.words, pg.img.Bounds())
+			})
+		}
 	}
 }
 
@@ -599,4 +644,3 @@ func cpuTime(b *testing.B, who int) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-var _ = exec.LookPath
