@@ -643,4 +643,3 @@ func cpuTime(b *testing.B, who int) time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
-
