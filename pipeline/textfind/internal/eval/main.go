@@ -1,0 +1,264 @@
+// Command eval measures textfind against a genburnin.py workload whose
+// frames were exported as luminance PNGs by testdata/export.py; not shipped.
+//
+//	go run ./pipeline/textfind/internal/eval -wl WL -png PNGDIR [-corpus CTPNGDIR] [-v]
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"image"
+	"image/draw"
+	"image/png"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/dicomdeid/dicomdeid/pipeline/textfind"
+)
+
+type truthFile struct {
+	Files []struct {
+		Name  string `json:"name"`
+		Class string `json:"class"`
+		Mask  string `json:"mask"`
+		Texts []struct {
+			Kind string `json:"kind"`
+			Box  [4]int `json:"box"`
+		} `json:"texts"`
+	} `json:"files"`
+}
+
+func load(path string) (*image.Gray, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	im, err := png.Decode(f)
+	if err != nil {
+		return nil, err
+	}
+	if g, ok := im.(*image.Gray); ok {
+		return g, nil
+	}
+	g := image.NewGray(im.Bounds())
+	draw.Draw(g, g.Bounds(), im, im.Bounds().Min, draw.Src)
+	return g, nil
+}
+
+type tally struct{ n, ok int }
+
+func (t tally) String() string { return fmt.Sprintf("%d/%d", t.ok, t.n) }
+
+func bucket(h int) string {
+	switch {
+	case h < 10:
+		return "h<10"
+	case h < 14:
+		return "h10-13"
+	case h < 18:
+		return "h14-17"
+	default:
+		return "h18+"
+	}
+}
+
+func main() {
+	wl := flag.String("wl", "", "genburnin workload")
+	pngs := flag.String("png", "", "exported luminance PNGs")
+	corpus := flag.String("corpus", "", "exported CT/MR PNGs for Screen")
+	verbose := flag.Bool("v", false, "list misses")
+	flag.Parse()
+	var tr truthFile
+	b, err := os.ReadFile(filepath.Join(*wl, "truth.json"))
+	if err == nil {
+		err = json.Unmarshal(b, &tr)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	byKind, bySize := map[string]*tally{}, map[string]*tally{}
+	var ident, benign, identVis tally
+	var outside, fpPix, cleanOut, cleanFP int
+	var screenText, screenClean tally
+	var tLines time.Duration
+	for _, f := range tr.Files {
+		img, err := load(filepath.Join(*pngs, f.Name+".png"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		mask, err := load(filepath.Join(*wl, f.Mask))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		t0 := time.Now()
+		boxes := textfind.Lines(img, textfind.Options{})
+		tLines += time.Since(t0)
+		sc := textfind.Screen(img, textfind.Options{})
+		bd := img.Bounds()
+		cov := image.NewGray(bd)
+		for _, r := range boxes {
+			r = r.Inset(-3).Intersect(bd)
+			for y := r.Min.Y; y < r.Max.Y; y++ {
+				for x := r.Min.X; x < r.Max.X; x++ {
+					cov.Pix[y*cov.Stride+x] = 1
+				}
+			}
+		}
+		truthBox := image.NewGray(bd)
+		for _, t := range f.Texts {
+			r := image.Rect(t.Box[0], t.Box[1], t.Box[0]+t.Box[2], t.Box[1]+t.Box[3]).Inset(-4).Intersect(bd)
+			for y := r.Min.Y; y < r.Max.Y; y++ {
+				for x := r.Min.X; x < r.Max.X; x++ {
+					truthBox.Pix[y*truthBox.Stride+x] = 1
+				}
+			}
+		}
+		o, fp := 0, 0
+		for i, v := range truthBox.Pix {
+			if v == 0 {
+				o++
+				if cov.Pix[i] != 0 {
+					fp++
+				}
+			}
+		}
+		outside += o
+		fpPix += fp
+		if f.Class == "clean" {
+			cleanOut += o
+			cleanFP += fp
+			screenClean.n++
+			if !sc {
+				screenClean.ok++
+			}
+		} else {
+			screenText.n++
+			if sc {
+				screenText.ok++
+			}
+		}
+		for k, t := range f.Texts {
+			lab := uint8(k + 1)
+			n, c, nv, cv := 0, 0, 0, 0
+			for y := bd.Min.Y; y < bd.Max.Y; y++ {
+				for x := bd.Min.X; x < bd.Max.X; x++ {
+					i := y*mask.Stride + x
+					if mask.Pix[i] != lab {
+						continue
+					}
+					n++
+					in := cov.Pix[y*cov.Stride+x] != 0
+					if in {
+						c++
+					}
+					if visible(img, mask, x, y) {
+						nv++
+						if in {
+							cv++
+						}
+					}
+				}
+			}
+			ok := n > 0 && c*100 >= n*99
+			okv := nv == 0 || cv*100 >= nv*99
+			add := func(m map[string]*tally, key string) {
+				if m[key] == nil {
+					m[key] = &tally{}
+				}
+				m[key].n++
+				if ok {
+					m[key].ok++
+				}
+			}
+			add(byKind, t.Kind)
+			if t.Kind == "benign" {
+				benign.n++
+				if ok {
+					benign.ok++
+				}
+				continue
+			}
+			add(bySize, bucket(t.Box[3]))
+			ident.n++
+			identVis.n++
+			if ok {
+				ident.ok++
+			}
+			if okv {
+				identVis.ok++
+			}
+			if !ok && *verbose {
+				fmt.Printf("miss %s %s box=%v cover=%.3f visible=%d/%d\n", f.Name, t.Kind, t.Box, float64(c)/float64(max(n, 1)), cv, nv)
+			}
+		}
+	}
+	fmt.Printf("identifying recall %v (visible-pixel recall %v), benign recall %v\n", ident, identVis, benign)
+	fmt.Printf("by kind: %s\n", fmtMap(byKind))
+	fmt.Printf("identifying by glyph-box height: %s\n", fmtMap(bySize))
+	fmt.Printf("FP area %.3f%% overall, %.3f%% on clean images\n", 100*float64(fpPix)/float64(max(outside, 1)), 100*float64(cleanFP)/float64(max(cleanOut, 1)))
+	fmt.Printf("Screen true on text images %v, false on clean %v; Lines mean %.1f ms\n", screenText, screenClean, float64(tLines.Microseconds())/1000/float64(len(tr.Files)))
+	if *corpus != "" {
+		ents, _ := os.ReadDir(*corpus)
+		var s tally
+		var lines int
+		for _, e := range ents {
+			img, err := load(filepath.Join(*corpus, e.Name()))
+			if err != nil {
+				continue
+			}
+			s.n++
+			if textfind.Screen(img, textfind.Options{}) {
+				s.ok++
+				if *verbose {
+					fmt.Println("screen true:", e.Name())
+				}
+			}
+			lines += len(textfind.Lines(img, textfind.Options{}))
+		}
+		fmt.Printf("corpus CT/MR: Screen true on %v, Lines boxes %d\n", s, lines)
+	}
+}
+
+// visible reports whether a glyph pixel stands out from the non-glyph
+// pixels around it (a glyph drawn over content of its own colour cannot be
+// found, and cannot be read either).
+func visible(img, mask *image.Gray, x, y int) bool {
+	bd := img.Bounds()
+	v := int(img.Pix[y*img.Stride+x])
+	var bg []int
+	for dy := -3; dy <= 3; dy++ {
+		for dx := -3; dx <= 3; dx++ {
+			p := image.Pt(x+dx, y+dy)
+			if !p.In(bd) || mask.Pix[p.Y*mask.Stride+p.X] != 0 {
+				continue
+			}
+			bg = append(bg, int(img.Pix[p.Y*img.Stride+p.X]))
+		}
+	}
+	if len(bg) == 0 {
+		return true
+	}
+	sort.Ints(bg)
+	d := v - bg[len(bg)/2]
+	return d >= 24 || d <= -24
+}
+
+func fmtMap(m map[string]*tally) string {
+	var keys []string
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	s := ""
+	for _, k := range keys {
+		s += fmt.Sprintf("%s %v  ", k, *m[k])
+	}
+	return s
+}
