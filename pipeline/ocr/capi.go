@@ -11,7 +11,7 @@ package ocr
 #include <tesseract/capi.h>
 #include <leptonica/allheaders.h>
 
-// cancel_fn is Tesseract's cancel callback: it polls a flag that Go sets
+// ocr_cancel_fn is Tesseract's cancel callback: it polls a flag that Go sets
 // when the Read's context ends.
 static bool ocr_cancel_fn(void *flag, int words) {
 	return __atomic_load_n((int *)flag, __ATOMIC_RELAXED) != 0;
@@ -40,7 +40,7 @@ static TessBaseAPI *ocr_open(const char *datadir, const char *lang) {
 // ocr_recognize runs Tesseract on one 8-bit image; 0 when it succeeded.
 static int ocr_recognize(TessBaseAPI *api, const unsigned char *pix, int w, int h, int stride, int psm, int *flag) {
 	// One engine, one core: the OpenMP parallel regions of Tesseract's
-	// LSTM would otherwise take every core (see the package doc).
+	// LSTM would otherwise run teams of 4 threads (see the package doc).
 	omp_set_max_active_levels(0);
 	omp_set_num_threads(1);
 	TessBaseAPISetPageSegMode(api, (TessPageSegMode)psm);
