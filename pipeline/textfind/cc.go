@@ -14,6 +14,7 @@ type comp struct {
 	area           int
 	peak           uint8 // highest contrast among its pixels
 	sum            int   // sum of contrast over its pixels
+	sharp          bool  // edges are steps (see sharp)
 }
 
 func (c *comp) w() int { return c.x1 - c.x0 }

@@ -44,7 +44,7 @@ func Screen(img *image.Gray, o Options) bool {
 			run++
 			if run >= 2 {
 				evidence++
-				if evidence >= 2 {
+				if evidence >= 1 {
 					return true
 				}
 			}

@@ -107,16 +107,22 @@ func Lines(img *image.Gray, o Options) []image.Rectangle {
 	for i, v := range pix {
 		con[i] = v - b[i]
 	}
-	boxes = append(boxes, findLines(con, pix, w, h, o, lowContrast, highContrast, true)...)
-	boxes = append(boxes, findLines(con, pix, w, h, o, faintLow, faintHigh, true)...)
+	var pieces []comp
+	found, _ := findLines(con, pix, w, h, o, lowContrast, highContrast, true)
+	boxes = append(boxes, found...)
+	found, faint := findLines(con, pix, w, h, o, faintLow, faintHigh, true)
+	boxes, pieces = append(boxes, found...), append(pieces, faint...)
 	// Dark text: closing minus image.
 	m.apply(a, pix, r, maxU8)
 	m.apply(b, a, r, minU8)
 	for i, v := range pix {
 		con[i] = b[i] - v
 	}
-	boxes = append(boxes, findLines(con, pix, w, h, o, lowContrast, highContrast, false)...)
-	boxes = append(boxes, findLines(con, pix, w, h, o, faintLow, faintHigh, false)...)
+	found, _ = findLines(con, pix, w, h, o, lowContrast, highContrast, false)
+	boxes = append(boxes, found...)
+	found, faint = findLines(con, pix, w, h, o, faintLow, faintHigh, false)
+	boxes, pieces = append(boxes, found...), append(pieces, faint...)
+	boxes = extend(boxes, pieces)
 
 	boxes = mergeOverlapping(boxes)
 	off := img.Bounds().Min
@@ -132,8 +138,9 @@ func Lines(img *image.Gray, o Options) []image.Rectangle {
 	return boxes
 }
 
-// findLines chains the glyph-like components of one contrast map into lines.
-func findLines(con, pix []uint8, w, h int, o Options, lo, hi uint8, light bool) []image.Rectangle {
+// findLines chains the glyph-like components of one contrast map into lines;
+// it also returns the glyph candidates.
+func findLines(con, pix []uint8, w, h int, o Options, lo, hi uint8, light bool) ([]image.Rectangle, []comp) {
 	faint := lo < lowContrast
 	comps := components(con, w, h, lo, hi)
 	// Glyph candidates: not taller than a line, at least a fraction of the
@@ -182,7 +189,7 @@ func findLines(con, pix []uint8, w, h int, o Options, lo, hi uint8, light bool) 
 		if l.maxH < o.MinHeight || l.maxH > o.MaxHeight+2 {
 			continue
 		}
-		if !l.standsOut(con, pix, w, h, lo, light) {
+		if !l.standsOut(con, pix, w, h, lo, light) || !sharp(con, pix, w, l.box, lo) {
 			continue
 		}
 		if !quiet(con, w, h, l.box, lo) && (faint || !l.uniform(con, pix, w, lo)) {
@@ -191,7 +198,87 @@ func findLines(con, pix []uint8, w, h int, o Options, lo, hi uint8, light bool) 
 		l.attach(marks)
 		out = append(out, l.box)
 	}
-	return out
+	for i := range glyphs {
+		glyphs[i].sharp = sharp(con, pix, w, glyphs[i].rect(), lo)
+	}
+	return out, glyphs
+}
+
+// sharp reports whether the edges in box are steps, as drawn glyphs' are,
+// rather than slopes: most of the horizontal change between neighbours
+// comes in jumps of a third of the strokes' contrast or more. Smooth
+// anatomy and upscaled images grade over many pixels.
+func sharp(con, pix []uint8, w int, box image.Rectangle, lo uint8) bool {
+	var hist [256]int
+	n := 0
+	for y := box.Min.Y; y < box.Max.Y; y++ {
+		for x := box.Min.X; x < box.Max.X; x++ {
+			if v := con[y*w+x]; v >= lo {
+				hist[v]++
+				n++
+			}
+		}
+	}
+	if n == 0 {
+		return false
+	}
+	c := median(&hist, n)
+	step, total := 0, 0
+	for y := box.Min.Y; y < box.Max.Y; y++ {
+		row := pix[y*w:]
+		for x := max(box.Min.X-1, 0); x+1 < min(box.Max.X+1, w); x++ {
+			g := int(row[x+1]) - int(row[x])
+			if g < 0 {
+				g = -g
+			}
+			if g < 4 {
+				continue
+			}
+			total += g
+			if 3*g >= c {
+				step += g
+			}
+		}
+	}
+	return total > 0 && step*10 >= total*6
+}
+
+// pieceContrast is the least peak contrast of a piece that extends a line:
+// above what noise of a few grey levels reaches in a glyph-sized blob.
+const pieceContrast = 20
+
+// extend grows each line sideways over the glyph-sized pieces that
+// continue it in its band of rows, whatever their contrast: a line that
+// runs from a black banner onto anatomy loses contrast on the way, and a
+// line half masked is a line read.
+func extend(boxes []image.Rectangle, pieces []comp) []image.Rectangle {
+	slices.SortFunc(pieces, func(p, q comp) int { return p.x0 - q.x0 })
+	for i, b := range boxes {
+		lh := b.Dy()
+		top, bottom := b.Min.Y-lh/4, b.Max.Y+lh/4
+		fits := func(c *comp) bool {
+			return c.y0 >= top && c.y1 <= bottom && 3*c.h() >= lh && 2*c.h() <= 3*lh && c.sharp &&
+				c.peak >= pieceContrast && c.sum >= c.area*faintHigh
+		}
+		maxGap := lh + lh/2 + 2
+		for grown := true; grown; {
+			grown = false
+			for j := range pieces {
+				c := &pieces[j]
+				if c.x0 > b.Max.X+maxGap {
+					break
+				}
+				if c.x1 <= b.Max.X && c.x0 >= b.Min.X-maxGap && c.x1 < b.Min.X || c.x0 >= b.Max.X {
+					if fits(c) {
+						b = b.Union(c.rect())
+						grown = true
+					}
+				}
+			}
+		}
+		boxes[i] = b
+	}
+	return boxes
 }
 
 func (c *comp) rect() image.Rectangle { return image.Rect(c.x0, c.y0, c.x1, c.y1) }
