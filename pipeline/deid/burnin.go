@@ -131,7 +131,7 @@ func (j *Job) examineText(im image, rules []pixels.Rect) ([]pixels.Rect, error) 
 		// The check: this frame masked by the rules and by what was found
 		// in it (and in the frames before it).
 		copy(masked, frame)
-		g.MaskFrame(masked, append(toRects(found), rules...))
+		g.Apply(masked, pixels.Mask{Zero: rules, Paint: toRects(found)})
 		mg, err := burnin.Luminance(masked, out, pal)
 		if err != nil {
 			return nil, reject("pixels", "masked pixels: %v: held back", err)

@@ -133,6 +133,7 @@ func (j *Job) planPixels(sopClass string) error {
 			}
 		}
 	}
+	var paint []pixels.Rect // text found in the pixels, painted over
 	switch {
 	case j.eng.text == nil:
 		// The profile opted out of reading pixels: the report says so.
@@ -146,10 +147,11 @@ func (j *Job) planPixels(sopClass string) error {
 		if err != nil {
 			return err
 		}
-		rects = append(rects, found...)
+		paint = found
 		j.pixelsExamined = j.res.Pixels != nil && j.res.Pixels.Examined
 	}
-	if len(rects) == 0 {
+	mask := pixels.Mask{Zero: rects, Paint: paint}
+	if mask.Empty() {
 		if j.pixelsExamined {
 			return nil // read, nothing to mask: the pixels are kept as they are
 		}
@@ -188,9 +190,11 @@ func (j *Job) planPixels(sopClass string) error {
 		off := px.ValueOffset
 		px.Op, px.NewLength = dicomraw.OpStream, px.Length
 		px.Stream = func(w io.Writer) error {
-			return pixels.MaskNative(w, io.NewSectionReader(src, off, length), length, g, rects)
+			return pixels.MaskNative(w, io.NewSectionReader(src, off, length), length, g, mask)
 		}
-	case j.f.Syntax.UID == codec.RLELossless && !j.hasExtendedOffsets():
+	case j.f.Syntax.UID == codec.RLELossless && !j.hasExtendedOffsets() && len(paint) == 0:
+		// Zeroing works plane by plane on RLE's byte segments; painting
+		// needs whole samples, and goes through the decoder below.
 		if err := g.Check(); err != nil {
 			return reject("pixels", "pixels to mask but %v: held back", err)
 		}
@@ -204,7 +208,7 @@ func (j *Job) planPixels(sopClass string) error {
 		px.Op, px.NewLength = dicomraw.OpStream, dicomraw.Undefined
 		px.Stream = func(w io.Writer) error { return writeMaskedRLE(w, src, frames, g, rects) }
 	default:
-		if err := j.planDecoded(px, rects); err != nil {
+		if err := j.planDecoded(px, mask); err != nil {
 			return err
 		}
 	}
@@ -238,7 +242,7 @@ func (j *Job) hasExtendedOffsets() bool {
 // (interleaved), Lossy Image Compression (kept "01", its ratio and method
 // kept or added, when the input had lost information) and the offset
 // tables (an empty Basic Offset Table, no Extended Offset Table).
-func (j *Job) planDecoded(px *dicomraw.Element, rects []pixels.Rect) error {
+func (j *Job) planDecoded(px *dicomraw.Element, mask pixels.Mask) error {
 	src, err := codec.FromFile(j.f)
 	if err != nil {
 		return reject("pixels", "pixels to mask but %v: held back", err)
@@ -295,7 +299,7 @@ func (j *Job) planDecoded(px *dicomraw.Element, rects []pixels.Rect) error {
 		}
 	}
 	px.Op, px.NewLength = dicomraw.OpStream, dicomraw.Undefined
-	px.Stream = func(w io.Writer) error { return writeEncoded(w, fr, out, encIm, enc, g, rects) }
+	px.Stream = func(w io.Writer) error { return writeEncoded(w, fr, out, encIm, enc, g, mask) }
 	j.outSyntax = outTS
 	j.res.TransferSyntax = outTS
 	if out.Photometric != in.Photometric {
@@ -325,7 +329,7 @@ func (j *Job) planDecoded(px *dicomraw.Element, rects []pixels.Rect) error {
 // writeEncoded writes the items of an encapsulated value: an empty Basic
 // Offset Table, each frame decoded, masked and encoded, then the
 // delimiter. One frame is in memory at a time.
-func writeEncoded(w io.Writer, fr *codec.Frames, out, encIm codec.Image, enc codec.Encoder, g pixels.Geometry, rects []pixels.Rect) error {
+func writeEncoded(w io.Writer, fr *codec.Frames, out, encIm codec.Image, enc codec.Encoder, g pixels.Geometry, mask pixels.Mask) error {
 	if err := writeItem(w, dicomraw.TagItem, 0); err != nil {
 		return err
 	}
@@ -335,7 +339,7 @@ func writeEncoded(w io.Writer, fr *codec.Frames, out, encIm codec.Image, enc cod
 		if err := fr.Frame(f, frame); err != nil {
 			return err
 		}
-		g.MaskFrame(frame, rects)
+		g.Apply(frame, mask)
 		var err error
 		if buf, err = enc.Encode(buf[:0], frame, encIm); err != nil {
 			return err
