@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/dicomdeid/dicomdeid/pipeline/deid"
+	"github.com/dicomdeid/dicomdeid/services/deid/internal/safefile"
 )
 
 // The crosswalk of `deid run --crosswalk FILE.csv`: one id_old,id_new row
@@ -21,6 +22,12 @@ func checkCrosswalk(c runConfig) error {
 	}
 	if c.dryRun {
 		return fmt.Errorf("--crosswalk with --dry-run: a dry run writes nothing")
+	}
+	// A link is refused outright, dangling or not: the crosswalk
+	// re-identifies every output, and a link puts it wherever whoever
+	// made the link wants.
+	if fi, err := os.Lstat(c.crosswalk); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		return fmt.Errorf("--crosswalk %s is a symbolic link: give the real path", c.crosswalk)
 	}
 	rc, err := resolvePath(c.crosswalk)
 	if err != nil {
@@ -44,26 +51,43 @@ func checkCrosswalk(c runConfig) error {
 			return fmt.Errorf("--crosswalk must not be inside %s: %s", d.flag, d.why)
 		}
 	}
-	for _, f := range []struct{ path, flag string }{{c.keyFile, "--key-file"}, {c.report, "--report"}} {
+	for _, f := range []struct{ path, flag string }{{c.keyFile, "--key-file"}, {c.report, "--report"}, {c.profile, "--profile"}} {
 		if f.path == "" {
 			continue
 		}
-		if rf, err := resolvePath(f.path); err == nil && rf == rc {
+		if rf, err := resolvePath(f.path); err == nil && rf == rc || sameFile(f.path, c.crosswalk) {
 			return fmt.Errorf("--crosswalk must not be the %s file", f.flag)
 		}
 	}
+	if err := safefile.Check(c.crosswalk, crosswalkOptions(c)); err != nil {
+		return fmt.Errorf("--crosswalk %s: %w", c.crosswalk, pathlessErr(err))
+	}
 	return nil
+}
+
+// crosswalkOptions: what the crosswalk must not replace.
+func crosswalkOptions(c runConfig) safefile.Options {
+	o := safefile.Options{Replace: c.force, Protect: []safefile.Protected{
+		{Path: c.keyFile, What: "project key file (--key-file)"}, {Path: c.report, What: "--report file"}}}
+	for _, f := range readFiles(c) {
+		o.Protect = append(o.Protect, safefile.Protected{Path: f.path, What: f.what})
+	}
+	return o
 }
 
 // writeCrosswalk writes the rows of the written outputs, in a temporary
 // file of mode 0600 beside path renamed into place, so that no reader
 // sees a partial crosswalk and no other user can read it at any moment.
-func writeCrosswalk(path string, files []FileOutcome) (int, error) {
+func writeCrosswalk(c runConfig, files []FileOutcome) (int, error) {
+	// Checked again where it is written: the run took time.
+	if err := checkCrosswalk(c); err != nil {
+		return 0, err
+	}
 	var rows deid.CrosswalkRows
 	for _, f := range files {
 		if f.Status == "written" {
 			rows.Add(f.ids...)
 		}
 	}
-	return rows.Len(), writePrivate(path, rows.WriteCSV)
+	return rows.Len(), safefile.Write(c.crosswalk, crosswalkOptions(c), rows.WriteCSV)
 }

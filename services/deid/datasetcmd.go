@@ -108,7 +108,7 @@ func datasetCmd(args []string, stdout, stderr io.Writer) int {
 			}
 			req.Studies = refs
 		}
-		nc, js, ok := connect()
+		nc, _, ok := connect()
 		if !ok {
 			return exitRejected
 		}
@@ -141,21 +141,19 @@ func datasetCmd(args []string, stdout, stderr io.Writer) int {
 		if !*wait {
 			return exitOK
 		}
-		return waitDataset(js, reply.DatasetID, stdout, stderr)
+		return waitDataset(nc, reply.DatasetID, stdout, stderr)
 	case "status":
 		if pos == "" {
 			fmt.Fprint(stderr, datasetUsage)
 			return exitUsage
 		}
-		nc, js, ok := connect()
+		nc, _, ok := connect()
 		if !ok {
 			return exitRejected
 		}
 		defer nc.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		st, err := ingest.JobStatus(ctx, js, pos)
-		if errors.Is(err, jetstream.ErrKeyNotFound) || err == nil && st.Kind != "dataset" {
+		st, err := ingest.RequestJobStatus(nc, pos, 10*time.Second)
+		if errors.Is(err, ingest.ErrNoSuchJob) || err == nil && st.Kind != "dataset" {
 			fmt.Fprintf(stderr, "deid dataset status: no dataset %s\n", pos)
 			return exitRejected
 		}
@@ -163,8 +161,7 @@ func datasetCmd(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "deid dataset status:", err)
 			return exitRejected
 		}
-		failures, _ := ingest.JobFailures(ctx, js, pos)
-		printDataset(stdout, st, failures)
+		printDataset(stdout, st)
 		return exitOK
 	case "list":
 		nc, js, ok := connect()
@@ -194,15 +191,23 @@ func datasetCmd(args []string, stdout, stderr io.Writer) int {
 }
 
 func progressText(st *ingest.JobState) string {
+	p := ingest.PublicStatus(st)
+	return progressOf(&p)
+}
+
+func progressOf(st *ingest.JobStatusReply) string {
 	if !st.Expanded {
 		return "not resolved yet"
 	}
 	return fmt.Sprintf("%d/%d finished (%d delivered, %d failed)", st.Done+st.Failed, st.Expected, st.Done, st.Failed)
 }
 
-func printDataset(w io.Writer, st *ingest.JobState, failures map[string]ingest.FailedInputs) {
+// printDataset prints what a requester is told of its dataset: the
+// counts, positions and where the manifest and the crosswalk are.
+func printDataset(w io.Writer, st *ingest.JobStatusReply) {
+	failures := st.Failures
 	fmt.Fprintf(w, "dataset %s (project %s, profile %s): %s\n", st.JobID, st.Project, st.Profile, st.State)
-	fmt.Fprintf(w, "  instances: %s\n", progressText(st))
+	fmt.Fprintf(w, "  instances: %s\n", progressOf(st))
 	fmt.Fprintf(w, "  requested: %d studies or prefixes\n", st.Requested)
 	if len(st.NotFound) > 0 {
 		fmt.Fprintf(w, "  not found in the source bucket: %s\n", positions(st.NotFound))
@@ -253,30 +258,26 @@ func positions(p []int) string {
 	return "request entry " + strings.Join(s, ", ")
 }
 
-func waitDataset(js jetstream.JetStream, id string, stdout, stderr io.Writer) int {
+func waitDataset(nc *nats.Conn, id string, stdout, stderr io.Writer) int {
 	last := ""
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		st, err := ingest.JobStatus(ctx, js, id)
+		st, err := ingest.RequestJobStatus(nc, id, 10*time.Second)
 		if err == nil {
-			line := fmt.Sprintf("dataset %s: %s, %s", id, st.State, progressText(st))
+			line := fmt.Sprintf("dataset %s: %s, %s", id, st.State, progressOf(st))
 			if line != last {
 				fmt.Fprintln(stdout, line)
 				last = line
 			}
 			if st.Complete {
-				failures, _ := ingest.JobFailures(ctx, js, id)
-				cancel()
-				printDataset(stdout, st, failures)
+				printDataset(stdout, st)
 				if st.Failed > 0 || len(st.NotFound) > 0 {
 					return exitRejected
 				}
 				return exitOK
 			}
-		} else if !errors.Is(err, jetstream.ErrKeyNotFound) {
+		} else if !errors.Is(err, ingest.ErrNoSuchJob) {
 			fmt.Fprintln(stderr, "deid dataset:", err)
 		}
-		cancel()
 		time.Sleep(500 * time.Millisecond)
 	}
 }

@@ -4,10 +4,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/natsauth"
+	"github.com/dicomdeid/dicomdeid/services/deid/internal/safefile"
 )
 
 const natsCredsUsage = `deid nats-creds generate --out DIR
@@ -56,7 +56,14 @@ func natsCredsCmd(args []string, stdout, stderr io.Writer) int {
 			return exitRejected
 		}
 		env := filepath.Join(*out, "nats-server.env")
-		if err := os.WriteFile(env, []byte(cr.ServerEnv()), 0o600); err != nil {
+		// Rewritten on every run (the keys may be new), never through a
+		// link nor over a seed or password file.
+		protect := []safefile.Protected{{Path: natsauth.PasswordFile(*out), What: "notifier's password"},
+			{Path: natsauth.RoutePasswordFile(*out), What: "routes' password"}}
+		for _, f := range natsauth.Files(*out) {
+			protect = append(protect, safefile.Protected{Path: f, What: "seed file " + filepath.Base(f)})
+		}
+		if err := safefile.WriteBytes(env, safefile.Options{Replace: true, Protect: protect}, []byte(cr.ServerEnv())); err != nil {
 			fmt.Fprintln(stderr, "deid nats-creds:", err)
 			return exitRejected
 		}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -332,11 +333,50 @@ func TestNATSAttacks(t *testing.T) {
 					}
 				}
 			}
-			// A submitter reads a job's record by its id, nothing else of
-			// the bucket.
-			if !tg.pubRefused(t, natsauth.Submitter, natsauth.ImportedAPIPrefix+".DIRECT.GET.KV_"+ingest.KVJobs+".$KV."+ingest.KVJobs+".open.x", "_INBOX.x", nil) ||
-				!tg.pubRefused(t, natsauth.Submitter, natsauth.ImportedAPIPrefix+".DIRECT.GET.KV_"+ingest.KVJobs, "_INBOX.x", []byte(`{"seq":1}`)) {
-				t.Error("a submitter read job keys other than job.<id>")
+			// A submitter reads none of the job bucket: its stream info
+			// lists every job id (subjects_filter), and a record names its
+			// input bucket and prefix. It asks the workers for its job's
+			// progress, answered with counts only.
+			nc, _ := tg.fresh(t, natsauth.Submitter)
+			job, _ := json.Marshal(ingest.StudyJob{JobID: "jane", Bucket: srv.cfg.inBucket, Prefix: "Doe^Jane_MRN123/"})
+			if _, err := nc.Request(ingest.SubjectStudyJobs, job, 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			var reply *ingest.JobStatusReply
+			for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+				r, err := ingest.RequestJobStatus(nc, "jane", 5*time.Second)
+				if err == nil && r.Complete {
+					reply = r
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("job status: %v", err)
+				}
+			}
+			if b, _ := json.Marshal(reply); strings.Contains(string(b), "Doe") || strings.Contains(string(b), "MRN") ||
+				strings.Contains(string(b), srv.cfg.inBucket) || reply.Expected == 0 || reply.Done != reply.Expected {
+				t.Errorf("job status reply %s: want counts only", b)
+			}
+			if _, err := ingest.RequestJobStatus(nc, "nobody", 5*time.Second); !errors.Is(err, ingest.ErrNoSuchJob) {
+				t.Errorf("status of a job nobody submitted: %v", err)
+			}
+			nc.Close()
+			for _, req := range []struct{ subject, body string }{
+				{natsauth.ImportedAPIPrefix + ".STREAM.INFO.KV_" + ingest.KVJobs, `{"subjects_filter":">"}`},
+				{natsauth.ImportedAPIPrefix + ".DIRECT.GET.KV_" + ingest.KVJobs + ".$KV." + ingest.KVJobs + ".job.jane", ``},
+				{natsauth.ImportedAPIPrefix + ".DIRECT.GET.KV_" + ingest.KVJobs + ".$KV." + ingest.KVJobs + ".open.x", ``},
+				{natsauth.ImportedAPIPrefix + ".DIRECT.GET.KV_" + ingest.KVJobs, `{"seq":1}`},
+				{"$JS.API.DIRECT.GET.KV_" + ingest.KVJobs + ".$KV." + ingest.KVJobs + ".job.jane", ``},
+			} {
+				if !tg.pubRefused(t, natsauth.Submitter, req.subject, "_INBOX.x", []byte(req.body)) {
+					t.Errorf("a submitter requested %s", req.subject)
+				}
+			}
+			// Nor do the events reader and the notifier ask job status.
+			for _, r := range []natsauth.Role{natsauth.Events, natsauth.Notifier} {
+				if !tg.pubRefused(t, r, ingest.SubjectJobStatus, "_INBOX.x", []byte(`{"job_id":"jane"}`)) {
+					t.Errorf("%s asked a job's status", r)
+				}
 			}
 			// The auditor reads the audit records and the index, and
 			// writes neither.
@@ -390,7 +430,9 @@ func TestNATSAttacks(t *testing.T) {
 			}
 		})
 
-		t.Run("the events reader consumes DEID_EVENTS with a consumer of its own", func(t *testing.T) {
+		t.Run("the events reader reads events and nothing else", func(t *testing.T) {
+			tg.idle(t)
+			before := tg.snapshot(t)
 			_, ejs := tg.fresh(t, natsauth.Events)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
@@ -398,32 +440,48 @@ func TestNATSAttacks(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c, err := st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "reader", AckPolicy: jetstream.AckExplicitPolicy})
-			if err != nil {
-				t.Fatalf("events reader creating a consumer: %v", err)
+			// History by direct get (answered to the requester only).
+			m, err := st.GetMsg(ctx, 1, jetstream.WithGetMsgSubject("deid.events.>"))
+			if err != nil || !strings.HasPrefix(m.Subject, "deid.events.") {
+				t.Errorf("events reader reading DEID_EVENTS by direct get: %v", err)
 			}
-			b, err := c.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
-			if err != nil {
-				t.Fatal(err)
+			// No consumer of any kind: a durable stays and costs the
+			// service; a push consumer in DEID delivers where its creator
+			// says, into the service's streams.
+			dctx, dcancel := context.WithTimeout(ctx, 3*time.Second)
+			if _, err := st.CreateOrUpdateConsumer(dctx, jetstream.ConsumerConfig{Durable: "reader", AckPolicy: jetstream.AckExplicitPolicy}); err == nil {
+				t.Error("the events reader created a durable consumer on DEID_EVENTS")
 			}
-			n := 0
-			for m := range b.Messages() {
-				n++
-				if !strings.HasPrefix(m.Subject(), "deid.events.") {
-					t.Errorf("delivered %s", m.Subject())
+			dcancel()
+			for _, s := range []string{ingest.StreamEvents, ingest.StreamIngest, ingest.StreamAudit, ingest.StreamDLQ,
+				"KV_" + ingest.KVJobs, "KV_" + ingest.KVIndex, "KV_" + ingest.KVStudies} {
+				push, _ := json.Marshal(map[string]any{"stream_name": s, "config": map[string]any{
+					"durable_name": "x", "deliver_subject": ingest.SubjectAudit + "forged", "ack_policy": "none"}})
+				for _, api := range []string{"CONSUMER.CREATE." + s + ".x", "CONSUMER.CREATE." + s + ".x.deid.events.>",
+					"CONSUMER.DURABLE.CREATE." + s + ".x", "CONSUMER.CREATE." + s, "CONSUMER.INFO." + s + ".x",
+					"CONSUMER.LIST." + s, "CONSUMER.NAMES." + s, "CONSUMER.MSG.NEXT." + s + ".x"} {
+					if !tg.pubRefused(t, natsauth.Events, natsauth.ImportedAPIPrefix+"."+api, "_INBOX.x", push) {
+						t.Errorf("the events reader requested %s", api)
+					}
 				}
-				if err := m.DoubleAck(ctx); err != nil {
-					t.Errorf("ack: %v", err)
+				if s != ingest.StreamEvents && !tg.pubRefused(t, natsauth.Events, natsauth.ImportedAPIPrefix+".STREAM.INFO."+s, "_INBOX.x", nil) {
+					t.Errorf("the events reader asked for %s's info", s)
 				}
 			}
-			if n != 1 || b.Error() != nil {
-				t.Errorf("fetched %d events: %v", n, b.Error())
-			}
-			for _, s := range []string{ingest.StreamIngest, ingest.StreamAudit} {
-				if !tg.pubRefused(t, natsauth.Events, natsauth.ImportedAPIPrefix+".CONSUMER.CREATE."+s+".x", "_INBOX.x", []byte(`{}`)) {
-					t.Errorf("the events reader created a consumer on %s", s)
+			for _, api := range []string{"INFO", "STREAM.LIST", "STREAM.NAMES", "STREAM.MSG.GET." + ingest.StreamEvents,
+				"DIRECT.GET." + ingest.StreamAudit, "DIRECT.GET.KV_" + ingest.KVJobs} {
+				if !tg.pubRefused(t, natsauth.Events, natsauth.ImportedAPIPrefix+"."+api, "_INBOX.x", []byte(`{}`)) {
+					t.Errorf("the events reader requested %s", api)
 				}
 			}
+			for _, subj := range []string{"$JS.ACK." + ingest.StreamEvents + ".x.1.1.1.1.0", "deid.events.instance.done",
+				ingest.SubjectJobStatus, ingest.SubjectDatasetRequest, ingest.SubjectStudyJobs} {
+				if !tg.pubRefused(t, natsauth.Events, subj, "", []byte(`{}`)) {
+					t.Errorf("the events reader published %s", subj)
+				}
+			}
+			time.Sleep(500 * time.Millisecond) // answers in flight land before the snapshot
+			tg.sameAs(t, before, "after the events reader's attempts")
 		})
 
 		t.Run("nobody but admin deletes or purges, and not even admin purges", func(t *testing.T) {
@@ -483,7 +541,7 @@ func TestNATSAttacks(t *testing.T) {
 				t.Fatal(err)
 			}
 			for {
-				st, err := ingest.JobStatus(ctx, sjs, "replies")
+				st, err := ingest.RequestJobStatus(sjs.Conn(), "replies", 5*time.Second)
 				if err == nil && st.Complete {
 					break
 				}

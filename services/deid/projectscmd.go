@@ -180,7 +180,7 @@ func projectEngine(ctx context.Context, store projects.Store, cfg deid.Config, p
 
 const pseudonymUsage = `deid pseudonym (--project P [--projects DIR] | --key-file FILE) [--profile NAME]
                [--patient-id ID [--issuer ISSUER]] [--uid UID ...] [--json]
-               [--batch IN.csv [--out OUT.csv]]
+               [--batch IN.csv [--out OUT.csv [--force]]]
 
 For the honest broker, on the trusted side: prints what a delivery made
 with this key and profile contains for a patient (Patient ID, Patient's
@@ -211,7 +211,8 @@ func pseudonymCmd(args []string, stdout, stderr io.Writer) int {
 	issuer := fs.String("issuer", "", "its Issuer of Patient ID")
 	asJSON := fs.Bool("json", false, "print JSON")
 	batch := fs.String("batch", "", "CSV of patient_id[,issuer_of_patient_id] and/or uid columns (with a header) to map")
-	batchOut := fs.String("out", "", "with --batch: write the id_old,id_new CSV here (mode 0600) instead of standard output")
+	batchOut := fs.String("out", "", "with --batch: write the id_old,id_new CSV here (mode 0600; a new file, never a link, the key or an input) instead of standard output")
+	force := fs.Bool("force", false, "let --out replace an existing file (never the key, an input or a credentials file)")
 	var uids multiFlag
 	fs.Var(&uids, "uid", "a UID (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -247,7 +248,7 @@ func pseudonymCmd(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	if *batch != "" {
-		return pseudonymBatch(eng, *batch, *batchOut, stdout, stderr)
+		return pseudonymBatch(eng, batchConfig{in: *batch, out: *batchOut, force: *force, keyFile: *keyFile, projects: projectsDirOf(*project, *dir)}, stdout, stderr)
 	}
 	out := struct {
 		Patient *deid.Linkage     `json:"patient,omitempty"`

@@ -8,10 +8,10 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/dicomdeid/dicomdeid/pipeline/deid"
+	"github.com/dicomdeid/dicomdeid/services/deid/internal/safefile"
 )
 
 // pseudonymBatch is `deid pseudonym --batch IN.csv [--out OUT.csv]`: the
@@ -19,12 +19,12 @@ import (
 // id_new rows (the crosswalk format), in input order. A patient the
 // project's lookup table lacks gets an empty id_new (deliveries leave it
 // out) and the exit status is 1; rows are named by number, never value.
-func pseudonymBatch(eng *deid.Engine, in, outPath string, stdout, stderr io.Writer) int {
+func pseudonymBatch(eng *deid.Engine, c batchConfig, stdout, stderr io.Writer) int {
+	in, outPath := c.in, c.out
+	opts := c.outOptions()
 	if outPath != "" {
-		ri, err1 := resolvePath(in)
-		ro, err2 := resolvePath(outPath)
-		if err1 != nil || err2 != nil || ri == ro {
-			fmt.Fprintln(stderr, "deid pseudonym: --out must be another file than --batch")
+		if err := c.checkOut(opts); err != nil {
+			fmt.Fprintln(stderr, "deid pseudonym: --out:", err)
 			return exitUsage
 		}
 	}
@@ -98,7 +98,7 @@ func pseudonymBatch(eng *deid.Engine, in, outPath string, stdout, stderr io.Writ
 	if outPath == "" {
 		err = write(stdout)
 	} else {
-		err = writePrivate(outPath, write)
+		err = safefile.Write(outPath, opts, write)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "deid pseudonym: --out:", pathless(err))
@@ -111,33 +111,47 @@ func pseudonymBatch(eng *deid.Engine, in, outPath string, stdout, stderr io.Writ
 	return exitOK
 }
 
-// writePrivate writes a file of mode 0600 through a temporary file beside
-// it, renamed into place.
-func writePrivate(path string, write func(io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".deid-*.csv")
-	if err != nil {
-		return err
+// batchConfig is what `deid pseudonym --batch` reads and writes.
+type batchConfig struct {
+	in, out  string
+	force    bool
+	keyFile  string // --key-file, if given
+	projects string // --projects with --project: the store's directory
+}
+
+// outOptions protect what the command reads from --out.
+func (c batchConfig) outOptions() safefile.Options {
+	return safefile.Options{Replace: c.force, Protect: []safefile.Protected{
+		{Path: c.in, What: "--batch file"}, {Path: c.keyFile, What: "project key file (--key-file)"}}}
+}
+
+// checkOut refuses an --out the package safefile refuses, or one inside
+// the project store (keys and lookup tables).
+func (c batchConfig) checkOut(o safefile.Options) error {
+	if c.projects != "" {
+		rp, err1 := resolvePath(c.projects)
+		ro, err2 := resolvePath(c.out)
+		if err1 != nil || err2 != nil || within(ro, rp) {
+			return errors.New("must not be inside the project store (--projects)")
+		}
 	}
-	defer os.Remove(tmp.Name())
-	bw := bufio.NewWriter(tmp)
-	if err := tmp.Chmod(0o600); err == nil {
-		err = write(bw)
-		if err == nil {
-			err = bw.Flush()
-		}
-		if err == nil {
-			err = tmp.Sync()
-		}
-		if cerr := tmp.Close(); err == nil {
-			err = cerr
-		}
-		if err == nil {
-			err = os.Rename(tmp.Name(), path)
-		}
-		return err
+	return pathlessErr(safefile.Check(c.out, o))
+}
+
+// projectsDirOf is the project store's directory when a project is used.
+func projectsDirOf(project, dir string) string {
+	if project == "" {
+		return ""
 	}
-	tmp.Close()
-	return err
+	return dir
+}
+
+// pathlessErr is err without the path an *fs.PathError names.
+func pathlessErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return errors.New(pathless(err))
 }
 
 // pathless is an error's text without the path an *fs.PathError names.

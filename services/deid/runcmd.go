@@ -134,8 +134,8 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.profile, "profile", "basic", "built-in profile name or profile file")
 	fs.StringVar(&c.keyFile, "key-file", "", "project key file (or set DEID_KEY to the hex key)")
 	fs.StringVar(&c.report, "report", "", "write a JSON report to this file (mode 0600; never the key file, nor inside --in or --out)")
-	fs.StringVar(&c.crosswalk, "crosswalk", "", "write id_old,id_new rows (Patient ID, Study/Series/SOP Instance UIDs) to this CSV file (mode 0600; it re-identifies the outputs)")
-	fs.BoolVar(&c.force, "force", false, "let --report replace an existing file")
+	fs.StringVar(&c.crosswalk, "crosswalk", "", "write id_old,id_new rows (Patient ID, Study/Series/SOP Instance UIDs) to this CSV file (mode 0600; it re-identifies the outputs; never a link, the key file, the report, nor inside --in or --out)")
+	fs.BoolVar(&c.force, "force", false, "let --report and --crosswalk replace an existing file")
 	fs.StringVar(&c.tmp, "tmp", "", "folder for the scratch files of deflated inputs (default: a hidden folder in --out)")
 	fs.IntVar(&c.workers, "workers", runtime.NumCPU(), "files processed in parallel")
 	fs.BoolVar(&c.dryRun, "dry-run", false, "write nothing; print per attribute path the action and the number of files")
@@ -253,7 +253,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if c.crosswalk != "" {
-		if _, err := writeCrosswalk(c.crosswalk, rep.Files); err != nil {
+		if _, err := writeCrosswalk(c, rep.Files); err != nil {
 			fmt.Fprintln(stderr, "deid run: crosswalk:", err)
 			return exitRejected
 		}
@@ -814,14 +814,6 @@ func writeReport(c runConfig, rep *Report) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
-}
-
-func writeJSON(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", " ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(b, '\n'), 0o600)
 }
 
 // tuneGC trades a little memory for less collection work: the heap may

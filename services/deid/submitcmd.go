@@ -97,18 +97,16 @@ func submitCmd(args []string, stdout, stderr io.Writer) int {
 	if !*wait {
 		return exitOK
 	}
-	return waitJob(js, id, stdout, stderr)
+	return waitJob(cl.nc, id, stdout, stderr)
 }
 
 // waitJob prints a job's progress until it is complete.
-func waitJob(js jetstream.JetStream, id string, stdout, stderr io.Writer) int {
+func waitJob(nc *nats.Conn, id string, stdout, stderr io.Writer) int {
 	last := ""
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		st, err := ingest.JobStatus(ctx, js, id)
-		cancel()
+		st, err := ingest.RequestJobStatus(nc, id, 5*time.Second)
 		switch {
-		case errors.Is(err, jetstream.ErrKeyNotFound):
+		case errors.Is(err, ingest.ErrNoSuchJob):
 			// Not expanded yet.
 		case err != nil:
 			fmt.Fprintln(stderr, "deid submit: job status:", err)
@@ -119,11 +117,11 @@ func waitJob(js jetstream.JetStream, id string, stdout, stderr io.Writer) int {
 				last = line
 			}
 			if st.Complete {
-				if st.Error != "" {
-					fmt.Fprintf(stdout, "job %s could not run: %s\n", id, st.Error)
+				if st.JobError != "" {
+					fmt.Fprintf(stdout, "job %s could not run: %s\n", id, st.JobError)
 					return exitRejected
 				}
-				fmt.Fprintf(stdout, "job %s complete: %d studies written\n", id, len(st.Studies))
+				fmt.Fprintf(stdout, "job %s complete: %d studies written\n", id, st.Studies)
 				if st.Failed > 0 {
 					fmt.Fprintf(stdout, "%d objects failed: they are in the quarantine bucket, each with a note of why (events on deid.events.instance.failed)\n", st.Failed)
 					return exitRejected

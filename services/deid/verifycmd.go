@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+
 	"flag"
 	"fmt"
 	"io"
@@ -19,6 +21,7 @@ import (
 	"github.com/dicomdeid/dicomdeid/pipeline/rules"
 	"github.com/dicomdeid/dicomdeid/pipeline/verify"
 	"github.com/dicomdeid/dicomdeid/profiles"
+	"github.com/dicomdeid/dicomdeid/services/deid/internal/safefile"
 )
 
 // AuditReport is the JSON report of `deid verify`. Anonymised paths are
@@ -60,7 +63,7 @@ type AuditFile struct {
 	Findings []verify.Finding `json:"findings,omitempty"`
 }
 
-const verifyUsage = `deid verify --orig DIR --anon DIR [--json FILE] [--profile NAME|FILE] [--key-file FILE]
+const verifyUsage = `deid verify --orig DIR --anon DIR [--json FILE [--force]] [--profile NAME|FILE] [--key-file FILE]
 
 Audits a de-identified tree (made by deid or any other tool) against its
 originals. File names need not match: every identifying value of every
@@ -106,7 +109,8 @@ func verifyCmd(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() { fmt.Fprint(stderr, verifyUsage) }
 	orig := fs.String("orig", "", "directory of the original files")
 	anon := fs.String("anon", "", "directory of the de-identified files")
-	jsonOut := fs.String("json", "", "write the audit as JSON to this file")
+	jsonOut := fs.String("json", "", "write the audit as JSON to this file (mode 0600; a new file, never a link, the key file, nor inside --orig or --anon)")
+	force := fs.Bool("force", false, "let --json replace an existing file (never the key or a credentials file)")
 	profile := fs.String("profile", "", "profile whose retained attributes are exempt (default: what each output declares)")
 	keyFile := fs.String("key-file", "", "project key of a deid run (or DEID_KEY): pairs each output with its original by UID")
 	if err := fs.Parse(args); err != nil {
@@ -121,6 +125,11 @@ func verifyCmd(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "deid verify: %s is not a directory\n", d)
 			return exitUsage
 		}
+	}
+	jc := auditOut{path: *jsonOut, orig: *orig, anon: *anon, keyFile: *keyFile, profile: *profile, force: *force}
+	if err := jc.check(); err != nil {
+		fmt.Fprintf(stderr, "deid verify: --json: %v\n", err)
+		return exitUsage
 	}
 	rep := &AuditReport{Tool: version(), Started: time.Now().UTC(), PairedBy: map[string]int{}, Profiles: map[string]int{}}
 	var fixed *auditPolicy
@@ -275,8 +284,8 @@ func verifyCmd(args []string, stdout, stderr io.Writer) int {
 
 	printAudit(stdout, rep, key != nil)
 	if *jsonOut != "" {
-		if err := writeJSON(*jsonOut, rep); err != nil {
-			fmt.Fprintf(stderr, "deid verify: %v\n", err)
+		if err := jc.write(rep); err != nil {
+			fmt.Fprintf(stderr, "deid verify: --json: %v\n", err)
 			return exitRejected
 		}
 	}
@@ -435,4 +444,52 @@ func printAudit(w io.Writer, rep *AuditReport, haveKey bool) {
 	}
 	fmt.Fprintf(w, "anonymised: %d checked (%d paired with their original), %d leaking, %d unverifiable; %s. %s\n",
 		rep.Checked, rep.Paired, rep.Leaking, rep.Unverifiable, pixels, verdict)
+}
+
+// auditOut is where `deid verify --json` writes, and what it must not
+// replace: the audit names the originals' files, so it stays out of both
+// trees, and never replaces the key, a profile or a credentials file.
+type auditOut struct {
+	path, orig, anon, keyFile, profile string
+	force                              bool
+}
+
+func (a auditOut) options() safefile.Options {
+	o := safefile.Options{Replace: a.force, Protect: []safefile.Protected{{Path: a.keyFile, What: "project key file (--key-file)"}}}
+	if st, err := os.Stat(a.profile); err == nil && st.Mode().IsRegular() {
+		o.Protect = append(o.Protect, safefile.Protected{Path: a.profile, What: "profile file (--profile)"})
+	}
+	return o
+}
+
+func (a auditOut) check() error {
+	if a.path == "" {
+		return nil
+	}
+	rp, err := resolvePath(a.path)
+	if err != nil {
+		return err
+	}
+	for _, d := range []struct{ dir, flag string }{{a.orig, "--orig"}, {a.anon, "--anon"}} {
+		rd, err := resolvePath(d.dir)
+		if err != nil {
+			return err
+		}
+		if within(rp, rd) {
+			return fmt.Errorf("must not be inside %s: the audit names the original files", d.flag)
+		}
+	}
+	return pathlessErr(safefile.Check(a.path, a.options()))
+}
+
+// write checks again (the audit took time) and writes v as JSON.
+func (a auditOut) write(v any) error {
+	if err := a.check(); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(v, "", " ")
+	if err != nil {
+		return err
+	}
+	return pathlessErr(safefile.WriteBytes(a.path, a.options(), append(b, '\n')))
 }

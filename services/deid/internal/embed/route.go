@@ -69,6 +69,7 @@ func (q s3Request) dataBody() bool { return q.act == actPutObject || q.act == ac
 // Refusals of route: fixed messages, naming nothing the request held.
 var (
 	errBucketName   = &s3Err{http.StatusBadRequest, "InvalidBucketName", "bucket names follow the S3 rules: 3 to 63 lower-case letters, digits, '.' and '-'"}
+	errKeySegment   = &s3Err{http.StatusBadRequest, "KeyTooLongError", "this endpoint stores each '/'-separated part of a key as a file name: at most 255 bytes each"}
 	errKeyName      = &s3Err{http.StatusBadRequest, "InvalidArgument", "object keys are at most 1024 bytes of UTF-8, without control characters or backslashes, not starting with '/', with no '.' or '..' segment"}
 	errNotSupported = &s3Err{http.StatusNotImplemented, "NotImplemented", "this request is not supported by the embedded endpoint"}
 	errMethod       = &s3Err{http.StatusMethodNotAllowed, "MethodNotAllowed", "method not allowed here"}
@@ -125,6 +126,9 @@ func route(r *http.Request) (s3Request, *s3Err) {
 	q.bucket, q.key = bucket, key
 	if key != "" && !s3name.ValidKey(key) {
 		return q, errKeyName
+	}
+	if key != "" && !storableKey(key) {
+		return q, errKeySegment
 	}
 	switch {
 	case query.Has("uploadId"):
@@ -312,4 +316,20 @@ func parseCopySource(src string) (bucket, key string, err *s3Err) {
 		return "", "", errKeyName
 	}
 	return b, k, nil
+}
+
+// maxKeySegment is the longest file name the stores' file systems take:
+// the endpoint keeps an object under its key's parts as directories and
+// a file name. A longer part was a valid S3 key that failed inside the
+// store, answered 500 after the body was received.
+const maxKeySegment = 255
+
+// storableKey reports whether every part of key fits a file name.
+func storableKey(key string) bool {
+	for _, seg := range strings.Split(key, "/") {
+		if len(seg) > maxKeySegment {
+			return false
+		}
+	}
+	return true
 }

@@ -165,6 +165,11 @@ func (s *Service) Run(ctx context.Context) error {
 		return fmt.Errorf("subscribe to advisories: %w", err)
 	}
 	defer sub.Unsubscribe()
+	ssub, err := s.serveJobStatus()
+	if err != nil {
+		return fmt.Errorf("subscribe to job status requests: %w", err)
+	}
+	defer ssub.Unsubscribe()
 	if s.cfg.Projects != nil {
 		dsub, err := s.serveDatasetRequests()
 		if err != nil {

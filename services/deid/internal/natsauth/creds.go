@@ -67,6 +67,14 @@ func Ensure(dir string) (*Credentials, []Role, error) {
 		return nil, nil, err
 	}
 	c := &Credentials{Dir: dir, Public: map[Role]string{}}
+	// A link among the credentials would have a seed or a password read
+	// from (and the routes' password printed into nats-server.env out
+	// of) whatever file it names.
+	for _, p := range append(Files(dir), PasswordFile(dir), RoutePasswordFile(dir)) {
+		if fi, err := os.Lstat(p); err == nil && !fi.Mode().IsRegular() {
+			return nil, nil, fmt.Errorf("NATS credentials %s: not a regular file (a link?)", p)
+		}
+	}
 	var created []Role
 	for _, r := range Roles() {
 		p := File(dir, r)
@@ -99,6 +107,15 @@ func Ensure(dir string) (*Credentials, []Role, error) {
 		return nil, nil, fmt.Errorf("route password: %w", err)
 	}
 	return c, created, nil
+}
+
+// Files are the roles' seed files in dir.
+func Files(dir string) []string {
+	var out []string
+	for _, r := range Roles() {
+		out = append(out, File(dir, r))
+	}
+	return out
 }
 
 // ensurePassword reads a password file, or writes a new random password.

@@ -37,10 +37,11 @@ const (
 	// streams, buckets and the consumer (which the workers recreate).
 	Admin Role = "admin"
 	// Submitter submits prefixes (deid.jobs.study) and dataset requests
-	// (deid.datasets.request) and reads a job's record by its id.
+	// (deid.datasets.request) and asks a job's progress by its id
+	// (deid.status.job), answered with counts only.
 	Submitter Role = "submitter"
-	// Events reads the public events (deid.events.>), live or through a
-	// consumer of DEID_EVENTS it creates.
+	// Events reads the public events (deid.events.>): live by
+	// subscription, DEID_EVENTS' history by direct get. No consumers.
 	Events Role = "events"
 	// Auditor reads the trusted-side records: the audit stream, the
 	// index and job buckets (read-only), and the public events.
@@ -146,24 +147,21 @@ func grants(r Role) []grant {
 		return []grant{
 			service(ingest.SubjectStudyJobs),
 			service(ingest.SubjectDatasetRequest),
-			// A job's record, by its id only: no listing, so a submitter
-			// reads the jobs it knows the id of (dataset ids are random).
-			api("STREAM.INFO.KV_"+ingest.KVJobs, false),
-			api("DIRECT.GET.KV_"+ingest.KVJobs+".$KV."+ingest.KVJobs+".job.*", false),
+			// A job's progress, asked of the workers by its id and
+			// answered with counts only. Not the job bucket: its stream
+			// info lists every job id (subjects_filter) and a record
+			// names the job's input bucket and prefix.
+			service(ingest.SubjectJobStatus),
 		}
 	case Notifier:
 		return []grant{service(ingest.SubjectObjects)}
 	case Events:
-		return []grant{
-			{subject: "deid.events.>", local: "deid.events.>", stream: true},
-			api("STREAM.INFO."+ingest.StreamEvents, false),
-			api("CONSUMER.CREATE."+ingest.StreamEvents+".>", false),
-			api("CONSUMER.INFO."+ingest.StreamEvents+".*", false),
-			api("CONSUMER.MSG.NEXT."+ingest.StreamEvents+".*", true),
-			service("$JS.ACK." + ingest.StreamEvents + ".>"),
-			api("DIRECT.GET."+ingest.StreamEvents, true),
-			api("DIRECT.GET."+ingest.StreamEvents+".>", true),
-		}
+		// Live events by subscription, history by direct get. No
+		// consumer: the API cannot tell an ordered consumer from a
+		// durable one (which stays and costs the service), nor a pull
+		// consumer from a push consumer delivering, in the service's
+		// account, to whatever subject its creator names.
+		return append([]grant{{subject: "deid.events.>", local: "deid.events.>", stream: true}}, readStream(ingest.StreamEvents)...)
 	case Auditor:
 		g := []grant{{subject: "deid.events.>", local: "deid.events.>", stream: true}}
 		for _, s := range []string{ingest.StreamAudit, ingest.StreamEvents, "KV_" + ingest.KVIndex, "KV_" + ingest.KVJobs} {
@@ -233,7 +231,7 @@ func workerAccess() *access {
 		// Dead-lettering: read the job that reached MaxDeliver, copy it,
 		// remove it from the work queue.
 		"$JS.API.STREAM.MSG.GET."+ingest.StreamIngest, "$JS.API.STREAM.MSG.DELETE."+ingest.StreamIngest)
-	sub := []string{"_INBOX.>", ingest.SubjectDatasetRequest,
+	sub := []string{"_INBOX.>", ingest.SubjectDatasetRequest, ingest.SubjectJobStatus,
 		"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + c}
 	// Answers to dataset requests go to the requester's (mapped) reply
 	// subject.
