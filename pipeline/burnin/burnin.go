@@ -252,6 +252,7 @@ func (im *Image) Analyze(ctx context.Context, g *image.Gray) ([]image.Rectangle,
 		return out, nil
 	}
 	source = "frame"
+	var found []image.Rectangle
 	for _, view := range []func(*image.Gray) (*image.Gray, int){contrastPage, shadowPage} {
 		page, scale := view(g)
 		im.Stats.Read++
@@ -273,6 +274,25 @@ func (im *Image) Analyze(ctx context.Context, g *image.Gray) ([]image.Rectangle,
 			// what reads as text counts here, whatever the image's class.
 			if masked, why := im.decide(lt, box, false); masked {
 				mask(box, why)
+				found = append(found, box)
+			}
+		}
+	}
+	// Text found by the whole-frame reading that the detector missed is
+	// read around too: what is next to it on its line.
+	if im.strict && im.c.mode != ModeAll {
+		source = "context"
+		for _, box := range found {
+			words, err := im.readContext(ctx, g, box)
+			if err != nil {
+				return nil, err
+			}
+			for _, w := range words {
+				if !covered(w.box, out) {
+					if why := im.identifying(w.lineText); why != "" {
+						mask(w.box, why)
+					}
+				}
 			}
 		}
 	}
@@ -705,10 +725,7 @@ func borderMedian(g *image.Gray, r image.Rectangle) uint8 {
 // either direction), white where the image is flat, scaled 2x when
 // small.
 func contrastPage(g *image.Gray) (*image.Gray, int) {
-	scale := 1
-	if g.Rect.Dx() <= 1100 {
-		scale = 2
-	}
+	scale := pageScale(g)
 	return scaleGray(localContrast(g, 7), scale), scale
 }
 
@@ -777,10 +794,7 @@ func scaleGray(g *image.Gray, scale int) *image.Gray {
 // brighter saturated) and inverted: dark grey text drawn over a black
 // region, twenty grey levels above it, is as plain as print on paper.
 func shadowPage(g *image.Gray) (*image.Gray, int) {
-	scale := 1
-	if g.Rect.Dx() <= 1100 {
-		scale = 2
-	}
+	scale := pageScale(g)
 	return scaleGray(shadows(g), scale), scale
 }
 
@@ -865,4 +879,16 @@ func normalizedContrast(g *image.Gray, r int) *image.Gray {
 		}
 	}
 	return out
+}
+
+// pageScale enlarges a frame for reading whole: the smallest screen
+// fonts (7 pixels high) need three times that for OCR.
+func pageScale(g *image.Gray) int {
+	switch w := g.Rect.Dx(); {
+	case w <= 820:
+		return 3
+	case w <= 1100:
+		return 2
+	}
+	return 1
 }

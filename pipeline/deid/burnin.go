@@ -354,3 +354,61 @@ func expandSegments(seg []uint16, n int) ([]uint16, error) {
 	}
 	return out, nil
 }
+
+// PixelAudit is what AuditPixels found in one file's pixels.
+type PixelAudit struct {
+	Examined bool             // the pixels were decoded and read
+	Why      string           // why not, when not
+	Findings []burnin.Finding // text still legible: kinds and places
+}
+
+// AuditPixels reads the pixels of a de-identified file for the
+// identifiers of its original (ids) and for date-, time-, ID- and
+// name-shaped text, as the engine's check does: the first and last frame
+// and every tenth in full, every frame by the stroke detector's lines.
+// It is deid verify's reading of pixels; nothing is changed.
+func AuditPixels(ctx context.Context, f *dicomraw.File, ids []burnin.Identifier, text *burnin.Cleaner, codecs *codec.Set) (PixelAudit, error) {
+	if codecs == nil {
+		codecs = codec.Default()
+	}
+	src, err := codec.FromFile(f)
+	if errors.Is(err, codec.ErrNoPixels) {
+		return PixelAudit{Why: "no pixel data"}, nil
+	}
+	if src != nil && (src.Image.Rows <= 0 || src.Image.Columns <= 0) {
+		return PixelAudit{Why: "pixel data without rows or columns"}, nil
+	}
+	if err != nil {
+		return PixelAudit{Why: "pixels not decodable: " + err.Error()}, nil
+	}
+	if !text.CanRead() {
+		return PixelAudit{Why: "no OCR"}, nil
+	}
+	fr, err := codecs.Open(src)
+	if err != nil {
+		return PixelAudit{Why: "pixels not decodable by this build: " + err.Error()}, nil
+	}
+	out := fr.Output()
+	if out.Photometric == "PALETTE COLOR" {
+		return PixelAudit{Why: "palette colour pixels are not audited"}, nil
+	}
+	exam := text.Image(ids, true)
+	frame := make([]byte, out.FrameBytes())
+	var a PixelAudit
+	for i := 0; i < out.Frames; i++ {
+		if err := fr.Frame(i, frame); err != nil {
+			return PixelAudit{Why: "pixels not decodable: " + err.Error()}, nil
+		}
+		g, err := burnin.Luminance(frame, out, nil)
+		if err != nil {
+			return PixelAudit{Why: err.Error()}, nil
+		}
+		fs, err := exam.Check(ctx, g, i == 0 || i == out.Frames-1 || i%10 == 0)
+		if err != nil {
+			return PixelAudit{}, err
+		}
+		a.Findings = append(a.Findings, fs...)
+	}
+	a.Examined = true
+	return a, nil
+}
