@@ -182,7 +182,9 @@ func (im *Image) Analyze(ctx context.Context, g *image.Gray) ([]image.Rectangle,
 	im.Stats.Lines += len(lines)
 	var out []image.Rectangle
 	source := "line"
+	lastWhy := "" // why the last region was masked
 	mask := func(box image.Rectangle, why string) {
+		lastWhy = why
 		im.Stats.Masked++
 		im.Stats.ByReason[why]++
 		p := pad(box.Dy())
@@ -236,17 +238,11 @@ func (im *Image) Analyze(ctx context.Context, g *image.Gray) ([]image.Rectangle,
 			return nil, err
 		}
 		source = "context"
-		for _, w := range words {
-			if covered(w.box, out) {
-				continue
-			}
-			// Around a line, only what identifies: the rest of a name or
-			// date the detector found in part. (Other text there is the
-			// detector's to find; reading anatomy as words is not.)
-			if why := im.identifying(w.lineText); why != "" {
-				mask(w.box, why)
-			}
+		seed := image.Rectangle{}
+		if lastWhy != "" && lastWhy != "not allowed" && len(out) > 0 && out[len(out)-1].Overlaps(box) {
+			seed = box // the line identifies: its row is extended
 		}
+		im.extendRow(words, seed, &out, mask)
 	}
 	if im.c.reader == nil {
 		return out, nil
@@ -274,7 +270,9 @@ func (im *Image) Analyze(ctx context.Context, g *image.Gray) ([]image.Rectangle,
 			// what reads as text counts here, whatever the image's class.
 			if masked, why := im.decide(lt, box, false); masked {
 				mask(box, why)
-				found = append(found, box)
+				if why != "not allowed" {
+					found = append(found, box)
+				}
 			}
 		}
 	}
@@ -287,16 +285,52 @@ func (im *Image) Analyze(ctx context.Context, g *image.Gray) ([]image.Rectangle,
 			if err != nil {
 				return nil, err
 			}
-			for _, w := range words {
-				if !covered(w.box, out) {
-					if why := im.identifying(w.lineText); why != "" {
-						mask(w.box, why)
-					}
-				}
-			}
+			im.extendRow(words, box, &out, mask)
 		}
 	}
 	return out, nil
+}
+
+// extendRow masks, of the words read around a line, what identifies
+// (the rest of a name or a date the detector found in part) and, when
+// the line itself was masked (seed not empty), the words that continue
+// its row: a line masked in part is a line left legible. Other text there
+// is the detector's to find; anatomy read as words is not masked.
+func (im *Image) extendRow(words []contextWord, seed image.Rectangle, out *[]image.Rectangle, mask func(image.Rectangle, string)) {
+	row := seed
+	for changed := true; changed; {
+		changed = false
+		for _, w := range words {
+			if covered(w.box, *out) {
+				continue
+			}
+			if why := im.identifying(w.lineText); why != "" {
+				mask(w.box, why)
+				changed = true
+				continue
+			}
+			if row.Empty() || !sameRow(row, w.box) {
+				continue
+			}
+			if textLike(w.lineText) && w.box.Dy() >= row.Dy()/2 && w.box.Dy() <= row.Dy()*2 {
+				mask(w.box, "line continued")
+				row = row.Union(w.box)
+				changed = true
+			}
+		}
+	}
+}
+
+// sameRow reports whether b continues row a: overlapping it vertically
+// by half the smaller height, at most two line heights to its side.
+func sameRow(a, b image.Rectangle) bool {
+	h := min(a.Dy(), b.Dy())
+	ov := min(a.Max.Y, b.Max.Y) - max(a.Min.Y, b.Min.Y)
+	if ov*2 < h {
+		return false
+	}
+	gap := max(b.Min.X-a.Max.X, a.Min.X-b.Max.X)
+	return gap <= 2*max(a.Dy(), 8)
 }
 
 // covered reports whether box lies within the union of rs (each of its
