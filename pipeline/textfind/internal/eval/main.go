@@ -23,10 +23,11 @@ import (
 
 type truthFile struct {
 	Files []struct {
-		Name  string `json:"name"`
-		Class string `json:"class"`
-		Mask  string `json:"mask"`
-		Texts []struct {
+		Name     string `json:"name"`
+		Class    string `json:"class"`
+		Modality string `json:"modality"`
+		Mask     string `json:"mask"`
+		Texts    []struct {
 			Kind string `json:"kind"`
 			Box  [4]int `json:"box"`
 		} `json:"texts"`
@@ -150,6 +151,8 @@ func main() {
 			screenText.n++
 			if sc {
 				screenText.ok++
+			} else if *verbose {
+				fmt.Println("screen false:", f.Name, f.Modality)
 			}
 		}
 		for k, t := range f.Texts {
@@ -225,13 +228,17 @@ func screenDirs(dirs string, verbose bool) {
 		ents, _ := os.ReadDir(dir)
 		var s tally
 		var lines int
+		var tScreen time.Duration
 		for _, e := range ents {
 			img, err := load(filepath.Join(dir, e.Name()))
 			if err != nil {
 				continue
 			}
 			s.n++
-			if textfind.Screen(img, textfind.Options{}) {
+			t0 := time.Now()
+			sc := textfind.Screen(img, textfind.Options{})
+			tScreen += time.Since(t0)
+			if sc {
 				s.ok++
 				if verbose {
 					fmt.Println("screen true:", e.Name())
@@ -239,7 +246,7 @@ func screenDirs(dirs string, verbose bool) {
 			}
 			lines += len(textfind.Lines(img, textfind.Options{}))
 		}
-		fmt.Printf("%s: Screen true on %v, Lines boxes %d\n", filepath.Base(dir), s, lines)
+		fmt.Printf("%s: Screen true on %v (mean %.0f us), Lines boxes %d\n", filepath.Base(dir), s, float64(tScreen.Microseconds())/float64(max(s.n, 1)), lines)
 	}
 }
 
