@@ -241,7 +241,7 @@ func BenchmarkLines(b *testing.B) {
 }
 
 // BenchmarkScreenNoText is Screen's usual case: a slice without text, read
-// to the end.
+// to the end; the ct case is a synthetic CT slice (ctSlice).
 func BenchmarkScreenNoText(b *testing.B) {
 	for _, sz := range [][2]int{{512, 512}, {1024, 768}} {
 		sc := scene{w: sz[0], h: sz[1], bg: "gradient", level: 30}
@@ -252,4 +252,10 @@ func BenchmarkScreenNoText(b *testing.B) {
 			}
 		})
 	}
+	img := ctSlice(512, 512, 1)
+	b.Run("ct512x512", func(b *testing.B) {
+		for range b.N {
+			Screen(img, Options{})
+		}
+	})
 }

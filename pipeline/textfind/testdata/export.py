@@ -3,6 +3,7 @@
 
     export.py burnin WORKLOAD OUTDIR   genburnin.py workload: OUTDIR/<name>.png per truth.json file
     export.py corpus CORPUS OUTDIR     CT/MR slices of the shared corpus (MANIFEST.tsv), windowed min..max
+    export.py slices DIR OUTDIR        every .dcm under DIR (a benchmark workload), windowed min..max
 
 Luminance is what the caller hands textfind: RGB (or YBR decoded to RGB) as
 ITU-R 601 luma, monochrome scaled from its stored bits (burnin) or windowed
@@ -37,7 +38,7 @@ def luminance(ds, window: bool) -> np.ndarray:
         lo, hi = a.min(), a.max()
         if hi <= lo:
             return np.zeros(a.shape, np.uint8)
-        y = (a - lo) * 255.0 / (hi - lo)
+        y = np.floor((a - lo) * 255.0 / (hi - lo))  # as burnin.Luminance: truncated
     else:
         bits = int(getattr(ds, "BitsStored", 8) or 8)
         y = a * 255.0 / ((1 << bits) - 1)
@@ -55,6 +56,16 @@ def main() -> None:
             ds = pydicom.dcmread(os.path.join(src, "dicom", f["file"]))
             Image.fromarray(luminance(ds, False)).save(os.path.join(out, f["name"] + ".png"))
             print(f["name"])
+        return
+    if mode == "slices":
+        for root, _, files in sorted(os.walk(src)):
+            for fn in sorted(files):
+                if not fn.endswith(".dcm"):
+                    continue
+                ds = pydicom.dcmread(os.path.join(root, fn))
+                name = os.path.relpath(os.path.join(root, fn), src)[:-4].replace(os.sep, "_")
+                Image.fromarray(luminance(ds, True)).save(os.path.join(out, name + ".png"))
+                print(name)
         return
     with open(os.path.join(src, "MANIFEST.tsv"), encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh, delimiter="\t"))

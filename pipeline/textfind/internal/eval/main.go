@@ -1,7 +1,8 @@
 // Command eval measures textfind against a genburnin.py workload whose
 // frames were exported as luminance PNGs by testdata/export.py; not shipped.
 //
-//	go run ./pipeline/textfind/internal/eval -wl WL -png PNGDIR [-corpus CTPNGDIR] [-v]
+//	go run ./pipeline/textfind/internal/eval -wl WL -png PNGDIR [-corpus CTPNGDIR,...] [-v]
+//	go run ./pipeline/textfind/internal/eval -corpus CTPNGDIR,... [-v]
 package main
 
 import (
@@ -14,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/dicomdeid/dicomdeid/pipeline/textfind"
@@ -21,10 +23,11 @@ import (
 
 type truthFile struct {
 	Files []struct {
-		Name  string `json:"name"`
-		Class string `json:"class"`
-		Mask  string `json:"mask"`
-		Texts []struct {
+		Name     string `json:"name"`
+		Class    string `json:"class"`
+		Modality string `json:"modality"`
+		Mask     string `json:"mask"`
+		Texts    []struct {
 			Kind string `json:"kind"`
 			Box  [4]int `json:"box"`
 		} `json:"texts"`
@@ -70,8 +73,14 @@ func main() {
 	wl := flag.String("wl", "", "genburnin workload")
 	pngs := flag.String("png", "", "exported luminance PNGs")
 	corpus := flag.String("corpus", "", "exported CT/MR PNGs for Screen")
+	text := flag.String("text", "", "comma-separated cttext.py outputs (slices with text and masks)")
 	verbose := flag.Bool("v", false, "list misses")
 	flag.Parse()
+	if *wl == "" {
+		screenDirs(*corpus, *verbose)
+		textDirs(*text, *verbose)
+		return
+	}
 	var tr truthFile
 	b, err := os.ReadFile(filepath.Join(*wl, "truth.json"))
 	if err == nil {
@@ -142,6 +151,8 @@ func main() {
 			screenText.n++
 			if sc {
 				screenText.ok++
+			} else if *verbose {
+				fmt.Println("screen false:", f.Name, f.Modality)
 			}
 		}
 		for k, t := range f.Texts {
@@ -204,25 +215,38 @@ func main() {
 	fmt.Printf("identifying by glyph-box height: %s\n", fmtMap(bySize))
 	fmt.Printf("FP area %.3f%% overall, %.3f%% on clean images\n", 100*float64(fpPix)/float64(max(outside, 1)), 100*float64(cleanFP)/float64(max(cleanOut, 1)))
 	fmt.Printf("Screen true on text images %v, false on clean %v; Lines mean %.1f ms\n", screenText, screenClean, float64(tLines.Microseconds())/1000/float64(len(tr.Files)))
-	if *corpus != "" {
-		ents, _ := os.ReadDir(*corpus)
+	screenDirs(*corpus, *verbose)
+}
+
+// screenDirs reports Screen and Lines on the PNGs of each comma-separated
+// directory (CT/MR slices: Screen should be false on those without text).
+func screenDirs(dirs string, verbose bool) {
+	if dirs == "" {
+		return
+	}
+	for _, dir := range strings.Split(dirs, ",") {
+		ents, _ := os.ReadDir(dir)
 		var s tally
 		var lines int
+		var tScreen time.Duration
 		for _, e := range ents {
-			img, err := load(filepath.Join(*corpus, e.Name()))
+			img, err := load(filepath.Join(dir, e.Name()))
 			if err != nil {
 				continue
 			}
 			s.n++
-			if textfind.Screen(img, textfind.Options{}) {
+			t0 := time.Now()
+			sc := textfind.Screen(img, textfind.Options{})
+			tScreen += time.Since(t0)
+			if sc {
 				s.ok++
-				if *verbose {
+				if verbose {
 					fmt.Println("screen true:", e.Name())
 				}
 			}
 			lines += len(textfind.Lines(img, textfind.Options{}))
 		}
-		fmt.Printf("corpus CT/MR: Screen true on %v, Lines boxes %d\n", s, lines)
+		fmt.Printf("%s: Screen true on %v (mean %.0f us), Lines boxes %d\n", filepath.Base(dir), s, float64(tScreen.Microseconds())/float64(max(s.n, 1)), lines)
 	}
 }
 
@@ -261,4 +285,83 @@ func fmtMap(m map[string]*tally) string {
 		s += fmt.Sprintf("%s %v  ", k, *m[k])
 	}
 	return s
+}
+
+// textDirs reports Screen and Lines on slices with text drawn by
+// testdata/cttext.py: Screen must be true on each, and Lines' boxes (padded
+// by 3) must cover 99% of the glyph pixels.
+func textDirs(dirs string, verbose bool) {
+	if dirs == "" {
+		return
+	}
+	for _, dir := range strings.Split(dirs, ",") {
+		ents, _ := os.ReadDir(dir)
+		var s, rec tally
+		out, fp := 0, 0
+		for _, e := range ents {
+			name := e.Name()
+			if strings.HasSuffix(name, ".mask.png") || !strings.HasSuffix(name, ".png") {
+				continue
+			}
+			img, err := load(filepath.Join(dir, name))
+			if err != nil {
+				continue
+			}
+			mask, err := load(filepath.Join(dir, strings.TrimSuffix(name, ".png")+".mask.png"))
+			if err != nil {
+				continue
+			}
+			s.n++
+			if textfind.Screen(img, textfind.Options{}) {
+				s.ok++
+			} else if verbose {
+				fmt.Println("screen false:", name)
+			}
+			bd := img.Bounds()
+			cov := make([]bool, len(img.Pix))
+			for _, r := range textfind.Lines(img, textfind.Options{}) {
+				r = r.Inset(-3).Intersect(bd)
+				for y := r.Min.Y; y < r.Max.Y; y++ {
+					for x := r.Min.X; x < r.Max.X; x++ {
+						cov[y*bd.Dx()+x] = true
+					}
+				}
+			}
+			n, c := 0, 0
+			for i, v := range mask.Pix {
+				if v != 0 {
+					n++
+					if cov[i] {
+						c++
+					}
+				}
+			}
+			rec.n++
+			if c*100 >= n*99 {
+				rec.ok++
+			} else if verbose {
+				fmt.Printf("lines miss: %s %d/%d\n", name, c, n)
+			}
+			// Text-free area: farther than 6 px from any glyph pixel.
+			w, h := bd.Dx(), bd.Dy()
+			for y := 0; y < h; y++ {
+				for x := 0; x < w; x++ {
+					near := false
+					for dy := -6; dy <= 6 && !near; dy += 3 {
+						for dx := -6; dx <= 6 && !near; dx += 3 {
+							xx, yy := x+dx, y+dy
+							near = xx >= 0 && yy >= 0 && xx < w && yy < h && mask.Pix[yy*mask.Stride+xx] != 0
+						}
+					}
+					if !near {
+						out++
+						if cov[y*w+x] {
+							fp++
+						}
+					}
+				}
+			}
+		}
+		fmt.Printf("%s: Screen true on %v, Lines cover 99%% of the glyphs on %v, FP area %.3f%%\n", filepath.Base(dir), s, rec, 100*float64(fp)/float64(max(out, 1)))
+	}
 }
