@@ -210,6 +210,7 @@ func (l *Loader) load(top ref) (*rules.Profile, error) {
 			break
 		}
 	}
+	p.Text = textPolicy(chain)
 	if err := c.err(); err != nil {
 		return nil, err
 	}

@@ -35,6 +35,7 @@ type layer struct {
 	other       strSet
 	rules       []parsedRule
 	pixels      *pixelSection
+	text        *textSection
 }
 
 type optionSet struct {
@@ -101,7 +102,7 @@ func parseLayer(r ref, data []byte, c *collector) *layer {
 		root = root.Content[0]
 	}
 	l := &layer{ref: r}
-	f := p.fields(root, "", "name", "description", "extends", "options", "date_shift", "pseudonyms", "rules", "clean_pixel_data")
+	f := p.fields(root, "", "name", "description", "extends", "options", "date_shift", "pseudonyms", "rules", "clean_pixel_data", "burned_in_text")
 	if f == nil {
 		return l
 	}
@@ -137,6 +138,9 @@ func parseLayer(r ref, data []byte, c *collector) *layer {
 	}
 	if v, ok := f["clean_pixel_data"]; ok {
 		p.pixels(l, v.val)
+	}
+	if v, ok := f["burned_in_text"]; ok {
+		p.text(l, v.val)
 	}
 	return l
 }

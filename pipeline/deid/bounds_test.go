@@ -47,7 +47,7 @@ func budgetedEngine(t *testing.T, pool *budget.Pool, lim dicomraw.Limits, c *scr
 		c.made++
 		return countedScratch{sc, c}, nil
 	}
-	e, err := New(Config{Profile: basicProfile(), Key: testKey(t, 7), Limits: lim, Memory: pool})
+	e, err := New(Config{Profile: basicProfile(), Key: testKey(t, 7), Limits: lim, Memory: pool, OCR: blindReader{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +220,7 @@ func TestFrameToMaskIsCharged(t *testing.T) {
 		want  string // "" : written
 	}{{32 << 20, "memory one file may hold"}, {256 << 20, ""}} {
 		pool := budget.New(budget.Config{Total: c.total, Workers: 2})
-		e, err := New(Config{Profile: prof, Key: testKey(t, 8), Memory: pool})
+		e, err := New(Config{Profile: prof, Key: testKey(t, 8), Memory: pool, OCR: blindReader{}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -25,6 +25,9 @@ var corpusRejections = map[string]string{
 	"private_sq_nested.dcm":            "not a composite instance",
 	"charset_empty_value.dcm":          "not a composite instance",
 	"malformed_meta_missing_tsuid.dcm": "not a composite instance",
+	// Number of Frames is not a number: how many frames there are to read
+	// for burned-in text is unknown.
+	"malformed_bad_is_value.dcm": "-1 frames",
 }
 
 // identifyingTags are attributes whose input values must not survive in

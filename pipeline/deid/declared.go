@@ -21,6 +21,10 @@ type Declared struct {
 	// its other codes name.
 	Coded   bool
 	Options [ps315.NumOptions]bool
+	// PixelsCleaned is true when the Code Sequence holds Clean Pixel Data
+	// (113101): the pixels were examined for burned-in text (and masked
+	// where text was found).
+	PixelsCleaned bool
 }
 
 // ReadDeclared reads the statement of a file's top level.
@@ -38,6 +42,8 @@ func ReadDeclared(f *dicomraw.File) Declared {
 				continue
 			}
 			_, name, ok := strings.Cut(m[len(prefix):], " ")
+			// What follows the name is a remark ("pixels-not-examined").
+			name, _, _ = strings.Cut(name, " ")
 			if ok && name != "" && printable(name) == name {
 				d.Tool, d.Profile = true, name
 			}
@@ -50,6 +56,9 @@ func ReadDeclared(f *dicomraw.File) Declared {
 					code := strings.Trim(string(c.Value), " \x00")
 					if code == ps315.BasicProfileCode {
 						d.Coded = true
+					}
+					if code == CleanPixelDataCode {
+						d.PixelsCleaned = true
 					}
 					for o := ps315.Option(0); o < ps315.NumOptions; o++ {
 						if o.Code() == code {

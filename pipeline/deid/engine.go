@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dicomdeid/dicomdeid/pipeline/budget"
+	"github.com/dicomdeid/dicomdeid/pipeline/burnin"
 	"github.com/dicomdeid/dicomdeid/pipeline/codec"
 	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
 	"github.com/dicomdeid/dicomdeid/pipeline/ps315"
@@ -53,6 +54,11 @@ type Config struct {
 	// kind "limit"). Set Limits.Scratch too, so that a deflated dataset
 	// inflates where the caller keeps its temporary files.
 	Memory *budget.Pool
+	// OCR reads burned-in text (ocr.Pool); nil: none, and images that
+	// must be read are held back (kind pixels) with OCRWhy, which says
+	// why there is none ("a build without OCR", "tesseract not found").
+	OCR    burnin.Reader
+	OCRWhy string
 }
 
 // PatientLookup maps a patient (Patient ID, Issuer of Patient ID) to a
@@ -74,6 +80,10 @@ type Engine struct {
 	lookup    PatientLookup
 	codecs    *codec.Set
 	mem       *budget.Pool
+	// text reads burned-in text as the profile says (nil: the profile
+	// opted out); ocrWhy is why it cannot read, when it cannot.
+	text   *burnin.Cleaner
+	ocrWhy string
 	// matchers: the verifier's compiled needle lists, shared by the files
 	// of a series (same patient, study and dates).
 	matchers *verify.Cache
@@ -120,6 +130,18 @@ func New(cfg Config) (*Engine, error) {
 		e.codecs = codec.Default()
 	}
 	e.mem = cfg.Memory
+	if !p.Text.Off() {
+		mode, ok := burnin.ParseMode(p.Text.EffectiveMode())
+		if !ok {
+			return nil, fmt.Errorf("deid: profile %s: burned-in text mode %q", p.Name, p.Text.Mode)
+		}
+		words := append(append([]string(nil), p.Text.Allow...), p.Text.AllowMore...)
+		e.text = burnin.New(burnin.Config{Mode: mode, Allow: burnin.NewAllow(words), Reader: cfg.OCR})
+		e.ocrWhy = cfg.OCRWhy
+		if e.ocrWhy == "" {
+			e.ocrWhy = "no OCR configured"
+		}
+	}
 	e.matchers = verify.NewCache(256)
 	e.policy = VerifyPolicy(p)
 	return e, nil
@@ -134,6 +156,10 @@ func (e *Engine) Profile() *rules.Profile { return e.prof }
 // value (at most 64 characters) naming the tool, the edition and the options.
 func methodText(p *rules.Profile) string {
 	s := fmt.Sprintf("%s PS3.15-%s %s", ToolName, ps315.Edition, p.Name)
+	if p.Text.Off() {
+		// The opt-out shows where every reader of the file looks.
+		s += " pixels-not-examined"
+	}
 	if len(s) > 64 {
 		s = s[:64]
 	}
@@ -276,23 +302,24 @@ type Job struct {
 	f   *dicomraw.File
 	res *Result
 
-	patientID    string // top-level Patient ID as stored (trimmed)
-	researchID   string // the patient's ID in the engine's lookup table, if it has one
-	shiftKey     string
-	shift        int
-	shifted      bool
-	needles      []needle
-	needleSeen   map[string]bool            // the needles' texts, to add each once
-	collected    bool                       // needles gathered (on the first text to clean)
-	vset         *verify.Set                // the verifier's values of the input (with matcher)
-	matcher      *verify.Matcher            // vset compiled, once asked for
-	pixelsMasked bool                       // Clean Pixel Data masked the pixels
-	outSyntax    string                     // transfer syntax of the output, when not the input's
-	top          scope                      // the dataset's scope, for collecting
-	products     map[string]bool            // the input's product names (verify.ProductNames), once asked for
-	ruleKept     map[*dicomraw.Element]bool // kept by an explicit keep rule of the profile
-	animal       bool                       // the patient is an animal (Patient Species present)
-	meta         []dicomraw.MetaElement
+	patientID      string // top-level Patient ID as stored (trimmed)
+	researchID     string // the patient's ID in the engine's lookup table, if it has one
+	shiftKey       string
+	shift          int
+	shifted        bool
+	needles        []needle
+	needleSeen     map[string]bool            // the needles' texts, to add each once
+	collected      bool                       // needles gathered (on the first text to clean)
+	vset           *verify.Set                // the verifier's values of the input (with matcher)
+	matcher        *verify.Matcher            // vset compiled, once asked for
+	pixelsMasked   bool                       // Clean Pixel Data masked the pixels
+	pixelsExamined bool                       // the pixels were read for burned-in text (and passed the check)
+	outSyntax      string                     // transfer syntax of the output, when not the input's
+	top            scope                      // the dataset's scope, for collecting
+	products       map[string]bool            // the input's product names (verify.ProductNames), once asked for
+	ruleKept       map[*dicomraw.Element]bool // kept by an explicit keep rule of the profile
+	animal         bool                       // the patient is an animal (Patient Species present)
+	meta           []dicomraw.MetaElement
 
 	deadline time.Time // Limits.MaxDuration after Plan started
 	ticks    int
@@ -313,6 +340,9 @@ type Result struct {
 	SOPInstanceUID string `json:"sop_instance_uid"`
 	TransferSyntax string `json:"transfer_syntax"`
 	Counts         Counts `json:"counts"`
+	// Pixels is what was done to the pixels for burned-in text (nil: the
+	// file has no pixel data).
+	Pixels *PixelReport `json:"pixels,omitempty"`
 	// Name is the output's relative name, <study>/<series>/<sop>.dcm
 	// (slash-separated) by the UIDs above; NameHashed says that one of
 	// them is not a valid UID (an input's own, kept by Retain UIDs) and is

@@ -47,7 +47,7 @@ func addCorpusSeeds(f *testing.F) {
 // Patient ID values are nowhere in it.
 func FuzzDeidentify(f *testing.F) {
 	addCorpusSeeds(f)
-	eng, err := New(Config{Profile: builtinProfile(f, "research"), Key: testKey(f, 7), Limits: fuzzLimits, RecordPaths: true})
+	eng, err := New(Config{Profile: builtinProfile(f, "research"), Key: testKey(f, 7), Limits: fuzzLimits, RecordPaths: true, OCR: blindReader{}})
 	if err != nil {
 		f.Fatal(err)
 	}

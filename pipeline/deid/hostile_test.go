@@ -122,7 +122,7 @@ func TestPlanRejectsHostileInputs(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			e, err := New(Config{Profile: builtinProfile(t, "research"), Key: testKey(t, 3), Limits: c.lim})
+			e, err := New(Config{Profile: builtinProfile(t, "research"), Key: testKey(t, 3), Limits: c.lim, OCR: blindReader{}})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -16,7 +16,7 @@ func (j *Job) addMarkers() {
 			codes = append(codes, codeItem(o.Code(), o.Name()))
 		}
 	}
-	if j.pixelsMasked {
+	if j.pixelsMasked || j.pixelsExamined {
 		codes = append(codes, codeItem(CleanPixelDataCode, cleanPixelDataMeaning))
 		j.setTop(tagBurnedInAnnotation, "CS", "NO")
 	}

@@ -133,7 +133,28 @@ func (j *Job) planPixels(sopClass string) error {
 			}
 		}
 	}
-	if len(rects) == 0 {
+	var paint []pixels.Rect // text found in the pixels, painted over
+	switch {
+	case j.eng.text == nil:
+		// The profile opted out of reading pixels: the report says so.
+		j.res.Pixels = &PixelReport{Why: "the profile opted out of examining pixels for burned-in text (burned_in_text: off)", Mode: "off", FramesTotal: im.frames}
+	case px.Tag != dicomraw.TagPixelData:
+		// Float and double float pixel data are parametric maps, not
+		// screens: computed values that no device writes text into.
+		j.res.Pixels = &PixelReport{Why: "float pixel data (a parametric map) is not examined", Mode: string(j.eng.text.Mode()), FramesTotal: im.frames}
+	default:
+		found, err := j.examineText(im, rects)
+		if err != nil {
+			return err
+		}
+		paint = found
+		j.pixelsExamined = j.res.Pixels != nil && j.res.Pixels.Examined
+	}
+	mask := pixels.Mask{Zero: rects, Paint: paint}
+	if mask.Empty() {
+		if j.pixelsExamined {
+			return nil // read, nothing to mask: the pixels are kept as they are
+		}
 		if im.burnedIn == "YES" && (pol == nil || !pol.AcceptBurnedIn) {
 			return reject("pixels", "the image declares Burned In Annotation YES and no masking rule of the profile matches it: held back, not passed with text in its pixels")
 		}
@@ -144,6 +165,9 @@ func (j *Job) planPixels(sopClass string) error {
 			}
 		}
 		return nil
+	}
+	if j.res.Pixels != nil {
+		j.res.Pixels.Masked = true
 	}
 	if px.Tag != dicomraw.TagPixelData {
 		return reject("pixels", "float pixel data cannot be masked: held back")
@@ -166,9 +190,11 @@ func (j *Job) planPixels(sopClass string) error {
 		off := px.ValueOffset
 		px.Op, px.NewLength = dicomraw.OpStream, px.Length
 		px.Stream = func(w io.Writer) error {
-			return pixels.MaskNative(w, io.NewSectionReader(src, off, length), length, g, rects)
+			return pixels.MaskNative(w, io.NewSectionReader(src, off, length), length, g, mask)
 		}
-	case j.f.Syntax.UID == codec.RLELossless && !j.hasExtendedOffsets():
+	case j.f.Syntax.UID == codec.RLELossless && !j.hasExtendedOffsets() && len(paint) == 0:
+		// Zeroing works plane by plane on RLE's byte segments; painting
+		// needs whole samples, and goes through the decoder below.
 		if err := g.Check(); err != nil {
 			return reject("pixels", "pixels to mask but %v: held back", err)
 		}
@@ -182,7 +208,7 @@ func (j *Job) planPixels(sopClass string) error {
 		px.Op, px.NewLength = dicomraw.OpStream, dicomraw.Undefined
 		px.Stream = func(w io.Writer) error { return writeMaskedRLE(w, src, frames, g, rects) }
 	default:
-		if err := j.planDecoded(px, rects); err != nil {
+		if err := j.planDecoded(px, mask); err != nil {
 			return err
 		}
 	}
@@ -216,7 +242,7 @@ func (j *Job) hasExtendedOffsets() bool {
 // (interleaved), Lossy Image Compression (kept "01", its ratio and method
 // kept or added, when the input had lost information) and the offset
 // tables (an empty Basic Offset Table, no Extended Offset Table).
-func (j *Job) planDecoded(px *dicomraw.Element, rects []pixels.Rect) error {
+func (j *Job) planDecoded(px *dicomraw.Element, mask pixels.Mask) error {
 	src, err := codec.FromFile(j.f)
 	if err != nil {
 		return reject("pixels", "pixels to mask but %v: held back", err)
@@ -273,7 +299,7 @@ func (j *Job) planDecoded(px *dicomraw.Element, rects []pixels.Rect) error {
 		}
 	}
 	px.Op, px.NewLength = dicomraw.OpStream, dicomraw.Undefined
-	px.Stream = func(w io.Writer) error { return writeEncoded(w, fr, out, encIm, enc, g, rects) }
+	px.Stream = func(w io.Writer) error { return writeEncoded(w, fr, out, encIm, enc, g, mask) }
 	j.outSyntax = outTS
 	j.res.TransferSyntax = outTS
 	if out.Photometric != in.Photometric {
@@ -303,7 +329,7 @@ func (j *Job) planDecoded(px *dicomraw.Element, rects []pixels.Rect) error {
 // writeEncoded writes the items of an encapsulated value: an empty Basic
 // Offset Table, each frame decoded, masked and encoded, then the
 // delimiter. One frame is in memory at a time.
-func writeEncoded(w io.Writer, fr *codec.Frames, out, encIm codec.Image, enc codec.Encoder, g pixels.Geometry, rects []pixels.Rect) error {
+func writeEncoded(w io.Writer, fr *codec.Frames, out, encIm codec.Image, enc codec.Encoder, g pixels.Geometry, mask pixels.Mask) error {
 	if err := writeItem(w, dicomraw.TagItem, 0); err != nil {
 		return err
 	}
@@ -313,7 +339,7 @@ func writeEncoded(w io.Writer, fr *codec.Frames, out, encIm codec.Image, enc cod
 		if err := fr.Frame(f, frame); err != nil {
 			return err
 		}
-		g.MaskFrame(frame, rects)
+		g.Apply(frame, mask)
 		var err error
 		if buf, err = enc.Encode(buf[:0], frame, encIm); err != nil {
 			return err

@@ -74,7 +74,7 @@ func TestCleanPixelData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := New(Config{Profile: prof, Key: testKey(t, 9)})
+	e, err := New(Config{Profile: prof, Key: testKey(t, 9), OCR: blindReader{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,13 +210,27 @@ func TestCleanPixelData(t *testing.T) {
 	}
 }
 
-// Whatever the profile, an image that declares burned-in annotation and
-// that no rule masks is held back; a profile can accept it explicitly.
+// An image that declares burned-in annotation is read for text whatever
+// its class; where the profile opted out of reading pixels, one that no
+// rule masks is held back, unless the profile accepts it explicitly.
 func TestBurnedInAnnotationYes(t *testing.T) {
-	els := append(sampleCT("PID-BURNED-0001", "1.2.826.0.1.999.1.2.77"), s(tagBurnedInAnnotation, "CS", "YES"))
+	els := append(sampleCT("PID-BURNED-0001", "1.2.826.0.1.999.1.2.77"), s(tagBurnedInAnnotation, "CS", "YES"),
+		// The geometry of samplePixels: 2 rows of 64 16-bit samples.
+		s(0x00280002, "US", "\x01\x00"), s(0x00280004, "CS", "MONOCHROME2"), s(0x00280011, "US", "\x40\x00"),
+		s(0x00280100, "US", "\x10\x00"), s(0x00280101, "US", "\x10\x00"), s(0x00280103, "US", "\x00\x00"))
 	in := buildFile(t, false, els)
-	checkRejection(t, newEngine(t, researchProfile(), 4), in, "pixels")
+	j, err := newEngine(t, researchProfile(), 4).Plan(bytes.NewReader(in), int64(len(in)))
+	if err != nil {
+		t.Fatalf("read for text (none found): %v", err)
+	}
+	if px := j.Result().Pixels; px == nil || !px.Examined || !px.Read {
+		t.Fatalf("a Burned In Annotation YES image was not read: %+v", px)
+	}
+	off := researchProfile()
+	off.Text.Mode = "off"
+	checkRejection(t, newEngine(t, off, 4), in, "pixels")
 	accepting := researchProfile()
+	accepting.Text.Mode = "off"
 	accepting.Pixels = &rulesPixelPolicyAcceptingBurnedIn
 	if _, err := newEngine(t, accepting, 4).Plan(bytes.NewReader(in), int64(len(in))); err != nil {
 		t.Fatalf("a profile accepting burned-in annotation: %v", err)

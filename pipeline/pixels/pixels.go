@@ -8,6 +8,7 @@ package pixels
 import (
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // Geometry is how a frame's pixels are laid out.
@@ -84,6 +85,104 @@ func (g Geometry) MaskFrame(frame []byte, rects []Rect) {
 			for y := r.Y; y < r.Y+r.H; y++ {
 				start := s*plane + (y*g.Columns+r.X)*bps
 				clear(frame[start : start+r.W*bps])
+			}
+		}
+	}
+}
+
+// Mask is what to blank in every frame: Zero rectangles are zeroed (the
+// device rules' regions, as Clean Pixel Data has always done), Paint
+// rectangles are filled, sample by sample, with the median of the
+// pixels just around them (text found in the pixels: painted over with
+// its own background, so that the image around it keeps its look and a
+// reader sees an empty patch, not a black box).
+type Mask struct {
+	Zero, Paint []Rect
+}
+
+// Empty reports whether the mask blanks nothing.
+func (m Mask) Empty() bool { return len(m.Zero) == 0 && len(m.Paint) == 0 }
+
+// Apply blanks the mask in one native frame, in place. Every painted
+// rectangle's colour is taken from the frame as it was, before any
+// rectangle was filled, so that the result does not depend on their
+// order.
+func (g Geometry) Apply(frame []byte, m Mask) {
+	paint := g.clip(m.Paint)
+	fills := make([][]uint64, len(paint))
+	for i, r := range paint {
+		fills[i] = g.ringMedian(frame, r)
+	}
+	for i, r := range paint {
+		g.fill(frame, r, fills[i])
+	}
+	g.MaskFrame(frame, m.Zero)
+}
+
+// sampleAt reads sample s of pixel (x, y), little endian.
+func (g Geometry) sampleAt(frame []byte, x, y, s int) uint64 {
+	bps := g.BitsAllocated / 8
+	var off int
+	if g.PlanarConfiguration == 1 && g.SamplesPerPixel > 1 {
+		off = (s*g.Rows*g.Columns + y*g.Columns + x) * bps
+	} else {
+		off = ((y*g.Columns+x)*g.SamplesPerPixel + s) * bps
+	}
+	var v uint64
+	for k := bps - 1; k >= 0; k-- {
+		v = v<<8 | uint64(frame[off+k])
+	}
+	return v
+}
+
+func (g Geometry) setSample(frame []byte, x, y, s int, v uint64) {
+	bps := g.BitsAllocated / 8
+	var off int
+	if g.PlanarConfiguration == 1 && g.SamplesPerPixel > 1 {
+		off = (s*g.Rows*g.Columns + y*g.Columns + x) * bps
+	} else {
+		off = ((y*g.Columns+x)*g.SamplesPerPixel + s) * bps
+	}
+	for k := 0; k < bps; k++ {
+		frame[off+k] = byte(v >> (8 * k))
+	}
+}
+
+// ringMedian is, per sample, the median of the pixels on the one-pixel
+// ring just outside r (clipped to the frame; r's own edge when r fills
+// the frame).
+func (g Geometry) ringMedian(frame []byte, r Rect) []uint64 {
+	x0, y0, x1, y1 := r.X-1, r.Y-1, r.X+r.W, r.Y+r.H
+	var pts [][2]int
+	add := func(x, y int) {
+		x, y = max(0, min(x, g.Columns-1)), max(0, min(y, g.Rows-1))
+		pts = append(pts, [2]int{x, y})
+	}
+	for x := x0; x <= x1; x++ {
+		add(x, y0)
+		add(x, y1)
+	}
+	for y := y0 + 1; y < y1; y++ {
+		add(x0, y)
+		add(x1, y)
+	}
+	out := make([]uint64, g.SamplesPerPixel)
+	vals := make([]uint64, len(pts))
+	for s := range out {
+		for i, p := range pts {
+			vals[i] = g.sampleAt(frame, p[0], p[1], s)
+		}
+		slices.Sort(vals)
+		out[s] = vals[len(vals)/2]
+	}
+	return out
+}
+
+func (g Geometry) fill(frame []byte, r Rect, v []uint64) {
+	for y := r.Y; y < r.Y+r.H; y++ {
+		for x := r.X; x < r.X+r.W; x++ {
+			for s, sv := range v {
+				g.setSample(frame, x, y, s, sv)
 			}
 		}
 	}

@@ -93,7 +93,7 @@ func TestMaskNativeMultiFrame(t *testing.T) {
 	orig := randomFrame(r, g.FrameBytes()*g.Frames)
 	orig = append(orig, 0) // odd total: one padding byte (8*9*4 = 288 is even; add one to check the copy)
 	var out bytes.Buffer
-	if err := MaskNative(&out, bytes.NewReader(orig), int64(len(orig)), g, rects); err != nil {
+	if err := MaskNative(&out, bytes.NewReader(orig), int64(len(orig)), g, Mask{Zero: rects}); err != nil {
 		t.Fatal(err)
 	}
 	if out.Len() != len(orig) {
@@ -103,7 +103,7 @@ func TestMaskNativeMultiFrame(t *testing.T) {
 	for f := 0; f < g.Frames; f++ {
 		checkMasked(t, g, orig[f*fb:(f+1)*fb], out.Bytes()[f*fb:(f+1)*fb], rects)
 	}
-	if err := MaskNative(&out, bytes.NewReader(orig[:100]), 100, g, rects); err == nil {
+	if err := MaskNative(&out, bytes.NewReader(orig[:100]), 100, g, Mask{Zero: rects}); err == nil {
 		t.Error("pixel data shorter than its frames was masked")
 	}
 	for _, bad := range []Geometry{
@@ -111,7 +111,7 @@ func TestMaskNativeMultiFrame(t *testing.T) {
 		{Rows: 8, Columns: 8, Frames: 1, SamplesPerPixel: 2, BitsAllocated: 8},
 		{Rows: 0, Columns: 8, Frames: 1, SamplesPerPixel: 1, BitsAllocated: 8},
 	} {
-		if err := MaskNative(&out, bytes.NewReader(orig), int64(len(orig)), bad, rects); err == nil {
+		if err := MaskNative(&out, bytes.NewReader(orig), int64(len(orig)), bad, Mask{Zero: rects}); err == nil {
 			t.Errorf("geometry %+v accepted", bad)
 		}
 	}
@@ -204,6 +204,45 @@ func TestMaskRLERefusesMalformed(t *testing.T) {
 	for name, b := range cases {
 		if _, err := MaskRLEFrame(b, g, nil); err == nil {
 			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+// Painting fills a rectangle with the median of the pixels around it,
+// sample by sample, in every layout; what is outside stays as it was.
+func TestPaint(t *testing.T) {
+	for _, g := range []Geometry{
+		{Rows: 12, Columns: 16, Frames: 1, SamplesPerPixel: 1, BitsAllocated: 8},
+		{Rows: 12, Columns: 16, Frames: 1, SamplesPerPixel: 1, BitsAllocated: 16},
+		{Rows: 12, Columns: 16, Frames: 1, SamplesPerPixel: 3, BitsAllocated: 8},
+		{Rows: 12, Columns: 16, Frames: 1, SamplesPerPixel: 3, BitsAllocated: 8, PlanarConfiguration: 1},
+	} {
+		frame := make([]byte, g.FrameBytes())
+		bg := []uint64{200, 1234, 7}
+		for y := 0; y < g.Rows; y++ {
+			for x := 0; x < g.Columns; x++ {
+				for s := 0; s < g.SamplesPerPixel; s++ {
+					v := bg[s] % (1 << g.BitsAllocated)
+					if x >= 4 && x < 10 && y >= 3 && y < 7 {
+						v = 9 // "ink"
+					}
+					g.setSample(frame, x, y, s, v)
+				}
+			}
+		}
+		orig := append([]byte(nil), frame...)
+		r := Rect{X: 3, Y: 2, W: 8, H: 6}
+		g.Apply(frame, Mask{Paint: []Rect{r}})
+		for y := 0; y < g.Rows; y++ {
+			for x := 0; x < g.Columns; x++ {
+				in := x >= r.X && x < r.X+r.W && y >= r.Y && y < r.Y+r.H
+				for s := 0; s < g.SamplesPerPixel; s++ {
+					got, was := g.sampleAt(frame, x, y, s), g.sampleAt(orig, x, y, s)
+					if in && got != bg[s]%(1<<g.BitsAllocated) || !in && got != was {
+						t.Fatalf("%+v: (%d,%d) sample %d = %d (was %d)", g, x, y, s, got, was)
+					}
+				}
+			}
 		}
 	}
 }

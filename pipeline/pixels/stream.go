@@ -10,10 +10,10 @@ import (
 )
 
 // MaskNative copies native pixel data of length bytes from src to dst,
-// one frame at a time, with the rectangles zeroed in every frame. Bytes
+// one frame at a time, with the mask applied to every frame. Bytes
 // after the last frame (the padding to an even length) are copied as
 // they are. Pixel data shorter than its frames is refused.
-func MaskNative(dst io.Writer, src io.Reader, length int64, g Geometry, rects []Rect) error {
+func MaskNative(dst io.Writer, src io.Reader, length int64, g Geometry, m Mask) error {
 	if err := g.Check(); err != nil {
 		return err
 	}
@@ -26,7 +26,7 @@ func MaskNative(dst io.Writer, src io.Reader, length int64, g Geometry, rects []
 		if _, err := io.ReadFull(src, frame); err != nil {
 			return fmt.Errorf("read frame %d: %w", f+1, err)
 		}
-		g.MaskFrame(frame, rects)
+		g.Apply(frame, m)
 		if _, err := dst.Write(frame); err != nil {
 			return err
 		}

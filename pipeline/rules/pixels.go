@@ -46,3 +46,28 @@ type PixelMatch struct {
 type PixelRect struct {
 	X, Y, W, H int
 }
+
+// TextPolicy is a profile's treatment of burned-in text found by reading
+// the pixels (OCR), on by default in every profile.
+type TextPolicy struct {
+	// Mode: "identifying", "all-but-allowed" (default when empty), "all",
+	// or "off" (the profile opts out; reports and the De-identification
+	// Method say so).
+	Mode string
+	// Allow replaces the built-in device-annotation allow-list when not
+	// nil; AllowMore adds words to whichever list applies.
+	Allow, AllowMore []string
+	// Source is the profile file that set the mode ("" when no file did).
+	Source string
+}
+
+// Off reports that the profile opted out of reading pixels for text.
+func (t TextPolicy) Off() bool { return t.Mode == "off" }
+
+// EffectiveMode is the mode, with the default filled in.
+func (t TextPolicy) EffectiveMode() string {
+	if t.Mode == "" {
+		return "all-but-allowed"
+	}
+	return t.Mode
+}

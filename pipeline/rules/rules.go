@@ -84,6 +84,9 @@ type Profile struct {
 	// are passed unmasked, except that those declaring Burned In
 	// Annotation YES are held back.
 	Pixels *PixelPolicy
+	// Text is how burned-in text is found and masked (OCR); the zero
+	// value is the default: on, all-but-allowed, the built-in allow-list.
+	Text TextPolicy
 	// Source is the file the profile came from ("builtin:NAME" for built-ins).
 	Source string
 }

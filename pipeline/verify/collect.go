@@ -228,6 +228,22 @@ func (s *Set) product(t dicomraw.Tag, v string) bool {
 	return len(s.products) > 0 && !PatientData(t) && s.products[NormalizeName(v)]
 }
 
+// Value is one identifying value of a set, as decoded (lower case).
+type Value struct {
+	Text string
+	Kind Kind
+}
+
+// Values lists the set's identifying values (for looking for them where
+// the matcher cannot: in the text OCR reads in pixels).
+func (s *Set) Values() []Value {
+	out := make([]Value, 0, len(s.needles))
+	for _, n := range s.needles {
+		out = append(out, Value{Text: n.text, Kind: n.kind})
+	}
+	return out
+}
+
 // Len is the number of distinct identifying values.
 func (s *Set) Len() int { return len(s.needles) }
 

@@ -82,6 +82,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		for _, l := range set.Describe() {
 			fmt.Fprintln(stdout, "  "+l)
 		}
+		text := openTextOCR(1)
+		fmt.Fprintf(stdout, "burned-in text OCR: %s\n", text.Describe())
+		text.Close()
 		return exitOK
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)

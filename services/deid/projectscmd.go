@@ -122,6 +122,7 @@ type projectEngines struct {
 	// like the others, out of the same budget.
 	limits dicomraw.Limits
 	memory *budget.Pool
+	text   *textOCR // the service's OCR
 	mu     sync.Mutex
 	cache  map[[2]string]*deid.Engine
 }
@@ -150,7 +151,7 @@ func (p *projectEngines) Engine(ctx context.Context, project, profile string) (*
 	if err != nil {
 		return nil, fmt.Errorf("project store: %w", err)
 	}
-	e, err := projectEngine(ctx, p.store, deid.Config{Profile: prof, Key: key, Limits: p.limits, Memory: p.memory}, project)
+	e, err := projectEngine(ctx, p.store, p.text.engineConfig(deid.Config{Profile: prof, Key: key, Limits: p.limits, Memory: p.memory}), project)
 	if err != nil {
 		return nil, err
 	}

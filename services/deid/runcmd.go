@@ -33,6 +33,7 @@ import (
 type runConfig struct {
 	in, out, profile, keyFile, report, tmp string
 	crosswalk                              string // --crosswalk FILE.csv (crosswalk.go)
+	ocr                                    string // the OCR the engine reads burned-in text with (for the report)
 	workers                                int
 	dryRun, progress, noProgress, force    bool
 	maxFileMB, maxInflatedMB, maxMemoryMB  int64
@@ -43,16 +44,18 @@ type runConfig struct {
 // may contain identifying text (file names chosen by a hospital), so the
 // report belongs on the trusted side, like the inputs.
 type Report struct {
-	Tool            string          `json:"tool"`
-	Edition         string          `json:"standard_edition"`
-	Profile         string          `json:"profile"`
-	ProfileSource   string          `json:"profile_source"`
-	Options         []string        `json:"options"`
-	DryRun          bool            `json:"dry_run"`
-	Started         time.Time       `json:"started"`
-	Finished        time.Time       `json:"finished"`
-	Counts          ReportCounts    `json:"counts"`
-	Totals          deid.Counts     `json:"totals"`
+	Tool          string       `json:"tool"`
+	Edition       string       `json:"standard_edition"`
+	Profile       string       `json:"profile"`
+	ProfileSource string       `json:"profile_source"`
+	Options       []string     `json:"options"`
+	DryRun        bool         `json:"dry_run"`
+	Started       time.Time    `json:"started"`
+	Finished      time.Time    `json:"finished"`
+	Counts        ReportCounts `json:"counts"`
+	Totals        deid.Counts  `json:"totals"`
+	// BurnedInText sums up the files' pixel reports.
+	BurnedInText    PixelTotals     `json:"burned_in_text"`
 	Files           []FileOutcome   `json:"files"`
 	AttributeReview []AttributeStat `json:"attribute_review,omitempty"`
 }
@@ -72,6 +75,19 @@ type ReportCounts struct {
 	NamedByHash int `json:"outputs_named_by_hash"`
 }
 
+// PixelTotals sums up what was done for burned-in text in a run.
+type PixelTotals struct {
+	Mode string `json:"mode"` // the profile's: identifying, all-but-allowed, all, off
+	OCR  string `json:"ocr"`  // the OCR used, or why there was none
+	// Images with pixel data: examined (the stroke test or OCR), of them
+	// read by OCR, of them masked; not examined (and why: the profile
+	// opted out, float pixel data, nothing to display).
+	Examined    int `json:"examined"`
+	Read        int `json:"read"`
+	Masked      int `json:"masked"`
+	NotExamined int `json:"not_examined"`
+}
+
 // FileOutcome is what happened to one input file.
 type FileOutcome struct {
 	Input  string `json:"input"`
@@ -87,6 +103,9 @@ type FileOutcome struct {
 	// Verification is the verifier's account: how many identifying values
 	// of the input it looked for, and what the profile keeps on purpose.
 	Verification *FileVerification `json:"verification,omitempty"`
+	// Pixels is what was done for burned-in text: examined or not (and
+	// why), read by OCR, masked; counts, never text.
+	Pixels *deid.PixelReport `json:"pixels,omitempty"`
 	// ids are the crosswalk rows of a written output (never in the report).
 	ids []deid.IDPair
 }
@@ -192,7 +211,10 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		return dicomraw.TempScratch(scratch)
 	}
 	pool := budget.New(budget.Config{Total: c.maxMemoryMB << 20, Workers: c.workers, MaxWait: c.limits.MaxDuration})
-	eng, err := deid.New(deid.Config{Profile: prof, Key: key, Limits: c.limits, RecordPaths: c.dryRun, Memory: pool})
+	text := openTextOCR(c.workers)
+	defer text.Close()
+	c.ocr = text.Describe()
+	eng, err := deid.New(text.engineConfig(deid.Config{Profile: prof, Key: key, Limits: c.limits, RecordPaths: c.dryRun, Memory: pool}))
 	defer tuneGC(400, 48<<20)()
 	if err != nil {
 		fmt.Fprintln(stderr, "deid run:", err)
@@ -561,7 +583,22 @@ func runBatch(eng *deid.Engine, c runConfig, stderr io.Writer) (*Report, error) 
 		if f.Counts != nil {
 			rep.Totals.Add(f.Counts)
 		}
+		if px := f.Pixels; px != nil && (f.Status == "written" || f.Status == "planned") {
+			switch {
+			case !px.Examined:
+				rep.BurnedInText.NotExamined++
+			case px.Masked:
+				rep.BurnedInText.Masked++
+				fallthrough
+			default:
+				rep.BurnedInText.Examined++
+				if px.Read {
+					rep.BurnedInText.Read++
+				}
+			}
+		}
 	}
+	rep.BurnedInText.Mode, rep.BurnedInText.OCR = eng.Profile().Text.EffectiveMode(), c.ocr
 	if c.dryRun {
 		for k, n := range review {
 			rep.AttributeReview = append(rep.AttributeReview, AttributeStat{Path: k[0], Action: k[1], Why: k[2], Files: n})
@@ -614,6 +651,7 @@ func processOne(eng *deid.Engine, c runConfig, rel string) (FileOutcome, map[str
 	fo.SOPClassUID = r.SOPClassUID
 	counts := r.Counts
 	fo.Counts = &counts
+	fo.Pixels = r.Pixels
 	fo.Output, fo.OutputHashed = filepath.FromSlash(r.Name), r.NameHashed
 	if c.dryRun {
 		job.Close()

@@ -192,6 +192,7 @@ func serveCmd(args []string, stdout, stderr io.Writer) int {
 // service is a running `deid serve`: what it started, to stop it in order.
 type service struct {
 	log      *zap.Logger
+	text     *textOCR // the OCR of burned-in text, closed last
 	cancel   context.CancelFunc
 	done     chan error
 	waitOnce sync.Once
@@ -268,13 +269,15 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 	// engine of the process; a deflated dataset inflates into the spool
 	// folder, never into memory.
 	pool := budget.New(budget.Config{Total: c.maxMemoryMB << 20, Workers: c.workers})
+	// Burned-in text is read with one OCR engine per worker at most.
+	text := openTextOCR(c.workers)
 	ratio := c.maxInflateRatio
 	if ratio == 0 {
 		ratio = -1 // no ratio limit (0 is the library's default)
 	}
 	lim := dicomraw.Limits{MaxInflated: c.maxInflatedMB << 20, MaxInflateRatio: ratio,
 		Scratch: func() (dicomraw.Scratch, error) { return dicomraw.TempScratch(tmp) }}
-	eng, err := deid.New(deid.Config{Profile: prof, Key: key, Limits: lim, Memory: pool})
+	eng, err := deid.New(text.engineConfig(deid.Config{Profile: prof, Key: key, Limits: lim, Memory: pool}))
 	if err != nil {
 		return nil, err
 	}
@@ -288,7 +291,7 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 	// the default 100%), under a soft limit of the memory budget and 64 MiB
 	// for the rest, so that a process whose files hold all of the budget
 	// collects rather than growing (docs/limits.md).
-	s := &service{log: log, cfg: c, done: make(chan error, 1), gc: tuneGC(300, pool.Total()+64<<20)}
+	s := &service{log: log, cfg: c, text: text, done: make(chan error, 1), gc: tuneGC(300, pool.Total()+64<<20)}
 	ok := false
 	defer func() {
 		if !ok {
@@ -431,7 +434,7 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 	if projDir == "" {
 		projDir = filepath.Join(c.data, "projects")
 	}
-	engines := &projectEngines{store: projects.DirStore{Dir: projDir}, registry: registry, limits: lim, memory: pool}
+	engines := &projectEngines{store: projects.DirStore{Dir: projDir}, registry: registry, limits: lim, memory: pool, text: text}
 	// Workers beside the embedded endpoint use its objects directly; with
 	// an external store they go through S3.
 	var work ingest.Store = s.store
@@ -491,10 +494,11 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 	}()
 	log.Info("deid serve running", zap.String("nats", s.natsURL), zap.String("s3", endpoint),
 		zap.String("in_bucket", c.inBucket), zap.String("out_bucket", c.outBucket), zap.String("profile", prof.Name),
-		zap.Int("workers", c.workers), zap.String("http", s.httpAddr), zap.String("pixel_codecs", codec.Default().Summary()))
+		zap.Int("workers", c.workers), zap.String("http", s.httpAddr), zap.String("pixel_codecs", codec.Default().Summary()), zap.String("ocr", text.Describe()))
 	fmt.Fprintf(stdout, "deid serve: NATS %s, S3 %s (buckets %s -> %s, quarantine %s), profile %s, http://%s/metrics\n",
 		s.natsURL, endpoint, c.inBucket, c.outBucket, c.quarantine, prof.Name, s.httpAddr)
 	fmt.Fprintf(stdout, "deid serve: pixel codecs: %s%s\n", codec.Default().Summary(), codecNote())
+	fmt.Fprintf(stdout, "deid serve: burned-in text OCR: %s\n", text.Describe())
 	ok = true
 	return s, nil
 }
@@ -550,6 +554,7 @@ func (s *service) shutdown() {
 	if s.gc != nil {
 		s.gc()
 	}
+	s.text.Close()
 }
 
 // serviceKey loads the project key, or on the embedded default generates

@@ -2,12 +2,18 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
+	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
+	"github.com/dicomdeid/dicomdeid/pipeline/ocr"
+	"golang.org/x/image/font"
+	"golang.org/x/image/font/basicfont"
+	"golang.org/x/image/math/fixed"
+	"image"
+
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
 )
 
 // copyCorpus copies named corpus files into a new directory.
@@ -75,14 +81,14 @@ func TestVerifyCommand(t *testing.T) {
 		t.Fatalf("run: %d %s %s", code, so, se)
 	}
 	code, stdout, stderr := runDeid(t, "verify", "--orig", orig, "--anon", out, "--profile", "research", "--key-file", key, "--json", filepath.Join(tmp, "ok.json"))
-	if code != exitOK || !strings.Contains(stdout, "4 checked (4 paired with their original), 0 leaking, 0 unverifiable; pixels not examined. PASS") {
+	if code != exitOK || !strings.Contains(stdout, "4 checked (4 paired with their original), 0 leaking, 0 unverifiable; pixels examined in 2 files, not in 2") || !strings.Contains(stdout, "PASS") {
 		t.Errorf("deid output: exit %d\n%s%s", code, stdout, stderr)
 	}
 	// With no flag but the trees, the profile is read from each output and
 	// the files pair without the key: the same verdict.
 	code, stdout, stderr = runDeid(t, "verify", "--orig", orig, "--anon", out)
 	if code != exitOK || !strings.Contains(stdout, "kept on purpose: profile research (its De-identification Method): 4 files") ||
-		!strings.HasSuffix(stdout, "0 leaking, 0 unverifiable; pixels not examined. PASS: no identifying value of the originals found\n") {
+		!strings.HasSuffix(stdout, "0 leaking, 0 unverifiable; pixels examined in 2 files, not in 2 (no pixel data, or not decodable or readable here: see the JSON report). PASS: no identifying value of the originals found\n") {
 		t.Errorf("deid output, no flags: exit %d\n%s%s", code, stdout, stderr)
 	}
 	// A copy of the originals under other names, plus a file that is not DICOM.
@@ -97,7 +103,7 @@ func TestVerifyCommand(t *testing.T) {
 		t.Fatalf("copy of the inputs: exit %d, want 1\n%s", code, stdout)
 	}
 	for _, want := range []string{"anonA.dcm", "anonD.dcm", "PatientName", "FOUND IN ATTRIBUTE", "none declared: nothing exempt: 4 files",
-		"4 leaking, 1 unverifiable; pixels not examined. FAIL"} {
+		"4 leaking, 1 unverifiable; pixels examined in 2 files, not in 3"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("audit table lacks %q:\n%s", want, stdout)
 		}
@@ -154,7 +160,7 @@ func TestVerifyPairingAndDeclaredProfile(t *testing.T) {
 		"kept on purpose: profile basic (its De-identification Method): 4 files",
 		"kept on purpose: profile research (its De-identification Method): 4 files",
 		"pairing was partial: the ", "give the project key (--key-file FILE or DEID_KEY)",
-		"0 leaking, 0 unverifiable; pixels not examined. PASS",
+		"0 leaking, 0 unverifiable; pixels examined in 4 files, not in 4",
 	} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("no flags: output lacks %q (exit %d):\n%s", want, code, stdout)
@@ -198,5 +204,63 @@ func TestVerifyPairingAndDeclaredProfile(t *testing.T) {
 	code, stdout, _ = runDeid(t, "verify", "--orig", orig, "--anon", stripped)
 	if code != exitRejected || !strings.Contains(stdout, "none declared: nothing exempt: 4 files") || !strings.Contains(stdout, "StudyDescription") {
 		t.Errorf("outputs without their statement: exit %d\n%s", code, stdout)
+	}
+}
+
+// TestVerifyReadsPixels: an identifier of the original written into an
+// output's pixels (as a tool that left burned-in text would) is a
+// finding of deid verify, with its place and never its text.
+func TestVerifyReadsPixels(t *testing.T) {
+	if _, err := ocr.NewPool(ocr.Config{Engines: 1}); err != nil {
+		if os.Getenv("DEID_REQUIRE_OCR") != "" {
+			t.Fatalf("DEID_REQUIRE_OCR is set and there is no OCR: %v", err)
+		}
+		t.Skipf("no OCR here: %v", err)
+	}
+	orig := copyCorpus(t, "ct_small_explicit_le.dcm")
+	tmp := t.TempDir()
+	key := writeKey(t, tmp, keyA)
+	out := filepath.Join(tmp, "out")
+	if code, so, se := runDeid(t, "run", "--in", orig, "--out", out, "--profile", "research", "--key-file", key, "--no-progress"); code != 0 {
+		t.Fatalf("run: %d %s %s", code, so, se)
+	}
+	files := checkOutputLayout(t, out)
+	if len(files) != 1 {
+		t.Fatalf("%d outputs", len(files))
+	}
+	path := filepath.Join(out, files[0])
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := dicomraw.Parse(bytes.NewReader(data), int64(len(data)), dicomraw.DefaultLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var px *dicomraw.Element
+	for _, e := range f.Elements {
+		if e.Tag == dicomraw.TagPixelData {
+			px = e
+		}
+	}
+	// The Other Patient ID of the original, in white on the 128x128 slice.
+	g := image.NewGray(image.Rect(0, 0, 128, 128))
+	d := &font.Drawer{Dst: g, Src: image.White, Face: basicfont.Face7x13, Dot: fixed.P(4, 16)}
+	d.DrawString("ABCD1234")
+	for i, v := range g.Pix {
+		if v > 128 {
+			binary.LittleEndian.PutUint16(data[px.ValueOffset+int64(2*i):], 0x0FFF)
+		}
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, _ := runDeid(t, "verify", "--orig", orig, "--anon", out, "--key-file", key)
+	if code != exitRejected || !strings.Contains(stdout, "(pixels)") || !strings.Contains(stdout, "burned-in text") ||
+		!strings.Contains(stdout, "pixels examined in all 1 files") {
+		t.Errorf("burned-in identifier in an output: exit %d\n%s", code, stdout)
+	}
+	if strings.Contains(stdout, "ABCD1234") {
+		t.Errorf("the audit prints the identifier:\n%s", stdout)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 
 	"flag"
@@ -14,6 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/dicomdeid/dicomdeid/pipeline/burnin"
 	"github.com/dicomdeid/dicomdeid/pipeline/deid"
 	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
 	"github.com/dicomdeid/dicomdeid/pipeline/ps315"
@@ -48,9 +50,15 @@ type AuditReport struct {
 	Profiles map[string]int `json:"profiles"`
 	// PixelsExamined is whether the pixels of the outputs were looked at
 	// for burned-in identifiers; the headers always are.
-	PixelsExamined bool               `json:"pixels_examined"`
-	Files          []AuditFile        `json:"files"`
-	ExemptByPolicy []verify.Exemption `json:"exempt_by_profile,omitempty"`
+	PixelsExamined bool `json:"pixels_examined"`
+	// PixelsAudited counts the outputs whose pixels were read (OCR) for
+	// the originals' identifiers; PixelsNotAudited those that were not
+	// (no pixel data, no OCR, not decodable), and OCR says which OCR.
+	PixelsAudited    int                `json:"pixels_audited"`
+	PixelsNotAudited int                `json:"pixels_not_audited"`
+	OCR              string             `json:"ocr"`
+	Files            []AuditFile        `json:"files"`
+	ExemptByPolicy   []verify.Exemption `json:"exempt_by_profile,omitempty"`
 }
 
 // AuditFile is the verdict on one anonymised file.
@@ -61,6 +69,10 @@ type AuditFile struct {
 	Profile  string           `json:"profile,omitempty"` // what its exemptions were read from
 	Reason   string           `json:"reason,omitempty"`
 	Findings []verify.Finding `json:"findings,omitempty"`
+	// Pixels says whether the pixels were read, or why not; PixelFindings
+	// is text still legible in them (kind and place, never the text).
+	Pixels        string   `json:"pixels,omitempty"`
+	PixelFindings []string `json:"pixel_findings,omitempty"`
 }
 
 const verifyUsage = `deid verify --orig DIR --anon DIR [--json FILE [--force]] [--profile NAME|FILE] [--key-file FILE]
@@ -237,6 +249,21 @@ func verifyCmd(args []string, stdout, stderr io.Writer) int {
 	})
 	rep.ExemptByPolicy = slices.Compact(rep.ExemptByPolicy)
 
+	// Pixels are read as the engine's check reads them, for the paired
+	// originals' identifiers and identifying shapes (OCR, one engine).
+	textOCR := openTextOCR(1)
+	defer textOCR.Close()
+	rep.OCR = textOCR.Describe()
+	basic, err := (&profiles.Loader{}).Load("basic")
+	if err != nil {
+		fmt.Fprintln(stderr, "deid verify:", err)
+		return exitUsage
+	}
+	tcfg := burnin.Config{Mode: burnin.ModeAllButAllowed, Allow: burnin.NewAllow(basic.Text.Allow)}
+	if textOCR.pool != nil {
+		tcfg.Reader = textOCR.pool
+	}
+	cleaner := burnin.New(tcfg)
 	for i, name := range anonFiles {
 		af := AuditFile{File: name, Status: "clean", PairedBy: pairedNone}
 		f, closer, err := openParsed(filepath.Join(*anon, name))
@@ -269,12 +296,32 @@ func verifyCmd(args []string, stdout, stderr io.Writer) int {
 			rep.Unpaired++
 		}
 		fnd, _, err := m.Scan(f)
+		var ids []burnin.Identifier
+		if len(cand) > 0 {
+			ids = identifiersOf(pairSet(policies[k].pol, sets[k], cand))
+		} else {
+			ids = identifiersOf(all[k])
+		}
+		pa, perr := deid.AuditPixels(context.Background(), f, ids, cleaner, nil)
 		closer.Close()
+		if perr == nil && pa.Examined {
+			af.Pixels = "read"
+			rep.PixelsAudited++
+			for _, pf := range pa.Findings {
+				af.PixelFindings = append(af.PixelFindings, pf.String())
+			}
+		} else {
+			af.Pixels = "not read: " + pa.Why
+			if perr != nil {
+				af.Pixels = "not read: OCR failed"
+			}
+			rep.PixelsNotAudited++
+		}
 		switch {
 		case err != nil:
 			af.Status, af.Reason = "unverifiable", err.Error()
 			rep.Unverifiable++
-		case len(fnd) > 0:
+		case len(fnd) > 0 || len(af.PixelFindings) > 0:
 			af.Status, af.Findings = "leaking", fnd
 			rep.Leaking++
 		}
@@ -282,6 +329,7 @@ func verifyCmd(args []string, stdout, stderr io.Writer) int {
 		rep.Files = append(rep.Files, af)
 	}
 
+	rep.PixelsExamined = rep.PixelsAudited > 0
 	printAudit(stdout, rep, key != nil)
 	if *jsonOut != "" {
 		if err := jc.write(rep); err != nil {
@@ -421,6 +469,9 @@ func printAudit(w io.Writer, rep *AuditReport, haveKey bool) {
 			for _, fd := range f.Findings {
 				rows = append(rows, strings.Join([]string{f.File, fd.Path, string(fd.Kind), fd.Source}, "\t"))
 			}
+			for _, pf := range f.PixelFindings {
+				rows = append(rows, strings.Join([]string{f.File, "(pixels)", "burned-in text", pf}, "\t"))
+			}
 		case "unverifiable":
 			rows = append(rows, strings.Join([]string{f.File, "(whole file)", "unverifiable", f.Reason}, "\t"))
 		}
@@ -434,9 +485,14 @@ func printAudit(w io.Writer, rep *AuditReport, haveKey bool) {
 		}
 		tw.Flush()
 	}
-	pixels := "pixels not examined"
-	if rep.PixelsExamined {
-		pixels = "pixels examined"
+	pixels := "pixels not examined (no OCR: " + rep.OCR + ")"
+	switch {
+	case rep.PixelsAudited > 0 && rep.PixelsNotAudited == 0:
+		pixels = fmt.Sprintf("pixels examined in all %d files", rep.PixelsAudited)
+	case rep.PixelsAudited > 0:
+		pixels = fmt.Sprintf("pixels examined in %d files, not in %d (no pixel data, or not decodable or readable here: see the JSON report)", rep.PixelsAudited, rep.PixelsNotAudited)
+	case rep.PixelsNotAudited > 0 && rep.OCR != "" && !strings.HasPrefix(rep.OCR, "none"):
+		pixels = "pixels not examined (no file had readable pixel data)"
 	}
 	verdict := "PASS: no identifying value of the originals found"
 	if rep.Leaking > 0 || rep.Unverifiable > 0 {
@@ -492,4 +548,23 @@ func (a auditOut) write(v any) error {
 		return err
 	}
 	return pathlessErr(safefile.WriteBytes(a.path, a.options(), append(b, '\n')))
+}
+
+// pairSet merges the value sets of an output's paired originals.
+func pairSet(pol verify.Policy, sets []*verify.Set, cand []int) *verify.Set {
+	pair := verify.NewSet(pol)
+	for _, c := range cand {
+		pair.Merge(sets[c])
+	}
+	return pair
+}
+
+// identifiersOf are a value set's identifying values as the pixel reader
+// looks for them.
+func identifiersOf(s *verify.Set) []burnin.Identifier {
+	var ids []burnin.Identifier
+	for _, v := range s.Values() {
+		ids = append(ids, burnin.Identifier{Text: v.Text, Date: v.Kind == verify.KindDate})
+	}
+	return ids
 }

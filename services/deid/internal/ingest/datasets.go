@@ -91,21 +91,27 @@ type ManifestEntry struct {
 	Key            string `json:"key"`
 	Size           int64  `json:"size"`
 	SHA256         string `json:"sha256"`
+	// PixelsExamined and PixelsMasked: see InstanceDone.
+	PixelsExamined bool `json:"pixels_examined"`
+	PixelsMasked   bool `json:"pixels_masked"`
 }
 
 // Manifest is datasets/<id>/manifest.json.
 type Manifest struct {
-	Schema          string          `json:"schema"`
-	DatasetID       string          `json:"dataset_id"`
-	Project         string          `json:"project"`
-	Profile         string          `json:"profile"`
-	Options         []string        `json:"options"`
-	StandardEdition string          `json:"standard_edition"`
-	Tool            string          `json:"tool"`
-	ToolVersion     string          `json:"tool_version"`
-	Created         time.Time       `json:"created"`
-	Counts          ManifestCounts  `json:"counts"`
-	Instances       []ManifestEntry `json:"instances"`
+	Schema          string   `json:"schema"`
+	DatasetID       string   `json:"dataset_id"`
+	Project         string   `json:"project"`
+	Profile         string   `json:"profile"`
+	Options         []string `json:"options"`
+	StandardEdition string   `json:"standard_edition"`
+	// BurnedInText is the profile's mode for text in pixels (identifying,
+	// all-but-allowed, all; off: pixels were not examined).
+	BurnedInText string          `json:"burned_in_text"`
+	Tool         string          `json:"tool"`
+	ToolVersion  string          `json:"tool_version"`
+	Created      time.Time       `json:"created"`
+	Counts       ManifestCounts  `json:"counts"`
+	Instances    []ManifestEntry `json:"instances"`
 }
 
 // ManifestCounts summarise a manifest.
@@ -434,7 +440,7 @@ func (s *Service) completeDataset(ctx context.Context, st *JobState) error {
 		return err
 	}
 	m := Manifest{Schema: "dicomdeid.manifest/v1", DatasetID: st.JobID, Project: st.Project, Profile: eng.Profile().Name,
-		StandardEdition: ps315.Edition, Tool: deid.ToolName, ToolVersion: deid.ImplementationVersionName,
+		StandardEdition: ps315.Edition, BurnedInText: eng.Profile().Text.EffectiveMode(), Tool: deid.ToolName, ToolVersion: deid.ImplementationVersionName,
 		Created: time.Now().UTC(), Instances: []ManifestEntry{}}
 	for o := ps315.Option(0); o < ps315.NumOptions; o++ {
 		if eng.Profile().Options[o] {

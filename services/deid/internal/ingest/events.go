@@ -55,6 +55,11 @@ type InstanceDone struct {
 	Profile        string    `json:"profile"`
 	Edition        string    `json:"standard_edition"`
 	Counts         any       `json:"counts"`
+	// PixelsExamined: the pixels were examined for burned-in text (false
+	// when the profile opted out, or there are none); PixelsMasked: text
+	// was masked.
+	PixelsExamined bool `json:"pixels_examined"`
+	PixelsMasked   bool `json:"pixels_masked"`
 }
 
 // InstanceFailed is published on deid.events.instance.failed when an

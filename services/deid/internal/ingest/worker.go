@@ -801,10 +801,14 @@ func (s *Service) processInstance(ctx context.Context, j InstanceJob) (finish fu
 	done := InstanceDone{Schema: EventsSchema, JobID: j.JobID, StudyUID: r.StudyUID,
 		SeriesUID: r.SeriesUID, SOPInstanceUID: r.SOPInstanceUID, SOPClassUID: r.SOPClassUID, Bucket: s.cfg.OutBucket,
 		Key: key, Size: n, SHA256: sum, Profile: profile, Edition: ps315.Edition, Counts: r.Counts}
+	if r.Pixels != nil {
+		done.PixelsExamined, done.PixelsMasked = r.Pixels.Examined, r.Pixels.Masked
+	}
 	mk := Mark{Study: r.StudyUID}
 	if j.Dataset {
 		mk.Entry = &ManifestEntry{PatientID: job.OutputPatientID(), StudyUID: r.StudyUID, SeriesUID: r.SeriesUID,
-			SOPInstanceUID: r.SOPInstanceUID, SOPClassUID: r.SOPClassUID, Modality: job.Modality(), Key: key, Size: n, SHA256: sum}
+			SOPInstanceUID: r.SOPInstanceUID, SOPClassUID: r.SOPClassUID, Modality: job.Modality(), Key: key, Size: n, SHA256: sum,
+			PixelsExamined: done.PixelsExamined, PixelsMasked: done.PixelsMasked}
 		mk.Crosswalk = job.Crosswalk()
 	}
 	// The rest is waiting on the store and JetStream: the worker processes

@@ -1,0 +1,928 @@
+// Package burnin finds text burned into an image's pixels, decides what
+// of it to mask, and reads the masked image again before it may be
+// released. Names, IDs and dates on ultrasound banners, screen captures
+// and angiography screens are out of reach of any header rule.
+//
+// Detection is in two steps: a fast stroke detector (textfind) proposes
+// text lines, and OCR (Tesseract, package ocr) reads each. What a line
+// says decides its fate under the profile's mode: an identifier of the
+// file (compared with OCR's misreadings in mind), text shaped like a
+// date, time, ID or name, and, by default, every line that is not made
+// only of words of the device-annotation allow-list, is masked. Lines
+// are masked whole, with a margin: the box, not the glyphs.
+//
+// Verification reads the masked frame differently from the first time:
+// the whole frame, inverted and scaled, by OCR's own layout analysis
+// (which does not depend on the stroke detector's recall), and the
+// detector's lines again at another scale. Any identifier of the file, or
+// date-, time-, ID- or name-shaped text outside the allow-list, is a
+// finding, and the caller holds the image back.
+package burnin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"image"
+	"strings"
+	"unicode"
+
+	"github.com/dicomdeid/dicomdeid/pipeline/ocr"
+	"github.com/dicomdeid/dicomdeid/pipeline/textfind"
+)
+
+// Mode is what a profile masks of the text it finds.
+type Mode string
+
+// Modes.
+const (
+	// ModeIdentifying masks text that matches an identifier of the file or
+	// is shaped like a date, time, ID or name.
+	ModeIdentifying Mode = "identifying"
+	// ModeAllButAllowed masks, in addition, every other text line except
+	// one made only of allow-listed annotation words. The default.
+	ModeAllButAllowed Mode = "all-but-allowed"
+	// ModeAll masks every text line found.
+	ModeAll Mode = "all"
+	// ModeOff examines nothing: the profile opted out (explicitly).
+	ModeOff Mode = "off"
+)
+
+// ParseMode reads a mode's name.
+func ParseMode(s string) (Mode, bool) {
+	switch m := Mode(s); m {
+	case ModeIdentifying, ModeAllButAllowed, ModeAll, ModeOff:
+		return m, true
+	}
+	return "", false
+}
+
+// Reader reads text in an image (ocr.Pool).
+type Reader interface {
+	Read(ctx context.Context, img *image.Gray, psm ocr.PSM) ([]ocr.Line, error)
+}
+
+// ErrNoOCR is returned when text must be read and there is no reader.
+var ErrNoOCR = errors.New("burnin: no OCR in this build or on this machine")
+
+// Config configures a Cleaner.
+type Config struct {
+	Mode   Mode
+	Allow  *Allow // nil: none (every text line is masked but in mode identifying)
+	Reader Reader // nil: no OCR (images that need reading fail with ErrNoOCR)
+}
+
+// Cleaner examines images. It is safe for concurrent use.
+type Cleaner struct {
+	mode   Mode
+	allow  *Allow
+	reader Reader
+	find   textfind.Options
+	// unreadHeight: candidate lines taller than this that OCR does not
+	// read as text are not masked (see Analyze).
+	unreadHeight int
+}
+
+// New returns a Cleaner.
+func New(cfg Config) *Cleaner {
+	c := &Cleaner{mode: cfg.Mode, allow: cfg.Allow, reader: cfg.Reader, unreadHeight: 0}
+	if c.mode == "" {
+		c.mode = ModeAllButAllowed
+	}
+	if c.allow == nil {
+		c.allow = NewAllow(nil)
+	}
+	return c
+}
+
+// Mode is the cleaner's mode.
+func (c *Cleaner) Mode() Mode { return c.mode }
+
+// CanRead reports whether the cleaner has OCR.
+func (c *Cleaner) CanRead() bool { return c.reader != nil }
+
+// Screen is the cheap test for images of classes that rarely carry text
+// (CT, MR slices): whether the frame may hold any.
+func (c *Cleaner) Screen(g *image.Gray) bool { return textfind.Screen(g, c.find) }
+
+// Image is the examination of one image (all its frames): the file's
+// identifiers, and the lines already read (a cine loop's banner is the
+// same in most frames).
+type Image struct {
+	c       *Cleaner
+	ids     *identifiers
+	strict  bool
+	read    map[uint64]lineText
+	context map[uint64][]contextWord
+	Stats   Stats
+}
+
+// Stats counts what an examination did.
+type Stats struct {
+	Frames   int            `json:"frames"`    // frames examined
+	Lines    int            `json:"lines"`     // candidate text lines
+	Read     int            `json:"ocr_reads"` // OCR calls
+	Masked   int            `json:"masked"`    // lines masked
+	Allowed  int            `json:"allowed"`   // lines kept as device annotations
+	Ignored  int            `json:"ignored"`   // candidates not read as text (images of text-free classes)
+	Checked  int            `json:"checked"`   // frames read again after masking
+	Findings int            `json:"findings"`  // text still legible after masking
+	ByReason map[string]int `json:"by_reason,omitempty"`
+	// Regions are the rectangles masked (padded), with why: places and
+	// kinds, never text.
+	Regions []Region `json:"regions,omitempty"`
+}
+
+// Region is one masked rectangle and why it was masked ("identifier",
+// "date", "time", "id", "name", "label", "not allowed", "all"); Source is
+// the reading that found it ("line", "context", "frame").
+type Region struct {
+	X      int    `json:"x"`
+	Y      int    `json:"y"`
+	W      int    `json:"w"`
+	H      int    `json:"h"`
+	Why    string `json:"why"`
+	Source string `json:"source"`
+}
+
+type lineText struct {
+	text string
+	conf float64
+}
+
+// Image starts the examination of one image. strict is for the classes
+// that carry text (ultrasound, captures, angiography, images that declare
+// burned-in annotation): every candidate line is masked unless it reads
+// as allowed; otherwise only candidates that read as text count.
+func (c *Cleaner) Image(ids []Identifier, strict bool) *Image {
+	return &Image{c: c, ids: prepare(ids), strict: strict, read: map[uint64]lineText{}, context: map[uint64][]contextWord{},
+		Stats: Stats{ByReason: map[string]int{}}}
+}
+
+// maxRegions bounds the regions a report lists per image.
+const maxRegions = 200
+
+// maxLineHeight is the tallest box taken for one line of screen text
+// without reading as text (glyphs of 24-point type and their descenders).
+const maxLineHeight = 34
+
+// pad is the margin around a masked line: beyond its glyphs' anti-aliased
+// edges, so that no outline of them is left.
+func pad(h int) int { return max(4, h/4) }
+
+// Analyze returns the rectangles to mask in one frame: the stroke
+// detector's lines, each read on its own, and what OCR's own layout
+// analysis reads in the whole frame seen as local contrast (text on a
+// background that changes under it, from a light margin onto a dark
+// image, is lost to a global threshold and kept by this view).
+func (im *Image) Analyze(ctx context.Context, g *image.Gray) ([]image.Rectangle, error) {
+	im.Stats.Frames++
+	lines := textfind.Lines(g, im.c.find)
+	im.Stats.Lines += len(lines)
+	var out []image.Rectangle
+	source := "line"
+	lastWhy := "" // why the last region was masked
+	mask := func(box image.Rectangle, why string) {
+		lastWhy = why
+		im.Stats.Masked++
+		im.Stats.ByReason[why]++
+		p := pad(box.Dy())
+		r := image.Rect(box.Min.X-p, box.Min.Y-p, box.Max.X+p, box.Max.Y+p).Intersect(g.Rect)
+		out = append(out, r)
+		if len(im.Stats.Regions) < maxRegions {
+			im.Stats.Regions = append(im.Stats.Regions, Region{X: r.Min.X, Y: r.Min.Y, W: r.Dx(), H: r.Dy(), Why: why, Source: source})
+		}
+	}
+	for _, box := range lines {
+		if im.c.mode == ModeAll {
+			mask(box, "all")
+			continue
+		}
+		lt, err := im.readLine(ctx, g, box, 0)
+		if err != nil {
+			return nil, err
+		}
+		ignored := false
+		if im.strict && !textLike(lt) && box.Dy() > im.c.unreadHeight {
+			// Not read as text: the edge of an image, a blob of anatomy,
+			// or text on a background that defeats the crop's threshold.
+			// The crop's local contrast is read too, and the line's
+			// surroundings below; what reads as text in none of them is
+			// not masked (the check reads the frame again).
+			alt, err := im.readContrast(ctx, g, box)
+			if err != nil {
+				return nil, err
+			}
+			if textLike(alt) {
+				lt = alt
+			} else {
+				im.Stats.Ignored++
+				ignored = true
+			}
+		}
+		source = "line"
+		if !ignored {
+			if masked, why := im.decide(lt, box, im.strict); masked {
+				mask(box, why)
+			}
+		}
+		if !im.strict || im.c.mode == ModeAll {
+			continue
+		}
+		// The line's surroundings, read as sparse text in two views: a
+		// line the detector found only in part (its end runs from a
+		// margin onto a dark image) is read whole there.
+		words, err := im.readContext(ctx, g, box)
+		if err != nil {
+			return nil, err
+		}
+		source = "context"
+		seed := image.Rectangle{}
+		if lastWhy != "" && lastWhy != "not allowed" && len(out) > 0 && out[len(out)-1].Overlaps(box) {
+			seed = box // the line identifies: its row is extended
+		}
+		im.extendRow(words, seed, &out, mask)
+	}
+	if im.c.reader == nil {
+		return out, nil
+	}
+	source = "frame"
+	var found []image.Rectangle
+	for _, view := range []func(*image.Gray) (*image.Gray, int){contrastPage, shadowPage} {
+		page, scale := view(g)
+		im.Stats.Read++
+		read, err := im.c.reader.Read(ctx, page, ocr.PSMSparse)
+		if err != nil {
+			return nil, fmt.Errorf("burnin: read a frame: %w", err)
+		}
+		for _, l := range read {
+			box := image.Rect(l.Box.Min.X/scale, l.Box.Min.Y/scale, (l.Box.Max.X+scale-1)/scale, (l.Box.Max.Y+scale-1)/scale).Intersect(g.Rect)
+			if box.Empty() || covered(box, out) {
+				continue
+			}
+			lt := lineText{text: l.Text, conf: l.Conf}
+			if im.c.mode == ModeAll && textLike(lt) {
+				mask(box, "all")
+				continue
+			}
+			// Whole-frame readings include anatomy read as letters: only
+			// what reads as text counts here, whatever the image's class.
+			if masked, why := im.decide(lt, box, false); masked {
+				mask(box, why)
+				if why != "not allowed" {
+					found = append(found, box)
+				}
+			}
+		}
+	}
+	// Text found by the whole-frame reading that the detector missed is
+	// read around too: what is next to it on its line.
+	if im.strict && im.c.mode != ModeAll {
+		source = "context"
+		for _, box := range found {
+			words, err := im.readContext(ctx, g, box)
+			if err != nil {
+				return nil, err
+			}
+			im.extendRow(words, box, &out, mask)
+		}
+	}
+	return out, nil
+}
+
+// extendRow masks, of the words read around a line, what identifies
+// (the rest of a name or a date the detector found in part) and, when
+// the line itself was masked (seed not empty), the words that continue
+// its row: a line masked in part is a line left legible. Other text there
+// is the detector's to find; anatomy read as words is not masked.
+func (im *Image) extendRow(words []contextWord, seed image.Rectangle, out *[]image.Rectangle, mask func(image.Rectangle, string)) {
+	row := seed
+	for changed := true; changed; {
+		changed = false
+		for _, w := range words {
+			if covered(w.box, *out) {
+				continue
+			}
+			if why := im.identifying(w.lineText); why != "" {
+				mask(w.box, why)
+				changed = true
+				continue
+			}
+			if row.Empty() || !sameRow(row, w.box) {
+				continue
+			}
+			if textLike(w.lineText) && w.box.Dy() >= row.Dy()/2 && w.box.Dy() <= row.Dy()*2 {
+				mask(w.box, "line continued")
+				row = row.Union(w.box)
+				changed = true
+			}
+		}
+	}
+}
+
+// sameRow reports whether b continues row a: overlapping it vertically
+// by half the smaller height, at most two line heights to its side.
+func sameRow(a, b image.Rectangle) bool {
+	h := min(a.Dy(), b.Dy())
+	ov := min(a.Max.Y, b.Max.Y) - max(a.Min.Y, b.Min.Y)
+	if ov*2 < h {
+		return false
+	}
+	gap := max(b.Min.X-a.Max.X, a.Min.X-b.Max.X)
+	return gap <= 2*max(a.Dy(), 8)
+}
+
+// covered reports whether box lies within the union of rs (each of its
+// corners and its centre in one of them: enough for boxes of text).
+func covered(box image.Rectangle, rs []image.Rectangle) bool {
+	pts := []image.Point{box.Min, {box.Max.X - 1, box.Min.Y}, {box.Min.X, box.Max.Y - 1}, box.Max.Sub(image.Pt(1, 1)),
+		{(box.Min.X + box.Max.X) / 2, (box.Min.Y + box.Max.Y) / 2}}
+	for _, p := range pts {
+		in := false
+		for _, r := range rs {
+			if p.In(r) {
+				in = true
+				break
+			}
+		}
+		if !in {
+			return false
+		}
+	}
+	return true
+}
+
+// decide is a read line's fate: masked, and why, or kept.
+func (im *Image) decide(lt lineText, box image.Rectangle, strict bool) (bool, string) {
+	switch {
+	case im.ids.match(lt.text):
+		return true, "identifier"
+	case Shape(lt.text) != "" && !im.c.allow.Allowed(lt.text):
+		return true, Shape(lt.text)
+	case im.c.mode == ModeIdentifying:
+		return false, ""
+	case im.c.allow.Allowed(lt.text) && lt.conf >= 50 && plausible(lt.text, box):
+		im.Stats.Allowed++
+		return false, ""
+	case strict:
+		return true, "not allowed"
+	case textLike(lt):
+		return true, "not allowed"
+	}
+	im.Stats.Ignored++
+	return false, ""
+}
+
+// identifying is why a reading identifies (an identifier of the file,
+// or date-, time-, ID- or name-shaped text that is not allowed), or "".
+func (im *Image) identifying(lt lineText) string {
+	if im.ids.match(lt.text) && lt.conf >= 20 {
+		return "identifier"
+	}
+	if sh := Shape(lt.text); sh != "" && sh != "label" && !im.c.allow.Allowed(lt.text) && lt.conf >= 40 {
+		return sh
+	}
+	return ""
+}
+
+// plausible reports whether a reading has about as many characters as
+// the box can hold: a line read as "L" from a box twenty glyphs wide was
+// not read.
+func plausible(text string, box image.Rectangle) bool {
+	n := 0
+	for _, r := range text {
+		if !unicode.IsSpace(r) {
+			n++
+		}
+	}
+	expect := float64(box.Dx()) / (0.62 * float64(max(box.Dy(), 1)))
+	return float64(n) >= 0.4*expect-1
+}
+
+// textLike: a reading that is text, not the shapes of anatomy: two
+// letters or digits read with some confidence.
+func textLike(lt lineText) bool {
+	n := 0
+	for _, r := range lt.text {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			n++
+		}
+	}
+	return n >= 2 && lt.conf >= 40
+}
+
+// readLine reads one candidate line, from its crop scaled so that its
+// glyphs are about 32 pixels high, dark on light. extra adds to the
+// scale (verification reads at another one).
+func (im *Image) readLine(ctx context.Context, g *image.Gray, box image.Rectangle, extra int) (lineText, error) {
+	if im.c.reader == nil {
+		return lineText{}, ErrNoOCR
+	}
+	p := pad(box.Dy()) + 2
+	r := image.Rect(box.Min.X-p, box.Min.Y-p, box.Max.X+p, box.Max.Y+p).Intersect(g.Rect)
+	scale := max(1, min(4, (32+box.Dy()-1)/max(box.Dy(), 1))) + extra
+	key := cropKey(g, r, scale)
+	if lt, ok := im.read[key]; ok {
+		return lt, nil
+	}
+	crop := prepareCrop(g, r, scale)
+	im.Stats.Read++
+	lines, err := im.c.reader.Read(ctx, crop, ocr.PSMSingleLine)
+	if err != nil {
+		return lineText{}, fmt.Errorf("burnin: read a text line: %w", err)
+	}
+	var lt lineText
+	var parts []string
+	var conf float64
+	for _, l := range lines {
+		parts = append(parts, l.Text)
+		conf += l.Conf
+	}
+	lt.text = strings.Join(parts, " ")
+	if len(lines) > 0 {
+		lt.conf = conf / float64(len(lines))
+	}
+	im.read[key] = lt
+	return lt, nil
+}
+
+// contextWord is a word read around a candidate line, in frame
+// coordinates.
+type contextWord struct {
+	lineText
+	box image.Rectangle
+}
+
+// readContext reads the region around a candidate line (twelve line
+// heights to either side: a line found by its first glyph only, half of one above and below) as sparse text,
+// stretched to its own range and with its darkest levels stretched.
+func (im *Image) readContext(ctx context.Context, g *image.Gray, box image.Rectangle) ([]contextWord, error) {
+	h := max(box.Dy(), 8)
+	r := image.Rect(box.Min.X-12*h, box.Min.Y-h/2-2, box.Max.X+12*h, box.Max.Y+h/2+2).Intersect(g.Rect)
+	scale := max(2, min(3, (32+h-1)/h))
+	var out []contextWord
+	for view := 0; view < 3; view++ {
+		key := cropKey(g, r, 100+10*view+scale)
+		ws, ok := im.context[key]
+		if !ok {
+			var crop *image.Gray
+			switch view {
+			case 0:
+				crop = prepareCrop(g, r, scale)
+			case 1:
+				crop = prepareShadows(g, r, scale)
+			default:
+				crop = scaleGray(normalizedContrast(subImage(g, r), max(4, h/2)), scale)
+			}
+			im.Stats.Read++
+			lines, err := im.c.reader.Read(ctx, crop, ocr.PSMSparse)
+			if err != nil {
+				return nil, fmt.Errorf("burnin: read around a text line: %w", err)
+			}
+			for _, l := range lines {
+				b := image.Rect(r.Min.X+l.Box.Min.X/scale, r.Min.Y+l.Box.Min.Y/scale,
+					r.Min.X+(l.Box.Max.X+scale-1)/scale, r.Min.Y+(l.Box.Max.Y+scale-1)/scale).Intersect(g.Rect)
+				ws = append(ws, contextWord{lineText{text: l.Text, conf: l.Conf}, b})
+			}
+			im.context[key] = ws
+		}
+		out = append(out, ws...)
+	}
+	return out, nil
+}
+
+// prepareShadows cuts r out of g with its darkest levels stretched
+// (0..48 above the crop's darkest to 0..255) and inverted: dark grey
+// text over black.
+func prepareShadows(g *image.Gray, r image.Rectangle, scale int) *image.Gray {
+	lo := uint8(255)
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for _, v := range g.Pix[y*g.Stride+r.Min.X : y*g.Stride+r.Max.X] {
+			lo = min(lo, v)
+		}
+	}
+	var lut [256]uint8
+	for v := range lut {
+		d := max(0, v-int(lo))
+		lut[v] = uint8(255 - min(255, d*255/48))
+	}
+	out := image.NewGray(image.Rect(0, 0, r.Dx()*scale, r.Dy()*scale))
+	for y := 0; y < out.Rect.Dy(); y++ {
+		src := g.Pix[(r.Min.Y+y/scale)*g.Stride+r.Min.X:]
+		row := out.Pix[y*out.Stride:]
+		for x := 0; x < out.Rect.Dx(); x++ {
+			row[x] = lut[src[x/scale]]
+		}
+	}
+	return out
+}
+
+// readContrast reads a candidate line's crop as local contrast (dark
+// strokes on white whatever the background under them).
+func (im *Image) readContrast(ctx context.Context, g *image.Gray, box image.Rectangle) (lineText, error) {
+	p := pad(box.Dy()) + 8
+	r := image.Rect(box.Min.X-p, box.Min.Y-p, box.Max.X+p, box.Max.Y+p).Intersect(g.Rect)
+	sub := image.NewGray(image.Rect(0, 0, r.Dx(), r.Dy()))
+	for y := 0; y < r.Dy(); y++ {
+		copy(sub.Pix[y*sub.Stride:], g.Pix[(r.Min.Y+y)*g.Stride+r.Min.X:(r.Min.Y+y)*g.Stride+r.Max.X])
+	}
+	scale := max(1, min(4, (32+box.Dy()-1)/max(box.Dy(), 1)))
+	key := cropKey(g, r, -scale)
+	if lt, ok := im.read[key]; ok {
+		return lt, nil
+	}
+	im.Stats.Read++
+	lc := localContrast(sub, max(3, box.Dy()/2))
+	lut := stretchLUT(lc, lc.Rect, false)
+	for i, v := range lc.Pix {
+		lc.Pix[i] = lut[v]
+	}
+	lines, err := im.c.reader.Read(ctx, scaleGray(lc, scale), ocr.PSMSingleLine)
+	if err != nil {
+		return lineText{}, fmt.Errorf("burnin: read a text line: %w", err)
+	}
+	var lt lineText
+	var parts []string
+	for _, l := range lines {
+		parts = append(parts, l.Text)
+		lt.conf += l.Conf
+	}
+	lt.text = strings.Join(parts, " ")
+	if len(lines) > 0 {
+		lt.conf /= float64(len(lines))
+	}
+	im.read[key] = lt
+	return lt, nil
+}
+
+// Finding is text still legible in a masked frame. It names a kind and a
+// place, never the text.
+type Finding struct {
+	Kind string          // "identifier", "date", "time", "id", "name"
+	Box  image.Rectangle // in the frame
+}
+
+func (f Finding) String() string {
+	return fmt.Sprintf("%s-like text at (%d,%d)", f.Kind, f.Box.Min.X, f.Box.Min.Y)
+}
+
+// Check reads a masked frame again, differently from Analyze: the whole
+// frame by OCR's layout analysis (scaled, in the other polarity), and
+// the detector's lines at another scale. full=false skips the whole-frame
+// pass (frames of a cine loop between those checked fully).
+func (im *Image) Check(ctx context.Context, g *image.Gray, full bool) ([]Finding, error) {
+	if im.c.reader == nil {
+		return nil, ErrNoOCR
+	}
+	im.Stats.Checked++
+	var fs []Finding
+	judge := func(text string, conf float64, box image.Rectangle) {
+		if im.c.allow.Allowed(text) {
+			return
+		}
+		if im.ids.match(text) && conf >= 30 {
+			fs = append(fs, Finding{Kind: "identifier", Box: box})
+			return
+		}
+		if s := Shape(text); s != "" && s != "label" && conf >= 55 {
+			fs = append(fs, Finding{Kind: s, Box: box})
+		}
+	}
+	for _, box := range textfind.Lines(g, im.c.find) {
+		lt, err := im.readLine(ctx, g, box, 1)
+		if err != nil {
+			return nil, err
+		}
+		judge(lt.text, lt.conf, box)
+	}
+	if full {
+		// Two views the first reading did not use: the frame inverted and
+		// scaled, and its local contrast at another scale.
+		for _, view := range []func(*image.Gray) (*image.Gray, int){preparePage, contrastPageCheck, shadowPageCheck} {
+			page, scale := view(g)
+			lines, err := im.c.reader.Read(ctx, page, ocr.PSMSparse)
+			if err != nil {
+				return nil, fmt.Errorf("burnin: read a frame: %w", err)
+			}
+			for _, l := range lines {
+				b := image.Rect(l.Box.Min.X/scale, l.Box.Min.Y/scale, (l.Box.Max.X+scale-1)/scale, (l.Box.Max.Y+scale-1)/scale)
+				judge(l.Text, l.Conf, b)
+			}
+		}
+	}
+	im.Stats.Findings += len(fs)
+	return fs, nil
+}
+
+// cropKey identifies a crop by its pixels, for the cache of readings.
+func cropKey(g *image.Gray, r image.Rectangle, scale int) uint64 {
+	h := fnv.New64a()
+	var hdr [12]byte
+	for i, v := range []int{r.Dx(), r.Dy(), scale} {
+		hdr[4*i], hdr[4*i+1], hdr[4*i+2], hdr[4*i+3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+	}
+	h.Write(hdr[:])
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		h.Write(g.Pix[y*g.Stride+r.Min.X : y*g.Stride+r.Max.X])
+	}
+	return h.Sum64()
+}
+
+// prepareCrop cuts r out of g, scales it by an integer factor (nearest
+// neighbour keeps strokes sharp for OCR at these sizes) and makes it
+// dark text on a light background, which is what Tesseract reads best:
+// the crop's border is its background.
+func prepareCrop(g *image.Gray, r image.Rectangle, scale int) *image.Gray {
+	bg := borderMedian(g, r)
+	invert := bg < 128
+	// The crop's own range stretched to 0..255: dark grey text on black
+	// (20 levels) reads as well as white on black.
+	lut := stretchLUT(g, r, invert)
+	out := image.NewGray(image.Rect(0, 0, r.Dx()*scale, r.Dy()*scale))
+	for y := 0; y < out.Rect.Dy(); y++ {
+		src := g.Pix[(r.Min.Y+y/scale)*g.Stride+r.Min.X:]
+		row := out.Pix[y*out.Stride:]
+		for x := 0; x < out.Rect.Dx(); x++ {
+			row[x] = lut[src[x/scale]]
+		}
+	}
+	return out
+}
+
+// stretchLUT maps r's range of grey levels (its 1st to 99th percentile)
+// to 0..255, inverted when asked.
+func stretchLUT(g *image.Gray, r image.Rectangle, invert bool) *[256]uint8 {
+	var hist [256]int
+	n := 0
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for _, v := range g.Pix[y*g.Stride+r.Min.X : y*g.Stride+r.Max.X] {
+			hist[v]++
+			n++
+		}
+	}
+	lo, hi, acc := 0, 255, 0
+	for v := 0; v < 256; v++ {
+		acc += hist[v]
+		if acc*100 > n {
+			lo = v
+			break
+		}
+	}
+	acc = 0
+	for v := 255; v >= 0; v-- {
+		acc += hist[v]
+		if acc*100 > n {
+			hi = v
+			break
+		}
+	}
+	if hi-lo < 8 { // flat: nothing to stretch
+		lo, hi = 0, 255
+	}
+	var lut [256]uint8
+	for v := range lut {
+		x := (v - lo) * 255 / (hi - lo)
+		x = max(0, min(255, x))
+		if invert {
+			x = 255 - x
+		}
+		lut[v] = uint8(x)
+	}
+	return &lut
+}
+
+// preparePage is the whole frame for the verification pass: scaled up
+// when small (text of 10 pixels is below what OCR reads), and in the
+// polarity opposite to the frame's dominant one.
+func preparePage(g *image.Gray) (*image.Gray, int) {
+	scale := 1
+	if g.Rect.Dx() <= 1100 {
+		scale = 2
+	}
+	var hist [256]int
+	for _, v := range g.Pix {
+		hist[v]++
+	}
+	n, acc, median := len(g.Pix), 0, 0
+	for v, c := range hist {
+		acc += c
+		if acc >= n/2 {
+			median = v
+			break
+		}
+	}
+	invert := median < 128
+	out := image.NewGray(image.Rect(0, 0, g.Rect.Dx()*scale, g.Rect.Dy()*scale))
+	for y := 0; y < out.Rect.Dy(); y++ {
+		src := g.Pix[(y/scale)*g.Stride:]
+		row := out.Pix[y*out.Stride:]
+		for x := 0; x < out.Rect.Dx(); x++ {
+			v := src[x/scale]
+			if invert {
+				v = 255 - v
+			}
+			row[x] = v
+		}
+	}
+	return out, scale
+}
+
+// borderMedian is the median grey level of r's outermost pixels.
+func borderMedian(g *image.Gray, r image.Rectangle) uint8 {
+	var hist [256]int
+	n := 0
+	at := func(x, y int) {
+		hist[g.Pix[y*g.Stride+x]]++
+		n++
+	}
+	for x := r.Min.X; x < r.Max.X; x++ {
+		at(x, r.Min.Y)
+		at(x, r.Max.Y-1)
+	}
+	for y := r.Min.Y + 1; y < r.Max.Y-1; y++ {
+		at(r.Min.X, y)
+		at(r.Max.X-1, y)
+	}
+	acc := 0
+	for v, c := range hist {
+		acc += c
+		if acc*2 >= n {
+			return uint8(v)
+		}
+	}
+	return 0
+}
+
+// contrastPage is the frame as local contrast, for the first reading:
+// dark where a pixel differs from the mean of its neighbourhood (in
+// either direction), white where the image is flat, scaled 2x when
+// small.
+func contrastPage(g *image.Gray) (*image.Gray, int) {
+	scale := pageScale(g)
+	return scaleGray(localContrast(g, 7), scale), scale
+}
+
+// contrastPageCheck is the same view at another window and scale, for
+// the check.
+func contrastPageCheck(g *image.Gray) (*image.Gray, int) {
+	scale := 1
+	if g.Rect.Dx() <= 700 {
+		scale = 3
+	} else if g.Rect.Dx() <= 1400 {
+		scale = 2
+	}
+	return scaleGray(localContrast(g, 11), scale), scale
+}
+
+// localContrast maps each pixel to 255 - 3|p - mean|, the mean over the
+// (2r+1)^2 window around it (an integral image: constant cost per pixel).
+func localContrast(g *image.Gray, r int) *image.Gray {
+	w, h := g.Rect.Dx(), g.Rect.Dy()
+	sum := make([]int64, (w+1)*(h+1))
+	for y := 0; y < h; y++ {
+		var row int64
+		for x := 0; x < w; x++ {
+			row += int64(g.Pix[y*g.Stride+x])
+			sum[(y+1)*(w+1)+x+1] = sum[y*(w+1)+x+1] + row
+		}
+	}
+	out := image.NewGray(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		y0, y1 := max(0, y-r), min(h, y+r+1)
+		for x := 0; x < w; x++ {
+			x0, x1 := max(0, x-r), min(w, x+r+1)
+			n := int64((y1 - y0) * (x1 - x0))
+			s := sum[y1*(w+1)+x1] - sum[y0*(w+1)+x1] - sum[y1*(w+1)+x0] + sum[y0*(w+1)+x0]
+			d := int64(g.Pix[y*g.Stride+x])*n - s
+			if d < 0 {
+				d = -d
+			}
+			v := 255 - 3*d/n
+			if v < 0 {
+				v = 0
+			}
+			out.Pix[y*out.Stride+x] = uint8(v)
+		}
+	}
+	return out
+}
+
+// scaleGray enlarges g by an integer factor (nearest neighbour).
+func scaleGray(g *image.Gray, scale int) *image.Gray {
+	if scale == 1 {
+		return g
+	}
+	out := image.NewGray(image.Rect(0, 0, g.Rect.Dx()*scale, g.Rect.Dy()*scale))
+	for y := 0; y < out.Rect.Dy(); y++ {
+		src := g.Pix[(y/scale)*g.Stride:]
+		row := out.Pix[y*out.Stride:]
+		for x := range row[:out.Rect.Dx()] {
+			row[x] = src[x/scale]
+		}
+	}
+	return out
+}
+
+// shadowPage is the frame's darkest levels stretched (0..48 to 0..255,
+// brighter saturated) and inverted: dark grey text drawn over a black
+// region, twenty grey levels above it, is as plain as print on paper.
+func shadowPage(g *image.Gray) (*image.Gray, int) {
+	scale := pageScale(g)
+	return scaleGray(shadows(g), scale), scale
+}
+
+// shadowPageCheck is the same view at another scale, for the check.
+func shadowPageCheck(g *image.Gray) (*image.Gray, int) {
+	scale := 1
+	if g.Rect.Dx() <= 700 {
+		scale = 3
+	} else if g.Rect.Dx() <= 1400 {
+		scale = 2
+	}
+	return scaleGray(shadows(g), scale), scale
+}
+
+func shadows(g *image.Gray) *image.Gray {
+	var lut [256]uint8
+	for v := range lut {
+		lut[v] = uint8(255 - min(255, v*255/48))
+	}
+	out := image.NewGray(image.Rect(0, 0, g.Rect.Dx(), g.Rect.Dy()))
+	for y := 0; y < out.Rect.Dy(); y++ {
+		src := g.Pix[y*g.Stride : y*g.Stride+out.Rect.Dx()]
+		row := out.Pix[y*out.Stride:]
+		for x, v := range src {
+			row[x] = lut[v]
+		}
+	}
+	return out
+}
+
+// subImage copies r out of g.
+func subImage(g *image.Gray, r image.Rectangle) *image.Gray {
+	sub := image.NewGray(image.Rect(0, 0, r.Dx(), r.Dy()))
+	for y := 0; y < r.Dy(); y++ {
+		copy(sub.Pix[y*sub.Stride:], g.Pix[(r.Min.Y+y)*g.Stride+r.Min.X:(r.Min.Y+y)*g.Stride+r.Max.X])
+	}
+	return sub
+}
+
+// normalizedContrast is local contrast relative to the neighbourhood's
+// own: |p - mean| over the mean absolute deviation around it, dark where
+// high. Text twenty grey levels above black and text on a light margin
+// come out alike, whatever the polarity.
+func normalizedContrast(g *image.Gray, r int) *image.Gray {
+	w, h := g.Rect.Dx(), g.Rect.Dy()
+	integral := func(val func(x, y int) int64) []int64 {
+		sum := make([]int64, (w+1)*(h+1))
+		for y := 0; y < h; y++ {
+			var row int64
+			for x := 0; x < w; x++ {
+				row += val(x, y)
+				sum[(y+1)*(w+1)+x+1] = sum[y*(w+1)+x+1] + row
+			}
+		}
+		return sum
+	}
+	box := func(sum []int64, x, y int) (int64, int64) {
+		y0, y1 := max(0, y-r), min(h, y+r+1)
+		x0, x1 := max(0, x-r), min(w, x+r+1)
+		return sum[y1*(w+1)+x1] - sum[y0*(w+1)+x1] - sum[y1*(w+1)+x0] + sum[y0*(w+1)+x0], int64((y1 - y0) * (x1 - x0))
+	}
+	s1 := integral(func(x, y int) int64 { return int64(g.Pix[y*g.Stride+x]) })
+	dev := make([]int64, w*h)
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			s, n := box(s1, x, y)
+			d := int64(g.Pix[y*g.Stride+x])*n - s
+			if d < 0 {
+				d = -d
+			}
+			dev[y*w+x] = d / n
+		}
+	}
+	s2 := integral(func(x, y int) int64 { return dev[y*w+x] })
+	out := image.NewGray(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			s, n := box(s2, x, y)
+			mad := s/n + 3
+			v := 255 - 70*dev[y*w+x]/mad
+			out.Pix[y*out.Stride+x] = uint8(max(0, v))
+		}
+	}
+	return out
+}
+
+// pageScale enlarges a frame for reading whole: the smallest screen
+// fonts (7 pixels high) need three times that for OCR.
+func pageScale(g *image.Gray) int {
+	switch w := g.Rect.Dx(); {
+	case w <= 820:
+		return 3
+	case w <= 1100:
+		return 2
+	}
+	return 1
+}

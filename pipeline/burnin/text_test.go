@@ -1,0 +1,76 @@
+package burnin
+
+import "testing"
+
+var testAllow = NewAllow([]string{"L", "R", "cm", "Hz", "TIS", "MI", "Gain", "Depth", "FR", "DR", "P", "Zoom", "LIVER", "ABD",
+	"2D", "THI", "RT", "KIDNEY", "LONG", "TRANS", "AP", "PA", "LAO", "CRA", "%"})
+
+func TestAllowed(t *testing.T) {
+	cases := []struct {
+		text string
+		want bool
+	}{
+		{"L", true}, {"R", true}, {"TIS0.4", true}, {"MI 1.1", true}, {"5 cm", true}, {"Gain 52", true},
+		{"FR 28Hz", true}, {"Depth 16cm", true}, {"C5-1", true}, {"P 85%", true}, {"Zoom 1.4", true},
+		{"RT KIDNEY", true}, {"LAO 30", true}, {"CRA 15", true}, {"2D", true}, {"L12-5", true},
+		{"", false}, {"Castellanos", false}, {"DOB 05/11/1943", false}, {"ID: 217404304", false},
+		{"Gain 5200", false}, {"L Wojciechowska", false}, {"2024", false}, {"ACC A2430099", false},
+	}
+	for _, c := range cases {
+		if got := testAllow.Allowed(c.text); got != c.want {
+			t.Errorf("Allowed(%q) = %v, want %v", c.text, got, c.want)
+		}
+	}
+}
+
+func TestShape(t *testing.T) {
+	cases := []struct{ text, want string }{
+		{"DOB 05/11/1943", "date"}, {"1943-05-11", "date"}, {"Born 11.05.1943", "date"}, {"DOB:11-May-1943", "date"},
+		{"27-Aug-2024 14:05:33", "date"}, {"2024/08/27", "date"}, {"14:05", "time"}, {"ID: 217404304", "id"},
+		{"MRN 217404304", "id"}, {"Acc#A2430099", "id"}, {"CASTELLANOS, WILHELMINA", "name"},
+		{"Castellanos^Wilhelmina", "name"}, {"Name: X", "label"},
+		{"Gain 52", ""}, {"TIS0.4", ""}, {"5 cm", ""}, {"LIVER", ""}, {"C5-1", ""}, {"FR 28Hz", ""},
+	}
+	for _, c := range cases {
+		if got := Shape(c.text); got != c.want {
+			t.Errorf("Shape(%q) = %q, want %q", c.text, got, c.want)
+		}
+	}
+}
+
+// The file's identifiers are found in what OCR reads, misreadings
+// included; other text is not taken for them.
+func TestIdentifierMatch(t *testing.T) {
+	ids := prepare([]Identifier{{Text: "Castellanos^Wilhelmina"}, {Text: "217404304"}, {Text: "19430511", Date: true},
+		{Text: "A2430099"}, {Text: "Klinikum Bad Ueberkingen"}})
+	cases := []struct {
+		text string
+		want bool
+	}{
+		{"CASTELLANOS, WILHELMINA", true}, {"Wilhelmina Castellanos", true}, {"Casteilanos", true}, // l read as i
+		{"ID: 2174O4304", true}, {"PID:217404304", true}, {"DOB 05/11/1943", true}, {"Born 11.05.1943", true},
+		{"DOB:11-May-1943", true}, {"1943-05-11", true}, {"ACC A243OO99", true}, {"Klinikum Bad Ueberkingen", true},
+		{"UEBERKINGEN", true}, {"Gain 52", false}, {"LIVER", false}, {"DOB 05/12/1944", false}, {"217", false},
+	}
+	for _, c := range cases {
+		if got := ids.match(c.text); got != c.want {
+			t.Errorf("match(%q) = %v, want %v", c.text, got, c.want)
+		}
+	}
+}
+
+func TestApproxContains(t *testing.T) {
+	cases := []struct {
+		t, p string
+		k    int
+		want bool
+	}{
+		{"abcdef", "cde", 0, true}, {"abcxef", "cde", 0, false}, {"abcxef", "cde", 1, true},
+		{"ab", "abcd", 1, false}, {"abc", "abcd", 1, true}, {"", "a", 0, false},
+	}
+	for _, c := range cases {
+		if got := approxContains([]byte(c.t), []byte(c.p), c.k); got != c.want {
+			t.Errorf("approxContains(%q, %q, %d) = %v", c.t, c.p, c.k, got)
+		}
+	}
+}

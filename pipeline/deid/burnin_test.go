@@ -1,0 +1,271 @@
+package deid
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	stdimage "image"
+	"image/color"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/dicomdeid/dicomdeid/pipeline/burnin"
+	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
+	"github.com/dicomdeid/dicomdeid/pipeline/ocr"
+	"github.com/dicomdeid/dicomdeid/pipeline/rules"
+	"golang.org/x/image/font"
+	"golang.org/x/image/font/gofont/goregular"
+	"golang.org/x/image/font/opentype"
+	"golang.org/x/image/math/fixed"
+)
+
+// realOCR is Tesseract, as the service opens it; without it the test is
+// skipped, unless DEID_REQUIRE_OCR is set (scripts/test sets it).
+func realOCR(t *testing.T) *ocr.Pool {
+	t.Helper()
+	p, err := ocr.NewPool(ocr.Config{Engines: 2})
+	if err != nil {
+		if os.Getenv("DEID_REQUIRE_OCR") != "" {
+			t.Fatalf("DEID_REQUIRE_OCR is set and there is no OCR: %v", err)
+		}
+		t.Skipf("no OCR here (%v); scripts/test installs Tesseract and requires it", err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
+}
+
+// screen is a device screen: a dark frame, a textured image in its
+// middle, text drawn where devices put it.
+type screen struct {
+	img   *stdimage.Gray
+	boxes map[string]stdimage.Rectangle // text -> the bounds of its ink
+}
+
+func newScreen(w, h int) *screen {
+	g := stdimage.NewGray(stdimage.Rect(0, 0, w, h))
+	// The image area: smooth bands and a speckle, like an ultrasound.
+	for y := h / 7; y < h-h/8; y++ {
+		for x := w / 8; x < w-w/8; x++ {
+			v := 60 + (x*7+y*3)%50 + (x*y)%13
+			g.Pix[y*g.Stride+x] = uint8(v)
+		}
+	}
+	return &screen{img: g, boxes: map[string]stdimage.Rectangle{}}
+}
+
+func (s *screen) text(t *testing.T, px float64, x, y int, line string) {
+	t.Helper()
+	data := goregular.TTF
+	if b, err := os.ReadFile("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"); err == nil {
+		data = b
+	}
+	f, err := opentype.Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	face, err := opentype.NewFace(f, &opentype.FaceOptions{Size: px, DPI: 72, Hinting: font.HintingFull})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer face.Close()
+	d := &font.Drawer{Dst: s.img, Src: stdimage.NewUniform(color.Gray{240}), Face: face, Dot: fixed.P(x, y)}
+	b, _ := d.BoundString(line)
+	d.DrawString(line)
+	s.boxes[line] = stdimage.Rect(b.Min.X.Floor(), b.Min.Y.Floor(), b.Max.X.Ceil(), b.Max.Y.Ceil())
+}
+
+// file is the screen as an ultrasound instance of a patient whose
+// identifiers the texts show.
+func (s *screen) file(t *testing.T) []byte {
+	t.Helper()
+	w, h := s.img.Rect.Dx(), s.img.Rect.Dy()
+	u16 := func(v int) string { return string([]byte{byte(v), byte(v >> 8)}) }
+	els := []el{
+		s8(0x00080016, "UI", "1.2.840.10008.5.1.4.1.1.6.1"), s8(0x00080018, "UI", "1.2.826.0.1.999.5.1.1"),
+		s8(0x00080020, "DA", "20240827"), s8(0x00080030, "TM", "140533"), s8(0x00080050, "SH", "A2430099"),
+		s8(0x00080060, "CS", "US"), s8(0x00080080, "LO", "WEXFORD GENERAL"),
+		s8(0x00100010, "PN", "Castellanos^Wilhelmina"), s8(0x00100020, "LO", "217404304"), s8(0x00100030, "DA", "19430511"),
+		s8(0x0020000D, "UI", "1.2.826.0.1.999.5"), s8(0x0020000E, "UI", "1.2.826.0.1.999.5.1"),
+		s8(0x00280002, "US", u16(1)), s8(0x00280004, "CS", "MONOCHROME2"), s8(0x00280010, "US", u16(h)),
+		s8(0x00280011, "US", u16(w)), s8(0x00280100, "US", u16(8)), s8(0x00280101, "US", u16(8)),
+		s8(0x00280102, "US", u16(7)), s8(0x00280103, "US", u16(0)),
+		s8(0x7FE00010, "OB", string(s.img.Pix)),
+	}
+	return buildFile(t, false, els)
+}
+
+func s8(tag uint32, vr, v string) el { return s(tag, vr, v) }
+
+// outputPixels writes the job and returns its native Pixel Data.
+func outputPixels(t *testing.T, j *Job) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	if _, err := j.WriteTo(&out); err != nil {
+		t.Fatal(err)
+	}
+	f, err := dicomraw.Parse(bytes.NewReader(out.Bytes()), int64(out.Len()), dicomraw.DefaultLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range f.Elements {
+		if e.Tag == dicomraw.TagPixelData {
+			return out.Bytes()[e.ValueOffset : e.ValueOffset+e.ValueLength()]
+		}
+	}
+	t.Fatal("no pixel data written")
+	return nil
+}
+
+// With Tesseract: the patient's name, ID and dates on the banner are
+// masked, a device annotation is kept, the image area is untouched, and
+// the header says the pixels were cleaned.
+func TestBurnedInTextMasked(t *testing.T) {
+	pool := realOCR(t)
+	sc := newScreen(640, 480)
+	sc.text(t, 18, 12, 30, "CASTELLANOS, WILHELMINA")
+	sc.text(t, 16, 380, 30, "ID: 217404304")
+	sc.text(t, 16, 12, 58, "DOB 05/11/1943")
+	sc.text(t, 14, 520, 470, "27-Aug-2024 14:05:33")
+	sc.text(t, 18, 590, 240, "5 cm")
+	in := sc.file(t)
+	for _, prof := range []string{"basic", "research"} {
+		t.Run(prof, func(t *testing.T) {
+			e, err := New(Config{Profile: builtinProfile(t, prof), Key: testKey(t, 3), OCR: pool})
+			if err != nil {
+				t.Fatal(err)
+			}
+			j, err := e.Plan(bytes.NewReader(in), int64(len(in)))
+			if err != nil {
+				t.Fatalf("plan: %v", err)
+			}
+			defer j.Close()
+			px := j.Result().Pixels
+			if px == nil || !px.Examined || !px.Read || !px.Masked {
+				t.Fatalf("pixel report %+v: want examined, read and masked", px)
+			}
+			out := outputPixels(t, j)
+			w := sc.img.Stride
+			for text, box := range sc.boxes {
+				ink := 0
+				for y := box.Min.Y; y < box.Max.Y; y++ {
+					for x := box.Min.X; x < box.Max.X; x++ {
+						if out[y*w+x] > 128 {
+							ink++
+						}
+					}
+				}
+				if text == "5 cm" {
+					if ink == 0 {
+						t.Errorf("the annotation %q was masked; it is on the allow-list", text)
+					}
+					continue
+				}
+				if ink > 0 {
+					t.Errorf("%d pixels of %q's ink left", ink, text)
+				}
+			}
+			// The image area, away from the text, is as it was.
+			for y := 120; y < 400; y++ {
+				for x := 120; x < 500; x++ {
+					if out[y*w+x] != sc.img.Pix[y*w+x] {
+						t.Fatalf("image pixel (%d,%d) changed", x, y)
+					}
+				}
+			}
+			if !j.pixelsExamined {
+				t.Error("Clean Pixel Data not recorded")
+			}
+		})
+	}
+}
+
+// scripted reads nothing in single lines, and a page's text as given: a
+// first reading that misses what the check then finds.
+type scripted struct{ page string }
+
+func (r scripted) Read(ctx context.Context, img *stdimage.Gray, psm ocr.PSM) ([]ocr.Line, error) {
+	if psm != ocr.PSMSparse || r.page == "" {
+		return nil, nil
+	}
+	return []ocr.Line{{Text: r.page, Box: stdimage.Rect(10, 10, 200, 30), Conf: 90}}, nil
+}
+
+// Fail closed: text the check still reads after masking holds the image
+// back (kind pixels, a reason without the text); without OCR, an image
+// that must be read is held back too.
+func TestBurnedInTextHeldBack(t *testing.T) {
+	sc := newScreen(320, 240)
+	// No text drawn: what the check "reads" is the scripted reader's.
+	in := sc.file(t)
+	cases := []struct {
+		name   string
+		reader burnin.Reader
+		reason string
+	}{
+		{"identifier still legible", scripted{page: "Castellanos W"}, "still legible"},
+		{"date-shaped text still legible", scripted{page: "DOB 12/01/1950"}, "still legible"},
+		{"nothing legible", scripted{}, ""},
+		{"no OCR", nil, "no OCR"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := Config{Profile: builtinProfile(t, "research"), Key: testKey(t, 3), OCRWhy: "a test without OCR"}
+			if c.reader != nil {
+				cfg.OCR = c.reader
+			}
+			e, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			j, err := e.Plan(bytes.NewReader(in), int64(len(in)))
+			if c.reason == "" {
+				if err != nil {
+					t.Fatalf("plan: %v", err)
+				}
+				j.Close()
+				return
+			}
+			var rj *Rejection
+			if !errors.As(err, &rj) || rj.Kind != "pixels" || !strings.Contains(rj.Reason, c.reason) {
+				t.Fatalf("want held back (%q), got %v", c.reason, err)
+			}
+			for _, v := range []string{"Castellanos", "1950", "217404304"} {
+				if strings.Contains(rj.Reason, v) {
+					t.Errorf("the reason carries %q: %s", v, rj.Reason)
+				}
+			}
+		})
+	}
+}
+
+
+// Opting out is explicit and visible: nothing is read, the method says
+// so, and no Clean Pixel Data code is written.
+func TestBurnedInTextOptOut(t *testing.T) {
+	sc := newScreen(320, 240)
+	in := sc.file(t)
+	prof := builtinProfile(t, "research")
+	prof.Text.Mode = "off"
+	prof.Pixels = &rulesPixelPolicyAcceptingUnmatched
+	e, err := New(Config{Profile: prof, Key: testKey(t, 3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := e.Plan(bytes.NewReader(in), int64(len(in)))
+	if err != nil {
+		t.Fatalf("plan: %v", err)
+	}
+	defer j.Close()
+	if px := j.Result().Pixels; px == nil || px.Examined || !strings.Contains(px.Why, "opted out") {
+		t.Errorf("pixel report %+v", px)
+	}
+	if !strings.Contains(e.method, "pixels-not-examined") {
+		t.Errorf("De-identification Method %q does not say pixels were not examined", e.method)
+	}
+	if j.pixelsExamined || j.pixelsMasked {
+		t.Error("an opted-out image says Clean Pixel Data")
+	}
+}
+
+var rulesPixelPolicyAcceptingUnmatched = rules.PixelPolicy{ScreenRisky: true, AcceptUnmatched: true}

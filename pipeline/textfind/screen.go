@@ -1,0 +1,263 @@
+package textfind
+
+import "image"
+
+// Screen reports whether img may hold text at all. It is the cheap test run
+// on every CT or MR slice, and must say no on anatomy, or every slice pays
+// for Lines and OCR. It reads every other row for strokes: short runs that
+// differ by screenContrast or more from the level they rise from and fall
+// back to, as a glyph's stem does in a row crossing it. Text is where such
+// strokes come several to a row, close together on one background, over a
+// band of rows as tall as a line, and the band is bounded above, below and
+// at both ends by background as flat as that (air, a banner). Bone and
+// skin edges are single long steps, not strokes; vessels and sulci pair up
+// on a row here and there, but do not stack into a band with flat margins.
+func Screen(img *image.Gray, o Options) bool {
+	if img == nil {
+		return false
+	}
+	o = o.norm()
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
+	if w < 8 || h < o.MinHeight {
+		return false
+	}
+	s := screener{img: img, w: w, h: h, o: o, maxStroke: max(o.MaxHeight/4, 3), maxGap: max(o.MaxHeight/3, 4)}
+	for y := 0; y < h; y += 2 {
+		s.row(y)
+		if s.found {
+			return true
+		}
+	}
+	s.close(h + 2*screenMaxSkip)
+	return s.found
+}
+
+// Screen's thresholds: a stroke peaks screenContrast away from its flank
+// and its run ends within screenFlat of it; background is what lies within
+// screenFlat of the line's flank level; strokes of one line have flanks
+// within screenSameBg of each other.
+const (
+	screenContrast = 40
+	screenFlat     = 13
+	screenSameBg   = 24
+	screenOff      = screenContrast / 2
+	// screenMaxSkip is the number of rows a band may skip (the rows through
+	// a line's horizontal bars hold no stroke).
+	screenMaxSkip = 4
+)
+
+type screener struct {
+	img               *image.Gray
+	w, h              int
+	o                 Options
+	maxStroke, maxGap int
+	strokes           []stroke
+	bands             []band
+	found             bool
+}
+
+// stroke is one thin bump of a row.
+type stroke struct {
+	x0, x1 int32 // run, x1 exclusive
+	bg     uint8 // flank level
+	light  bool
+}
+
+// band is a run of consecutive sampled rows whose segments (strokes close
+// together on one background) overlap: a candidate line.
+type band struct {
+	x0, x1, y0, y1 int // y1 the last sampled row
+	rows, strokes  int
+	calm, gaps     int // pixels between strokes: within screenFlat of bg, all
+	bg             uint8
+	light, dead    bool
+}
+
+func absDiff(a, b uint8) int {
+	if a > b {
+		return int(a - b)
+	}
+	return int(b - a)
+}
+
+// row adds sampled row y: its strokes, grouped into segments, continue or
+// open bands; bands that ended are judged.
+func (s *screener) row(y int) {
+	pix := s.img.Pix[y*s.img.Stride : y*s.img.Stride+s.w]
+	s.strokes = strokesInRow(pix, s.maxStroke, s.strokes[:0])
+	st := s.strokes
+	for i := 0; i < len(st); {
+		j := i + 1
+		for j < len(st) && st[j].light == st[i].light && absDiff(st[j].bg, st[i].bg) <= screenSameBg &&
+			int(st[j].x0-st[j-1].x1) <= s.maxGap {
+			j++
+		}
+		if j-i >= 2 {
+			// Between a line's strokes lies its background, flat.
+			calm, gaps := 0, 0
+			for k := i + 1; k < j; k++ {
+				for x := st[k-1].x1; x < st[k].x0; x++ {
+					gaps++
+					if absDiff(pix[x], st[i].bg) < screenOff {
+						calm++
+					}
+				}
+			}
+			s.segment(int(st[i].x0), int(st[j-1].x1), y, j-i, calm, gaps, st[i].bg, st[i].light)
+		}
+		i = j
+	}
+	s.close(y)
+}
+
+// segment joins a row's segment to the band it continues, or opens one.
+func (s *screener) segment(x0, x1, y, n, calm, gaps int, bg uint8, light bool) {
+	const slack = 4
+	for k := range s.bands {
+		b := &s.bands[k]
+		if b.light != light || absDiff(b.bg, bg) > screenSameBg || x0 > b.x1+slack || x1 < b.x0-slack {
+			continue
+		}
+		b.x0, b.x1, b.y1 = min(b.x0, x0), max(b.x1, x1), y
+		b.rows++
+		b.strokes += n
+		b.calm += calm
+		b.gaps += gaps
+		if b.y1-b.y0 > s.o.MaxHeight+2 {
+			// Taller than a line: texture. It stays open, dead, so that
+			// its lower rows do not open a band of their own.
+			b.dead = true
+		}
+		return
+	}
+	s.bands = append(s.bands, band{x0: x0, x1: x1, y0: y, y1: y, rows: 1, strokes: n, calm: calm, gaps: gaps, bg: bg, light: light})
+}
+
+// close judges the bands that no row continued up to y.
+func (s *screener) close(y int) {
+	kept := s.bands[:0]
+	for _, b := range s.bands {
+		if y-b.y1 <= screenMaxSkip {
+			kept = append(kept, b)
+			continue
+		}
+		if !b.dead && s.isLine(&b) {
+			s.found = true
+		}
+	}
+	s.bands = kept
+}
+
+// isLine reports whether a closed band looks like a line of text.
+func (s *screener) isLine(b *band) bool {
+	hgt := b.y1 - b.y0 + 2 // sampled rows stand for two
+	wid := b.x1 - b.x0
+	switch {
+	case hgt < s.o.MinHeight-1 || hgt > s.o.MaxHeight+2:
+		return false
+	case b.rows < 2 || 4*b.rows < hgt: // most sampled rows hold a segment
+		return false
+	case b.strokes < 3*b.rows: // several glyphs, not a pair of vessels
+		return false
+	case wid < hgt || wid*b.rows > 2*hgt*b.strokes: // strokes about as dense as glyphs'
+		return false
+	case 4*b.calm < 3*b.gaps: // text lies on a flat ground, noise does not
+		return false
+	}
+	// Quiet on three sides of four: a line may touch the body or a
+	// neighbour on one. A band of two or three rows is too little evidence
+	// for that allowance.
+	reach := max(hgt/2, 3)
+	quiet := 0
+	for _, q := range [4]bool{s.flatRows(b, b.y0-2, -1, reach), s.flatRows(b, b.y1+3, 1, reach),
+		s.flatCols(b, b.x0-2, -1, reach), s.flatCols(b, b.x1+1, 1, reach)} {
+		if q {
+			quiet++
+		}
+	}
+	return quiet == 4 || quiet == 3 && b.rows >= 4
+}
+
+// flatRows reports whether one of the reach rows from y on (stepping dy)
+// is quiet across the band: no more than a few steps between neighbours
+// (the edge of a body or a table may cross it, strokes may not). Beyond
+// the image counts as quiet.
+func (s *screener) flatRows(b *band, y, dy, reach int) bool {
+	x0, x1 := max(b.x0-2, 0), min(b.x1+2, s.w)
+	for k := 0; k < reach; k, y = k+1, y+dy {
+		if y < 0 || y >= s.h {
+			return true
+		}
+		row := s.img.Pix[y*s.img.Stride:]
+		steps := 0
+		for x := x0 + 1; x < x1; x++ {
+			if absDiff(row[x], row[x-1]) >= screenOff {
+				steps++
+			}
+		}
+		if steps <= quietSteps(x1-x0) {
+			return true
+		}
+	}
+	return false
+}
+
+// flatCols is flatRows for the columns beside the band's ends.
+func (s *screener) flatCols(b *band, x, dx, reach int) bool {
+	y0, y1 := max(b.y0-1, 0), min(b.y1+2, s.h)
+	for k := 0; k < reach; k, x = k+1, x+dx {
+		if x < 0 || x >= s.w {
+			return true
+		}
+		steps := 0
+		for y := y0 + 1; y < y1; y++ {
+			if absDiff(s.img.Pix[y*s.img.Stride+x], s.img.Pix[(y-1)*s.img.Stride+x]) >= screenOff {
+				steps++
+			}
+		}
+		if steps <= quietSteps(y1-y0) {
+			return true
+		}
+	}
+	return false
+}
+
+// quietSteps is how many steps a quiet run of n pixels may hold.
+func quietSteps(n int) int { return 2 + n/16 }
+
+// strokesInRow appends the thin bumps (light or dark) of row: a run that
+// leaves its left neighbour's level by screenContrast or more and comes
+// back to within screenFlat of it within maxStroke pixels (plus one of
+// anti-aliasing at each edge).
+func strokesInRow(row []uint8, maxStroke int, out []stroke) []stroke {
+	n := len(row)
+	for x := 1; x+1 < n; x++ {
+		// The common case, flat: one compare a pixel.
+		if d := int(row[x]) - int(row[x-1]); uint(d+screenFlat-1) < 2*screenFlat-1 {
+			continue
+		}
+		a := row[x-1]
+		light := row[x] > a
+		peak := 0
+		end := min(n-1, x+maxStroke+2)
+		for e := x; e <= end; e++ {
+			d := int(row[e]) - int(a)
+			if !light {
+				d = -d
+			}
+			if d < screenFlat {
+				if d > -screenFlat && peak >= screenContrast {
+					out = append(out, stroke{x0: int32(x), x1: int32(e), bg: a, light: light})
+				}
+				// Either way the run is judged: a ramp or a step that
+				// does not come back is no stroke, and starts nothing
+				// before e.
+				x = e
+				break
+			}
+			peak = max(peak, d)
+		}
+	}
+	return out
+}
