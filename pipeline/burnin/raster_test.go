@@ -1,0 +1,88 @@
+package burnin
+
+import (
+	"encoding/binary"
+	"testing"
+
+	"github.com/dicomdeid/dicomdeid/pipeline/codec"
+)
+
+// Luminance stretches a frame's own range to 0..255: signed and unsigned
+// 16-bit samples, bits stored below 16, MONOCHROME1 inverted, RGB
+// weighted; the reference is computed here from the values themselves.
+func TestLuminance(t *testing.T) {
+	vals := []int32{-1024, -1000, 0, 40, 1000, 3071}
+	cases := []struct {
+		name string
+		im   codec.Image
+		enc  func(v int32) uint16
+		want func(v, lo, hi int32) uint8
+	}{
+		{"signed 16", codec.Image{BitsAllocated: 16, BitsStored: 16, PixelRepresentation: 1, Photometric: "MONOCHROME2"},
+			func(v int32) uint16 { return uint16(int16(v)) }, lin},
+		{"signed 12 in 16", codec.Image{BitsAllocated: 16, BitsStored: 12, PixelRepresentation: 1, Photometric: "MONOCHROME2"},
+			func(v int32) uint16 { return uint16(v/2) & 0x0FFF }, func(v, lo, hi int32) uint8 { return lin(v/2, lo/2, hi/2) }},
+		{"unsigned 12 with junk above", codec.Image{BitsAllocated: 16, BitsStored: 12, Photometric: "MONOCHROME2"},
+			func(v int32) uint16 { return uint16(v+1024) | 0xF000 }, lin},
+		{"MONOCHROME1", codec.Image{BitsAllocated: 16, BitsStored: 16, PixelRepresentation: 1, Photometric: "MONOCHROME1"},
+			func(v int32) uint16 { return uint16(int16(v)) }, func(v, lo, hi int32) uint8 { return 255 - lin(v, lo, hi) }},
+	}
+	for _, c := range cases {
+		im := c.im
+		im.Rows, im.Columns, im.Frames, im.SamplesPerPixel = 1, len(vals), 1, 1
+		frame := make([]byte, 2*len(vals))
+		for i, v := range vals {
+			binary.LittleEndian.PutUint16(frame[2*i:], c.enc(v))
+		}
+		g, err := Luminance(frame, im, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		for i, v := range vals {
+			if want := c.want(v, vals[0], vals[len(vals)-1]); g.Pix[i] != want {
+				t.Errorf("%s: value %d -> %d, want %d", c.name, v, g.Pix[i], want)
+			}
+		}
+	}
+	rgb := codec.Image{Rows: 1, Columns: 2, Frames: 1, SamplesPerPixel: 3, BitsAllocated: 8, BitsStored: 8, Photometric: "RGB"}
+	g, err := Luminance([]byte{255, 255, 0, 0, 0, 255}, rgb, nil)
+	if err != nil || g.Pix[0] != 255 || g.Pix[1] != 0 {
+		t.Errorf("RGB: %v %v", g.Pix, err)
+	}
+}
+
+func lin(v, lo, hi int32) uint8 { return uint8(int64(v-lo) * 255 / int64(hi-lo)) }
+
+// The cost of making a CT slice's grey image and screening it, next to
+// copying its bytes (go test -bench Screen ./pipeline/burnin).
+func BenchmarkScreenCTSlice(b *testing.B) {
+	im := codec.Image{Rows: 512, Columns: 512, Frames: 1, SamplesPerPixel: 1, BitsAllocated: 16, BitsStored: 16,
+		PixelRepresentation: 1, Photometric: "MONOCHROME2"}
+	frame := make([]byte, im.FrameBytes())
+	for i := 0; i < len(frame)/2; i++ {
+		x, y := i%512, i/512
+		v := int16(-1000)
+		if (x-256)*(x-256)+(y-256)*(y-256) < 200*200 {
+			v = int16(40 + (x*7+y*13)%60)
+		}
+		binary.LittleEndian.PutUint16(frame[2*i:], uint16(v))
+	}
+	c := New(Config{})
+	b.Run("copy", func(b *testing.B) {
+		dst := make([]byte, len(frame))
+		for i := 0; i < b.N; i++ {
+			copy(dst, frame)
+		}
+	})
+	b.Run("luminance+screen", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			g, err := Luminance(frame, im, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if c.Screen(g) {
+				b.Fatal("a text-free slice failed the screen")
+			}
+		}
+	})
+}
