@@ -288,7 +288,79 @@ func (im *Image) Analyze(ctx context.Context, g *image.Gray) ([]image.Rectangle,
 			im.extendRow(words, box, &out, mask)
 		}
 	}
+	if im.strict {
+		for i := range out {
+			out[i] = extendInk(g, out[i])
+		}
+	}
 	return out, nil
+}
+
+// extendInk widens a masked rectangle over the ink that continues it on a
+// flat background: a line masked in part (its last words missed by the
+// detector and by OCR) would leave them legible. Only on a flat
+// background: over an image, every column has "ink" and nothing tells
+// text from anatomy.
+func extendInk(g *image.Gray, r image.Rectangle) image.Rectangle {
+	h := r.Dy()
+	if h < 6 {
+		return r
+	}
+	bg := int(borderMedian(g, r.Inset(-1).Intersect(g.Rect)))
+	// The ring must be flat: most of it within a few levels of its median.
+	ring, flat := 0, 0
+	ringAt := func(x, y int) {
+		if !image.Pt(x, y).In(g.Rect) {
+			return
+		}
+		ring++
+		if d := int(g.Pix[y*g.Stride+x]) - bg; d >= -6 && d <= 6 {
+			flat++
+		}
+	}
+	for x := r.Min.X - 1; x <= r.Max.X; x++ {
+		ringAt(x, r.Min.Y-1)
+		ringAt(x, r.Max.Y)
+	}
+	y0, y1 := r.Min.Y+h/5, r.Max.Y-h/5
+	var ink func(x int) bool
+	if ring > 0 && flat*10 >= ring*7 {
+		ink = func(x int) bool {
+			for y := y0; y < y1; y++ {
+				if d := int(g.Pix[y*g.Stride+x]) - bg; d > 10 || d < -10 {
+					return true
+				}
+			}
+			return false
+		}
+	} else {
+		return r
+	}
+	maxGap, maxRun := max(4, h/2), 30*h
+	grow := func(from, step, limit int) int {
+		edge, gap := from, 0
+		for x := from; x != limit && abs(x-from) < maxRun; x += step {
+			if ink(x) {
+				edge, gap = x, 0
+				continue
+			}
+			if gap++; gap > maxGap {
+				break
+			}
+		}
+		return edge
+	}
+	right := grow(r.Max.X, 1, g.Rect.Max.X)
+	left := grow(r.Min.X-1, -1, g.Rect.Min.X-1)
+	p := pad(h) / 2
+	return image.Rect(min(r.Min.X, left-p), r.Min.Y, max(r.Max.X, right+1+p), r.Max.Y).Intersect(g.Rect)
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
 }
 
 // extendRow masks, of the words read around a line, what identifies
