@@ -172,16 +172,26 @@ const maxLineHeight = 34
 func pad(h int) int { return max(4, h/4) }
 
 // Analyze returns the rectangles to mask in one frame: the stroke
-// detector's lines, each read on its own, and what OCR's own layout
-// analysis reads in the whole frame seen as local contrast (text on a
+// detector's lines, each read on its own and around, and (full: the
+// first, last and every tenth frame of a cine loop, whose banner is the
+// same in most frames) what OCR's own layout analysis reads in the whole
+// frame seen as local contrast (text on a
 // background that changes under it, from a light margin onto a dark
 // image, is lost to a global threshold and kept by this view).
-func (im *Image) Analyze(ctx context.Context, g *image.Gray) ([]image.Rectangle, error) {
+func (im *Image) Analyze(ctx context.Context, g *image.Gray, full bool) ([]image.Rectangle, error) {
 	im.Stats.Frames++
 	lines := textfind.Lines(g, im.c.find)
 	im.Stats.Lines += len(lines)
 	var out []image.Rectangle
 	source := "line"
+	finish := func() []image.Rectangle {
+		if im.strict {
+			for i := range out {
+				out[i] = extendInk(g, out[i])
+			}
+		}
+		return out
+	}
 	lastWhy := "" // why the last region was masked
 	mask := func(box image.Rectangle, why string) {
 		lastWhy = why
@@ -244,8 +254,8 @@ func (im *Image) Analyze(ctx context.Context, g *image.Gray) ([]image.Rectangle,
 		}
 		im.extendRow(words, seed, &out, mask)
 	}
-	if im.c.reader == nil {
-		return out, nil
+	if im.c.reader == nil || !full {
+		return finish(), nil
 	}
 	source = "frame"
 	var found []image.Rectangle
@@ -288,12 +298,7 @@ func (im *Image) Analyze(ctx context.Context, g *image.Gray) ([]image.Rectangle,
 			im.extendRow(words, box, &out, mask)
 		}
 	}
-	if im.strict {
-		for i := range out {
-			out[i] = extendInk(g, out[i])
-		}
-	}
-	return out, nil
+	return finish(), nil
 }
 
 // extendInk widens a masked rectangle over the ink that continues it on a
@@ -579,15 +584,15 @@ func prepareShadows(g *image.Gray, r image.Rectangle, scale int) *image.Gray {
 		d := max(0, v-int(lo))
 		lut[v] = uint8(255 - min(255, d*255/48))
 	}
-	out := image.NewGray(image.Rect(0, 0, r.Dx()*scale, r.Dy()*scale))
-	for y := 0; y < out.Rect.Dy(); y++ {
-		src := g.Pix[(r.Min.Y+y/scale)*g.Stride+r.Min.X:]
+	out := image.NewGray(image.Rect(0, 0, r.Dx(), r.Dy()))
+	for y := 0; y < r.Dy(); y++ {
+		src := g.Pix[(r.Min.Y+y)*g.Stride+r.Min.X:]
 		row := out.Pix[y*out.Stride:]
-		for x := 0; x < out.Rect.Dx(); x++ {
-			row[x] = lut[src[x/scale]]
+		for x := 0; x < r.Dx(); x++ {
+			row[x] = lut[src[x]]
 		}
 	}
-	return out
+	return scaleGray(out, scale)
 }
 
 // readContrast reads a candidate line's crop as local contrast (dark
@@ -653,7 +658,7 @@ func (im *Image) Check(ctx context.Context, g *image.Gray, full bool) ([]Finding
 		if im.c.allow.Allowed(text) {
 			return
 		}
-		if im.ids.match(text) && conf >= 30 {
+		if im.ids.match(text) && conf >= 10 {
 			fs = append(fs, Finding{Kind: "identifier", Box: box})
 			return
 		}
@@ -711,15 +716,15 @@ func prepareCrop(g *image.Gray, r image.Rectangle, scale int) *image.Gray {
 	// The crop's own range stretched to 0..255: dark grey text on black
 	// (20 levels) reads as well as white on black.
 	lut := stretchLUT(g, r, invert)
-	out := image.NewGray(image.Rect(0, 0, r.Dx()*scale, r.Dy()*scale))
-	for y := 0; y < out.Rect.Dy(); y++ {
-		src := g.Pix[(r.Min.Y+y/scale)*g.Stride+r.Min.X:]
-		row := out.Pix[y*out.Stride:]
-		for x := 0; x < out.Rect.Dx(); x++ {
-			row[x] = lut[src[x/scale]]
+	crop := image.NewGray(image.Rect(0, 0, r.Dx(), r.Dy()))
+	for y := 0; y < r.Dy(); y++ {
+		src := g.Pix[(r.Min.Y+y)*g.Stride+r.Min.X:]
+		row := crop.Pix[y*crop.Stride:]
+		for x := 0; x < r.Dx(); x++ {
+			row[x] = lut[src[x]]
 		}
 	}
-	return out
+	return scaleGray(crop, scale)
 }
 
 // stretchLUT maps r's range of grey levels (its 1st to 99th percentile)
@@ -784,20 +789,18 @@ func preparePage(g *image.Gray) (*image.Gray, int) {
 			break
 		}
 	}
-	invert := median < 128
-	out := image.NewGray(image.Rect(0, 0, g.Rect.Dx()*scale, g.Rect.Dy()*scale))
+	out := image.NewGray(image.Rect(0, 0, g.Rect.Dx(), g.Rect.Dy()))
 	for y := 0; y < out.Rect.Dy(); y++ {
-		src := g.Pix[(y/scale)*g.Stride:]
+		src := g.Pix[y*g.Stride : y*g.Stride+out.Rect.Dx()]
 		row := out.Pix[y*out.Stride:]
-		for x := 0; x < out.Rect.Dx(); x++ {
-			v := src[x/scale]
-			if invert {
+		for x, v := range src {
+			if median < 128 {
 				v = 255 - v
 			}
 			row[x] = v
 		}
 	}
-	return out, scale
+	return scaleGray(out, scale), scale
 }
 
 // borderMedian is the median grey level of r's outermost pixels.
@@ -880,17 +883,32 @@ func localContrast(g *image.Gray, r int) *image.Gray {
 	return out
 }
 
-// scaleGray enlarges g by an integer factor (nearest neighbour).
+// scaleGray enlarges g by an integer factor, interpolating bilinearly:
+// OCR reads smoothed strokes better than the blocks of a pixel font
+// enlarged by repetition.
 func scaleGray(g *image.Gray, scale int) *image.Gray {
 	if scale == 1 {
 		return g
 	}
-	out := image.NewGray(image.Rect(0, 0, g.Rect.Dx()*scale, g.Rect.Dy()*scale))
-	for y := 0; y < out.Rect.Dy(); y++ {
-		src := g.Pix[(y/scale)*g.Stride:]
+	w, h := g.Rect.Dx(), g.Rect.Dy()
+	out := image.NewGray(image.Rect(0, 0, w*scale, h*scale))
+	for y := 0; y < h*scale; y++ {
+		// Source coordinate of the output pixel's centre, in 1/256ths.
+		sy := max(0, ((2*y+1)*128)/scale-128)
+		y0 := min(sy>>8, h-1)
+		y1 := min(y0+1, h-1)
+		fy := sy & 255
+		r0 := g.Pix[(g.Rect.Min.Y+y0)*g.Stride+g.Rect.Min.X:]
+		r1 := g.Pix[(g.Rect.Min.Y+y1)*g.Stride+g.Rect.Min.X:]
 		row := out.Pix[y*out.Stride:]
-		for x := range row[:out.Rect.Dx()] {
-			row[x] = src[x/scale]
+		for x := 0; x < w*scale; x++ {
+			sx := max(0, ((2*x+1)*128)/scale-128)
+			x0 := min(sx>>8, w-1)
+			x1 := min(x0+1, w-1)
+			fx := sx & 255
+			top := int(r0[x0])*(256-fx) + int(r0[x1])*fx
+			bot := int(r1[x0])*(256-fx) + int(r1[x1])*fx
+			row[x] = uint8((top*(256-fy) + bot*fy) >> 16)
 		}
 	}
 	return out

@@ -100,7 +100,10 @@ func (j *Job) examineText(im image, rules []pixels.Rect) ([]pixels.Rect, error) 
 	if err := j.charge(2*int64(out.FrameBytes()) + 16*int64(out.Rows)*int64(out.Columns)); err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithDeadline(context.Background(), j.deadline)
+	// Reading takes time per frame: the file's limit grows by two seconds
+	// a frame read (at most ten minutes), so that a long cine loop is not
+	// held back for its length, and a hostile one still ends.
+	ctx, cancel := context.WithDeadline(context.Background(), j.deadline.Add(min(time.Duration(im.frames)*2*time.Second, 10*time.Minute)))
 	defer cancel()
 	strict := im.textClass()
 	exam := j.eng.text.Image(j.textIdentifiers(), strict)
@@ -123,7 +126,8 @@ func (j *Job) examineText(im image, rules []pixels.Rect) ([]pixels.Rect, error) 
 			return nil, reject("pixels", "the image may show burned-in text and this build or machine has no OCR (%s): held back, not passed unread", j.eng.ocrWhy)
 		}
 		read = true
-		rs, err := exam.Analyze(ctx, gray)
+		full := f == 0 || f == out.Frames-1 || f%10 == 0
+		rs, err := exam.Analyze(ctx, gray, full)
 		if err != nil {
 			return nil, j.textRefusal(err)
 		}
@@ -136,7 +140,6 @@ func (j *Job) examineText(im image, rules []pixels.Rect) ([]pixels.Rect, error) 
 		if err != nil {
 			return nil, reject("pixels", "masked pixels: %v: held back", err)
 		}
-		full := f == 0 || f == out.Frames-1 || f%10 == 0
 		fs, err := exam.Check(ctx, mg, full)
 		if err != nil {
 			return nil, j.textRefusal(err)

@@ -239,7 +239,6 @@ func TestBurnedInTextHeldBack(t *testing.T) {
 	}
 }
 
-
 // Opting out is explicit and visible: nothing is read, the method says
 // so, and no Clean Pixel Data code is written.
 func TestBurnedInTextOptOut(t *testing.T) {
