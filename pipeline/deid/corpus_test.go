@@ -2,6 +2,8 @@ package deid
 
 import (
 	"bytes"
+	"errors"
+	"github.com/dicomdeid/dicomdeid/pipeline/codec"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -146,6 +148,12 @@ func TestCorpus(t *testing.T) {
 				j, err := e.Plan(bytes.NewReader(data), int64(len(data)))
 				want, mustReject := corpusRejections[name]
 				if err != nil {
+					if undecodableHere(data, err) {
+						// The pure-Go build: pixels it must read for
+						// burned-in text and cannot decode are held back.
+						rejected++
+						return
+					}
 					if !mustReject || !strings.Contains(err.Error(), want) {
 						t.Fatalf("rejected unexpectedly: %v", err)
 					}
@@ -323,4 +331,20 @@ func leakedIn(els []*dicomraw.Element, v string, kept map[string]bool) (string, 
 		return keyword(e.Tag), true
 	}
 	return "", false
+}
+
+// undecodableHere reports a file held back because this build has no
+// decoder for its pixels (which must be read for burned-in text).
+func undecodableHere(data []byte, err error) bool {
+	var rj *Rejection
+	if !errors.As(err, &rj) || rj.Kind != "pixels" || !strings.Contains(rj.Reason, "cannot be decoded by this build") {
+		return false
+	}
+	f, perr := dicomraw.Parse(bytes.NewReader(data), int64(len(data)), dicomraw.DefaultLimits())
+	if perr != nil {
+		return false
+	}
+	defer f.Close()
+	_, ok := codec.Default().Lookup(f.Syntax.UID)
+	return !ok
 }

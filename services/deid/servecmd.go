@@ -68,6 +68,7 @@ type serveConfig struct {
 	s3Limits                        embed.Limits // beyond the flags: timeouts, connections (tests)
 	maxMemoryMB, maxInflatedMB      int64
 	maxInflateRatio                 int
+	maxTime                         time.Duration // one file's limit (dicomraw.Limits.MaxDuration)
 }
 
 func serveFlags(c *serveConfig, fs *flag.FlagSet) {
@@ -106,6 +107,7 @@ func serveFlags(c *serveConfig, fs *flag.FlagSet) {
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	def := dicomraw.DefaultLimits()
 	fs.Int64Var(&c.maxMemoryMB, "max-memory", 0, "MiB of memory the jobs in flight may hold together (0: 32 per worker, at least 128); half is shared, so one file may hold half of it")
+	fs.DurationVar(&c.maxTime, "max-time", dicomraw.DefaultLimits().MaxDuration, "quarantine a file whose de-identification takes longer than this (reading pixels for burned-in text adds two seconds a frame)")
 	fs.Int64Var(&c.maxInflatedMB, "max-inflated-mb", def.MaxInflated>>20, "quarantine a deflated file whose dataset inflates past this many MiB (on disk, in --data/tmp)")
 	fs.IntVar(&c.maxInflateRatio, "max-inflate-ratio", def.MaxInflateRatio, "quarantine a deflated file that inflates (past 8 MiB) to more than this many times its size (0: no ratio limit)")
 	limitFlags(&c.limits, fs)
@@ -275,7 +277,7 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 	if ratio == 0 {
 		ratio = -1 // no ratio limit (0 is the library's default)
 	}
-	lim := dicomraw.Limits{MaxInflated: c.maxInflatedMB << 20, MaxInflateRatio: ratio,
+	lim := dicomraw.Limits{MaxInflated: c.maxInflatedMB << 20, MaxInflateRatio: ratio, MaxDuration: c.maxTime,
 		Scratch: func() (dicomraw.Scratch, error) { return dicomraw.TempScratch(tmp) }}
 	eng, err := deid.New(text.engineConfig(deid.Config{Profile: prof, Key: key, Limits: lim, Memory: pool}))
 	if err != nil {
