@@ -584,15 +584,7 @@ func prepareShadows(g *image.Gray, r image.Rectangle, scale int) *image.Gray {
 		d := max(0, v-int(lo))
 		lut[v] = uint8(255 - min(255, d*255/48))
 	}
-	out := image.NewGray(image.Rect(0, 0, r.Dx(), r.Dy()))
-	for y := 0; y < r.Dy(); y++ {
-		src := g.Pix[(r.Min.Y+y)*g.Stride+r.Min.X:]
-		row := out.Pix[y*out.Stride:]
-		for x := 0; x < r.Dx(); x++ {
-			row[x] = lut[src[x]]
-		}
-	}
-	return scaleGray(out, scale)
+	return scaleGray(mapCrop(g, r, &lut), scale)
 }
 
 // readContrast reads a candidate line's crop as local contrast (dark
@@ -716,15 +708,20 @@ func prepareCrop(g *image.Gray, r image.Rectangle, scale int) *image.Gray {
 	// The crop's own range stretched to 0..255: dark grey text on black
 	// (20 levels) reads as well as white on black.
 	lut := stretchLUT(g, r, invert)
-	crop := image.NewGray(image.Rect(0, 0, r.Dx(), r.Dy()))
+	return scaleGray(mapCrop(g, r, lut), scale)
+}
+
+// mapCrop cuts r out of g through a lookup table of grey levels.
+func mapCrop(g *image.Gray, r image.Rectangle, lut *[256]uint8) *image.Gray {
+	out := image.NewGray(image.Rect(0, 0, r.Dx(), r.Dy()))
 	for y := 0; y < r.Dy(); y++ {
 		src := g.Pix[(r.Min.Y+y)*g.Stride+r.Min.X:]
-		row := crop.Pix[y*crop.Stride:]
+		row := out.Pix[y*out.Stride:]
 		for x := 0; x < r.Dx(); x++ {
 			row[x] = lut[src[x]]
 		}
 	}
-	return scaleGray(crop, scale)
+	return out
 }
 
 // stretchLUT maps r's range of grey levels (its 1st to 99th percentile)

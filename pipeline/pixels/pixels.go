@@ -119,15 +119,18 @@ func (g Geometry) Apply(frame []byte, m Mask) {
 	g.MaskFrame(frame, m.Zero)
 }
 
+// offset is where sample s of pixel (x, y) starts in a frame.
+func (g Geometry) offset(x, y, s int) int {
+	bps := g.BitsAllocated / 8
+	if g.PlanarConfiguration == 1 && g.SamplesPerPixel > 1 {
+		return (s*g.Rows*g.Columns + y*g.Columns + x) * bps
+	}
+	return ((y*g.Columns+x)*g.SamplesPerPixel + s) * bps
+}
+
 // sampleAt reads sample s of pixel (x, y), little endian.
 func (g Geometry) sampleAt(frame []byte, x, y, s int) uint64 {
-	bps := g.BitsAllocated / 8
-	var off int
-	if g.PlanarConfiguration == 1 && g.SamplesPerPixel > 1 {
-		off = (s*g.Rows*g.Columns + y*g.Columns + x) * bps
-	} else {
-		off = ((y*g.Columns+x)*g.SamplesPerPixel + s) * bps
-	}
+	bps, off := g.BitsAllocated/8, g.offset(x, y, s)
 	var v uint64
 	for k := bps - 1; k >= 0; k-- {
 		v = v<<8 | uint64(frame[off+k])
@@ -136,13 +139,7 @@ func (g Geometry) sampleAt(frame []byte, x, y, s int) uint64 {
 }
 
 func (g Geometry) setSample(frame []byte, x, y, s int, v uint64) {
-	bps := g.BitsAllocated / 8
-	var off int
-	if g.PlanarConfiguration == 1 && g.SamplesPerPixel > 1 {
-		off = (s*g.Rows*g.Columns + y*g.Columns + x) * bps
-	} else {
-		off = ((y*g.Columns+x)*g.SamplesPerPixel + s) * bps
-	}
+	bps, off := g.BitsAllocated/8, g.offset(x, y, s)
 	for k := 0; k < bps; k++ {
 		frame[off+k] = byte(v >> (8 * k))
 	}
