@@ -142,6 +142,14 @@ func (ids *identifiers) match(text string) bool {
 		if approxContains(t, id.s, id.max) {
 			return true
 		}
+		// A long value read in part (the rest under an image, or beyond
+		// the reading's edge): its first or last six tenths.
+		if n := len(id.s); n >= 9 {
+			l := max(6, n*6/10)
+			if approxContains(t, id.s[:l], l/6) || approxContains(t, id.s[n-l:], l/6) {
+				return true
+			}
+		}
 	}
 	return false
 }

@@ -42,7 +42,7 @@ func TestShape(t *testing.T) {
 // included; other text is not taken for them.
 func TestIdentifierMatch(t *testing.T) {
 	ids := prepare([]Identifier{{Text: "Castellanos^Wilhelmina"}, {Text: "217404304"}, {Text: "19430511", Date: true},
-		{Text: "A2430099"}, {Text: "Klinikum Bad Ueberkingen"}})
+		{Text: "A2430099"}, {Text: "Klinikum Bad Ueberkingen"}, {Text: "Brzeczyszczyk^Grzegorz"}})
 	cases := []struct {
 		text string
 		want bool
@@ -50,7 +50,7 @@ func TestIdentifierMatch(t *testing.T) {
 		{"CASTELLANOS, WILHELMINA", true}, {"Wilhelmina Castellanos", true}, {"Casteilanos", true}, // l read as i
 		{"ID: 2174O4304", true}, {"PID:217404304", true}, {"DOB 05/11/1943", true}, {"Born 11.05.1943", true},
 		{"DOB:11-May-1943", true}, {"1943-05-11", true}, {"ACC A243OO99", true}, {"Klinikum Bad Ueberkingen", true},
-		{"UEBERKINGEN", true}, {"Gain 52", false}, {"LIVER", false}, {"DOB 05/12/1944", false}, {"217", false},
+		{"UEBERKINGEN", true}, {"BRZECZYSZC", true}, {"ZYSZCZYK, GRZ", true}, {"BRZE", false}, {"Gain 52", false}, {"LIVER", false}, {"DOB 05/12/1944", false}, {"217", false},
 	}
 	for _, c := range cases {
 		if got := ids.match(c.text); got != c.want {
