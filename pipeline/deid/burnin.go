@@ -47,7 +47,18 @@ type PixelReport struct {
 // textClass reports whether an image is of a class that carries text in
 // its pixels, so that OCR reads it whatever the stroke test says.
 func (im image) textClass() bool {
-	if im.risky() != "" || im.burnedIn == "YES" {
+	if im.burnedIn == "YES" {
+		return true
+	}
+	switch im.modality {
+	case "CT", "MR", "PT", "NM", "MG", "CR", "DX", "IO", "PX", "RTIMAGE", "SEG", "RTDOSE":
+		// Derived or secondary slices of these (reconstructions, MPRs,
+		// resampled series) are images, not screens: they are screened
+		// like the originals, and read when the screen sees text. A
+		// secondary capture of them (its SOP class) is a screen.
+		return strings.HasPrefix(im.sopClass, "1.2.840.10008.5.1.4.1.1.7")
+	}
+	if im.risky() != "" {
 		return true
 	}
 	switch im.modality {
@@ -106,9 +117,12 @@ func (j *Job) examineText(im image, rules []pixels.Rect) ([]pixels.Rect, error) 
 	ctx, cancel := context.WithDeadline(context.Background(), j.deadline.Add(min(time.Duration(im.frames)*2*time.Second, 10*time.Minute)))
 	defer cancel()
 	strict := im.textClass()
-	exam := j.eng.text.Image(j.textIdentifiers(), strict)
+	// The examination (the file's identifiers, folded for matching) and
+	// the masked copy are made for the first frame that must be read:
+	// most CT and MR slices pass the screen and never need them.
+	var exam *burnin.Image
 	frame := make([]byte, out.FrameBytes())
-	masked := make([]byte, out.FrameBytes())
+	var masked []byte
 	var found []stdimage.Rectangle
 	read := false
 	for f := 0; f < out.Frames; f++ {
@@ -126,6 +140,10 @@ func (j *Job) examineText(im image, rules []pixels.Rect) ([]pixels.Rect, error) 
 			return nil, reject("pixels", "the image may show burned-in text and this build or machine has no OCR (%s): held back, not passed unread", j.eng.ocrWhy)
 		}
 		read = true
+		if exam == nil {
+			exam = j.eng.text.Image(j.textIdentifiers(), strict)
+			masked = make([]byte, len(frame))
+		}
 		full := f == 0 || f == out.Frames-1 || f%10 == 0
 		rs, err := exam.Analyze(ctx, gray, full)
 		if err != nil {
@@ -154,7 +172,7 @@ func (j *Job) examineText(im image, rules []pixels.Rect) ([]pixels.Rect, error) 
 	}
 	rep.Examined, rep.Read = true, read
 	rep.RuleRects, rep.TextRects = len(rules), len(found)
-	if read {
+	if exam != nil {
 		st := exam.Stats
 		rep.Stats = &st
 	}

@@ -299,7 +299,11 @@ func faultsEngine(t *testing.T, hexKey string) *deid.Engine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := deid.New(deid.Config{Profile: prof, Key: k})
+	// The workers read pixels with the OCR of the machine: so does the
+	// reference.
+	text := openTextOCR(1, false)
+	t.Cleanup(text.Close)
+	e, err := deid.New(text.engineConfig(deid.Config{Profile: prof, Key: k}))
 	if err != nil {
 		t.Fatal(err)
 	}

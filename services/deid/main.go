@@ -82,7 +82,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		for _, l := range set.Describe() {
 			fmt.Fprintln(stdout, "  "+l)
 		}
-		text := openTextOCR(1)
+		text := openTextOCR(1, false)
 		fmt.Fprintf(stdout, "burned-in text OCR: %s\n", text.Describe())
 		text.Close()
 		return exitOK

@@ -33,7 +33,6 @@ import (
 type runConfig struct {
 	in, out, profile, keyFile, report, tmp string
 	crosswalk                              string // --crosswalk FILE.csv (crosswalk.go)
-	ocr                                    string // the OCR the engine reads burned-in text with (for the report)
 	workers                                int
 	dryRun, progress, noProgress, force    bool
 	maxFileMB, maxInflatedMB, maxMemoryMB  int64
@@ -211,9 +210,10 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		return dicomraw.TempScratch(scratch)
 	}
 	pool := budget.New(budget.Config{Total: c.maxMemoryMB << 20, Workers: c.workers, MaxWait: c.limits.MaxDuration})
-	text := openTextOCR(c.workers)
+	// Opened for the first image that must be read: a batch of CT slices
+	// that pass the screen never loads the model.
+	text := openTextOCR(c.workers, true)
 	defer text.Close()
-	c.ocr = text.Describe()
 	eng, err := deid.New(text.engineConfig(deid.Config{Profile: prof, Key: key, Limits: c.limits, RecordPaths: c.dryRun, Memory: pool}))
 	defer tuneGC(400, 48<<20)()
 	if err != nil {
@@ -225,6 +225,7 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "deid run:", err)
 		return exitRejected
 	}
+	rep.BurnedInText.OCR = text.Describe()
 	if c.dryRun {
 		printReview(stdout, rep)
 	}
@@ -598,7 +599,7 @@ func runBatch(eng *deid.Engine, c runConfig, stderr io.Writer) (*Report, error) 
 			}
 		}
 	}
-	rep.BurnedInText.Mode, rep.BurnedInText.OCR = eng.Profile().Text.EffectiveMode(), c.ocr
+	rep.BurnedInText.Mode = eng.Profile().Text.EffectiveMode()
 	if c.dryRun {
 		for k, n := range review {
 			rep.AttributeReview = append(rep.AttributeReview, AttributeStat{Path: k[0], Action: k[1], Why: k[2], Files: n})

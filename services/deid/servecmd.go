@@ -272,7 +272,7 @@ func startService(parent context.Context, c serveConfig, stdout, stderr io.Write
 	// folder, never into memory.
 	pool := budget.New(budget.Config{Total: c.maxMemoryMB << 20, Workers: c.workers})
 	// Burned-in text is read with one OCR engine per worker at most.
-	text := openTextOCR(c.workers)
+	text := openTextOCR(c.workers, false)
 	ratio := c.maxInflateRatio
 	if ratio == 0 {
 		ratio = -1 // no ratio limit (0 is the library's default)

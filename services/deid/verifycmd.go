@@ -251,7 +251,7 @@ func verifyCmd(args []string, stdout, stderr io.Writer) int {
 
 	// Pixels are read as the engine's check reads them, for the paired
 	// originals' identifiers and identifying shapes (OCR, one engine).
-	textOCR := openTextOCR(1)
+	textOCR := openTextOCR(1, false)
 	defer textOCR.Close()
 	rep.OCR = textOCR.Describe()
 	basic, err := (&profiles.Loader{}).Load("basic")
