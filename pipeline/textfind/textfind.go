@@ -205,11 +205,9 @@ func findLines(con, pix []uint8, w, h int, o Options, lo, hi uint8, light bool) 
 	return out, glyphs
 }
 
-// sharp reports whether the edges in box are steps, as drawn glyphs' are,
-// rather than slopes: most of the horizontal change between neighbours
-// comes in jumps of a third of the strokes' contrast or more. Smooth
-// anatomy and upscaled images grade over many pixels.
-func sharp(con, pix []uint8, w int, box image.Rectangle, lo uint8) bool {
+// strokeContrast is the median contrast of box's stroke pixels (those of
+// contrast lo or more); false when it has none.
+func strokeContrast(con []uint8, w int, box image.Rectangle, lo uint8) (int, bool) {
 	var hist [256]int
 	n := 0
 	for y := box.Min.Y; y < box.Max.Y; y++ {
@@ -221,9 +219,20 @@ func sharp(con, pix []uint8, w int, box image.Rectangle, lo uint8) bool {
 		}
 	}
 	if n == 0 {
+		return 0, false
+	}
+	return median(&hist, n), true
+}
+
+// sharp reports whether the edges in box are steps, as drawn glyphs' are,
+// rather than slopes: most of the horizontal change between neighbours
+// comes in jumps of a third of the strokes' contrast or more. Smooth
+// anatomy and upscaled images grade over many pixels.
+func sharp(con, pix []uint8, w int, box image.Rectangle, lo uint8) bool {
+	c, ok := strokeContrast(con, w, box, lo)
+	if !ok {
 		return false
 	}
-	c := median(&hist, n)
 	step, total := 0, 0
 	for y := box.Min.Y; y < box.Max.Y; y++ {
 		row := pix[y*w:]
@@ -251,20 +260,10 @@ func sharp(con, pix []uint8, w int, box image.Rectangle, lo uint8) bool {
 // glyph's edges are nearly all of them (55% is where the genburnin seeds
 // lose no identifying text).
 func sharpFaint(con, pix []uint8, w int, box image.Rectangle, lo uint8) bool {
-	var hist [256]int
-	n := 0
-	for y := box.Min.Y; y < box.Max.Y; y++ {
-		for x := box.Min.X; x < box.Max.X; x++ {
-			if v := con[y*w+x]; v >= lo {
-				hist[v]++
-				n++
-			}
-		}
-	}
-	if n == 0 {
+	c, ok := strokeContrast(con, w, box, lo)
+	if !ok {
 		return false
 	}
-	c := median(&hist, n)
 	step, total := 0, 0
 	for y := box.Min.Y; y < box.Max.Y; y++ {
 		row := pix[y*w:]
