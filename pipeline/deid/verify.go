@@ -37,6 +37,11 @@ func VerifyPolicy(p *rules.Profile) verify.Policy {
 		pol.ToolValues = append(pol.ToolValues, dummyFor(vr))
 	}
 	pol.ToolValues = append(pol.ToolValues, "YES", "REMOVED", "MODIFIED", "UNMODIFIED", methodText(p))
+	// Lossy Image Compression Method, which the engine writes for a
+	// masked lossy image: the standard's own names of the methods.
+	for _, ts := range []string{codec.JPEGBaseline, codec.JPEGLSNear, codec.J2K, codec.HTJ2K} {
+		pol.ToolValues = append(pol.ToolValues, codec.LossyMethod(ts))
+	}
 	return pol
 }
 
