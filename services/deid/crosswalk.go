@@ -55,7 +55,7 @@ func checkCrosswalk(c runConfig) error {
 		if f.path == "" {
 			continue
 		}
-		if rf, err := resolvePath(f.path); err == nil && rf == rc || sameFile(f.path, c.crosswalk) {
+		if rf, err := resolvePath(f.path); err == nil && rf == rc || safefile.SameFile(f.path, c.crosswalk) {
 			return fmt.Errorf("--crosswalk must not be the %s file", f.flag)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/dicomdeid/dicomdeid/services/deid/internal/safefile"
 	"io"
 	"io/fs"
 	"os"
@@ -332,7 +333,7 @@ func checkDirs(c runConfig) error {
 		return fmt.Errorf("--report must not be inside --out: it names the input files, which may identify patients")
 	}
 	for _, p := range readFiles(c) {
-		if rp, err := resolvePath(p.path); err == nil && rp == rr || sameFile(p.path, rr) {
+		if rp, err := resolvePath(p.path); err == nil && rp == rr || safefile.SameFile(p.path, rr) {
 			return fmt.Errorf("--report must not be the %s", p.what)
 		}
 	}
@@ -359,17 +360,6 @@ func readFiles(c runConfig) []readFile {
 		fs = append(fs, readFile{c.profile, "profile file (--profile)"})
 	}
 	return fs
-}
-
-// sameFile reports whether both paths name one existing file (a hard
-// link is another name for it).
-func sameFile(a, b string) bool {
-	sa, err := os.Stat(a)
-	if err != nil {
-		return false
-	}
-	sb, err := os.Stat(b)
-	return err == nil && os.SameFile(sa, sb)
 }
 
 // resolvePath returns p made absolute, with symbolic links resolved in the

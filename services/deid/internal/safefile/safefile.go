@@ -66,7 +66,7 @@ func Check(path string, o Options) error {
 		if p.Path == "" {
 			continue
 		}
-		if r, err := realPath(p.Path); err == nil && r == real || sameFile(p.Path, path) {
+		if r, err := realPath(p.Path); err == nil && r == real || SameFile(p.Path, path) {
 			return fmt.Errorf("is the %s", p.What)
 		}
 	}
@@ -149,7 +149,9 @@ func realPath(p string) (string, error) {
 	return filepath.Join(dir, filepath.Base(abs)), nil
 }
 
-func sameFile(a, b string) bool {
+// SameFile reports whether both paths name one existing file (a hard
+// link is another name for it).
+func SameFile(a, b string) bool {
 	sa, err := os.Stat(a)
 	if err != nil {
 		return false
