@@ -28,6 +28,7 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/dicomdeid/dicomdeid/pipeline/codec"
 	"github.com/dicomdeid/dicomdeid/pipeline/ocr"
 	"github.com/dicomdeid/dicomdeid/pipeline/textfind"
 )
@@ -105,6 +106,23 @@ func (c *Cleaner) CanRead() bool { return c.reader != nil }
 // Screen is the cheap test for images of classes that rarely carry text
 // (CT, MR slices): whether the frame may hold any.
 func (c *Cleaner) Screen(g *image.Gray) bool { return textfind.Screen(g, c.find) }
+
+// ScreenFrame is Screen of a decoded frame's Luminance, without making
+// all of it when it has one 16-bit grey sample a pixel (CT, MR): the
+// range is found in one pass and only the rows the screen looks at are
+// mapped to grey. The answer is Screen(Luminance(frame)).
+func (c *Cleaner) ScreenFrame(frame []byte, im codec.Image, pal *Palette) (bool, error) {
+	if !gray16Frame(im) || len(frame) < im.FrameBytes() || im.Rows <= 0 || im.Columns <= 0 {
+		g, err := Luminance(frame, im, pal)
+		if err != nil {
+			return false, err
+		}
+		return c.Screen(g), nil
+	}
+	t := newGray16(frame, im, im.Photometric == "MONOCHROME1")
+	w := im.Columns
+	return textfind.ScreenRows(w, im.Rows, c.find, func(y int, dst []uint8) { t.row(frame, y, w, dst) }), nil
+}
 
 // Image is the examination of one image (all its frames): the file's
 // identifiers, and the lines already read (a cine loop's banner is the

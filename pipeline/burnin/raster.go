@@ -88,7 +88,7 @@ func Luminance(frame []byte, im codec.Image, pal *Palette) (*image.Gray, error) 
 	}
 	g := image.NewGray(image.Rect(0, 0, w, h))
 	inv := im.Photometric == "MONOCHROME1"
-	if spp == 1 && im.Photometric != "PALETTE COLOR" && bps == 2 {
+	if gray16Frame(im) {
 		// The common case (CT, MR, XA: one 16-bit sample), read without
 		// the per-sample closure: every CT slice is screened.
 		fastGray16(g, frame[:2*n], im, inv)
@@ -113,54 +113,135 @@ func Luminance(frame []byte, im codec.Image, pal *Palette) (*image.Gray, error) 
 	return g, nil
 }
 
-// fastGray16 is Luminance for one 16-bit sample per pixel: the samples
-// are read once into int32 (sign-extended or masked to Bits Stored),
-// then stretched in fixed point.
+// gray16Frame reports whether frames of im have one 16-bit grey sample a
+// pixel: Luminance's fast path.
+func gray16Frame(im codec.Image) bool {
+	return im.SamplesPerPixel == 1 && im.Photometric != "PALETTE COLOR" && im.BitsAllocated == 16
+}
+
+// fastGray16 is Luminance for one 16-bit sample per pixel.
 func fastGray16(g *image.Gray, frame []byte, im codec.Image, inv bool) {
-	n := len(frame) / 2
+	t := newGray16(frame, im, inv)
+	w := im.Columns
+	for y := 0; y < im.Rows; y++ {
+		t.row(frame, y, w, g.Pix[y*g.Stride:y*g.Stride+w])
+	}
+}
+
+// gray16 maps one 16-bit sample per pixel to grey, the frame's own range
+// stretched to 0..255: made with one pass over the samples for the range;
+// rows are then mapped through a table of the range's levels (exact
+// division), each when it is needed.
+type gray16 struct {
+	shift uint   // bits above Bits Stored
+	off   uint16 // 0x8000 for signed samples: unsigned order
+	lo    uint16 // lowest sample, in unsigned order
+	lut   []uint8
+	flat  uint8 // every pixel's grey when the range is one value
+}
+
+func newGray16(frame []byte, im codec.Image, inv bool) gray16 {
 	bits := im.BitsStored
 	if bits <= 0 || bits > 16 {
 		bits = 16
 	}
-	vals := make([]int32, n)
+	t := gray16{shift: uint(16 - bits)}
 	if im.PixelRepresentation == 1 {
-		shift := uint(32 - bits)
-		for i := range vals {
-			v := uint32(frame[2*i]) | uint32(frame[2*i+1])<<8
-			vals[i] = int32(v<<shift) >> shift
-		}
+		t.off = 0x8000
+	}
+	frame = frame[:im.FrameBytes()]
+	lo, hi := uint16(0xFFFF), uint16(0)
+	if t.shift == 0 {
+		// Sixteen bits stored: the common CT case, one XOR a sample.
+		lo, hi = range16(frame, t.off)
 	} else {
-		m := uint32(mask(bits))
-		for i := range vals {
-			vals[i] = int32((uint32(frame[2*i]) | uint32(frame[2*i+1])<<8) & m)
+		for i := 0; i+1 < len(frame); i += 2 {
+			v := t.key(frame[i:])
+			lo, hi = min(lo, v), max(hi, v)
 		}
 	}
-	lo, hi := vals[0], vals[0]
-	for _, v := range vals {
-		if v < lo {
-			lo = v
-		}
-		if v > hi {
-			hi = v
-		}
-	}
-	span := uint64(hi - lo)
 	var flip uint8
 	if inv {
 		flip = 255
 	}
-	if span == 0 {
-		for i := range g.Pix[:n] {
-			g.Pix[i] = flip
+	t.lo, t.flat = lo, flip
+	span := int(hi) - int(lo)
+	if span <= 0 {
+		return t
+	}
+	t.lut = make([]uint8, span+1)
+	for k := range t.lut {
+		t.lut[k] = uint8(k*255/span) ^ flip
+	}
+	return t
+}
+
+// range16 is the lowest and highest of 16-bit samples XOR off.
+func range16(f []byte, off uint16) (lo, hi uint16) {
+	// Two samples a step into two pairs of bounds: each bound's chain of
+	// compares is half as long, and the loop runs at the loads' speed.
+	lo0, lo1, hi0, hi1 := uint16(0xFFFF), uint16(0xFFFF), uint16(0), uint16(0)
+	i := 0
+	for ; i+3 < len(f); i += 4 {
+		q := binary.LittleEndian.Uint32(f[i:])
+		a, b := uint16(q)^off, uint16(q>>16)^off
+		lo0, hi0 = min(lo0, a), max(hi0, a)
+		lo1, hi1 = min(lo1, b), max(hi1, b)
+	}
+	for ; i+1 < len(f); i += 2 {
+		v := binary.LittleEndian.Uint16(f[i:]) ^ off
+		lo0, hi0 = min(lo0, v), max(hi0, v)
+	}
+	return min(lo0, lo1), max(hi0, hi1)
+}
+
+// key is the sample at b in unsigned order: the bits above Bits Stored
+// dropped, signed values sign-extended and biased by off.
+func (t *gray16) key(b []byte) uint16 {
+	u := binary.LittleEndian.Uint16(b)
+	shift := t.shift & 15 // never 16 or more: spares the compiler's check
+	if t.off != 0 {
+		return uint16(int16(u<<shift)>>shift) ^ t.off
+	}
+	return u << shift >> shift
+}
+
+// row writes row y of the frame (w pixels a row) into dst.
+func (t *gray16) row(frame []byte, y, w int, dst []uint8) {
+	src := frame[2*y*w : 2*(y+1)*w]
+	if t.lut == nil {
+		for x := range dst[:w] {
+			dst[x] = t.flat
 		}
 		return
 	}
-	// (v-lo)*255/span in fixed point: a multiply and a shift, not a
-	// division, per pixel (at most one grey level from the division's).
-	mul := (255<<32 + span - 1) / span
-	pix := g.Pix[:n]
-	for i, v := range vals {
-		pix[i] = uint8(min((uint64(v-lo)*mul)>>32, 255)) ^ flip
+	// Locals, not fields: the stores to dst would make the compiler
+	// reload them every pixel.
+	lut, lo, off, shift := t.lut, t.lo, t.off, t.shift&15
+	if shift == 0 {
+		// Four samples a load: a quarter of the bounds checks.
+		x := 0
+		for ; x+4 <= w; x += 4 {
+			q := binary.LittleEndian.Uint64(src[2*x:])
+			d := dst[x : x+4 : x+4]
+			d[0] = lut[uint16(q)^off-lo]
+			d[1] = lut[uint16(q>>16)^off-lo]
+			d[2] = lut[uint16(q>>32)^off-lo]
+			d[3] = lut[uint16(q>>48)^off-lo]
+		}
+		for ; x < w; x++ {
+			dst[x] = lut[binary.LittleEndian.Uint16(src[2*x:])^off-lo]
+		}
+		return
+	}
+	for x := range dst[:w] {
+		u := binary.LittleEndian.Uint16(src[2*x:])
+		if off != 0 {
+			u = uint16(int16(u<<shift)>>shift) ^ off
+		} else {
+			u = u << shift >> shift
+		}
+		dst[x] = lut[u-lo]
 	}
 }
 

@@ -53,7 +53,8 @@ func TestLuminance(t *testing.T) {
 
 func lin(v, lo, hi int32) uint8 { return uint8(int64(v-lo) * 255 / int64(hi-lo)) }
 
-// The cost of making a CT slice's grey image and screening it, next to
+// The cost of making a CT slice's grey image and screening it, and of
+// screening it with grey rows made on demand (what deid does), next to
 // copying its bytes (go test -bench Screen ./pipeline/burnin).
 func BenchmarkScreenCTSlice(b *testing.B) {
 	im := codec.Image{Rows: 512, Columns: 512, Frames: 1, SamplesPerPixel: 1, BitsAllocated: 16, BitsStored: 16,
@@ -85,4 +86,64 @@ func BenchmarkScreenCTSlice(b *testing.B) {
 			}
 		}
 	})
+	b.Run("screenframe", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if text, err := c.ScreenFrame(frame, im, nil); err != nil || text {
+				b.Fatal("a text-free slice failed the screen", err)
+			}
+		}
+	})
+}
+
+// ScreenFrame is Screen of the frame's Luminance, for every 16-bit
+// encoding Luminance knows: a slice of air and noisy tissue says no, the
+// same slice with rows of glyph-like strokes on the air says yes.
+func TestScreenFrame(t *testing.T) {
+	c := New(Config{})
+	encs := []struct {
+		name string
+		im   codec.Image
+		enc  func(v int32) uint16
+	}{
+		{"signed 16", codec.Image{BitsStored: 16, PixelRepresentation: 1, Photometric: "MONOCHROME2"}, func(v int32) uint16 { return uint16(int16(v)) }},
+		{"signed 12", codec.Image{BitsStored: 12, PixelRepresentation: 1, Photometric: "MONOCHROME2"}, func(v int32) uint16 { return uint16(v/2) & 0x0FFF }},
+		{"unsigned 12, junk above", codec.Image{BitsStored: 12, Photometric: "MONOCHROME2"}, func(v int32) uint16 { return uint16(v+1024) | 0xA000 }},
+		{"MONOCHROME1", codec.Image{BitsStored: 16, PixelRepresentation: 1, Photometric: "MONOCHROME1"}, func(v int32) uint16 { return uint16(int16(v)) }},
+	}
+	for _, e := range encs {
+		for _, text := range []bool{false, true} {
+			im := e.im
+			im.Rows, im.Columns, im.Frames, im.SamplesPerPixel, im.BitsAllocated = 256, 256, 1, 1, 16
+			frame := make([]byte, im.FrameBytes())
+			seed := uint32(7)
+			for y := 0; y < 256; y++ {
+				for x := 0; x < 256; x++ {
+					seed = seed*1664525 + 1013904223
+					v := int32(-1000)
+					if (x-128)*(x-128)+(y-150)*(y-150) < 90*90 {
+						v = 40 + int32(seed>>28) // tissue, noisy
+					}
+					// A line of text: 12 rows of 2-pixel stems every 5.
+					if text && y >= 10 && y < 22 && x >= 10 && x < 130 && x%5 < 2 {
+						v = 3000
+					}
+					binary.LittleEndian.PutUint16(frame[2*(y*256+x):], e.enc(v))
+				}
+			}
+			got, err := c.ScreenFrame(frame, im, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g, err := Luminance(frame, im, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := c.Screen(g); got != want {
+				t.Errorf("%s, text %v: ScreenFrame %v, Screen(Luminance) %v", e.name, text, got, want)
+			}
+			if got != text {
+				t.Errorf("%s, text %v: the screen says %v", e.name, text, got)
+			}
+		}
+	}
 }

@@ -168,6 +168,16 @@ func (f *Frames) Frame(i int, dst []byte) (err error) {
 		return f.src.bitFrame(i, dst)
 	} else {
 		fb := int64(f.src.Image.FrameBytes())
+		if int64(len(dst)) == fb {
+			// Native frames are read straight into dst (and swapped there
+			// when big endian): no copy through buf, the cost every CT
+			// slice's screening would otherwise pay twice.
+			if _, err := f.src.r.ReadAt(dst, f.src.Pixels.ValueOffset+int64(i)*fb); err != nil && err != io.EOF {
+				return fmt.Errorf("%w: frame %d unreadable", ErrCorrupt, i+1)
+			}
+			swapNative(dst, f.src.Image)
+			return nil
+		}
 		if cap(f.buf) < int(fb) {
 			f.buf = make([]byte, fb)
 		}
@@ -209,6 +219,12 @@ func decodeNative(dst, src []byte, in Image) error {
 		return fmt.Errorf("%w: native frame short", ErrCorrupt)
 	}
 	copy(dst, src)
+	swapNative(dst, in)
+	return nil
+}
+
+// swapNative makes big endian samples little endian, in place.
+func swapNative(dst []byte, in Image) {
 	if in.BigEndian {
 		switch in.BitsAllocated {
 		case 16:
@@ -221,5 +237,4 @@ func decodeNative(dst, src []byte, in Image) error {
 			}
 		}
 	}
-	return nil
 }

@@ -129,12 +129,18 @@ func (j *Job) examineText(im image, rules []pixels.Rect) ([]pixels.Rect, error) 
 		if err := fr.Frame(f, frame); err != nil {
 			return nil, reject("pixels", "pixels to examine for burned-in text could not be decoded (%v): held back", err)
 		}
+		if !strict {
+			text, err := j.eng.text.ScreenFrame(frame, out, pal)
+			if err != nil {
+				return nil, reject("pixels", "pixels to examine for burned-in text: %v: held back", err)
+			}
+			if !text {
+				continue // no text-like strokes: nothing to read
+			}
+		}
 		gray, err := burnin.Luminance(frame, out, pal)
 		if err != nil {
 			return nil, reject("pixels", "pixels to examine for burned-in text: %v: held back", err)
-		}
-		if !strict && !j.eng.text.Screen(gray) {
-			continue // no text-like strokes: nothing to read
 		}
 		if !j.eng.text.CanRead() {
 			return nil, reject("pixels", "the image may show burned-in text and this build or machine has no OCR (%s): held back, not passed unread", j.eng.ocrWhy)

@@ -16,13 +16,38 @@ func Screen(img *image.Gray, o Options) bool {
 	if img == nil {
 		return false
 	}
-	o = o.norm()
 	b := img.Bounds()
 	w, h := b.Dx(), b.Dy()
+	return screen(w, h, o, func(y int) []uint8 { return img.Pix[y*img.Stride : y*img.Stride+w] })
+}
+
+// ScreenRows is Screen over an image of w by h pixels whose grey rows are
+// made on demand: fill writes row y (w pixels) into dst. The screen looks
+// at every other row and, around a candidate line only, at its
+// neighbours, so that a slice's grey image is mostly never made: the
+// cost of every CT and MR slice. Each row is filled at most once.
+func ScreenRows(w, h int, o Options, fill func(y int, dst []uint8)) bool {
+	if w <= 0 || h <= 0 {
+		return false
+	}
+	buf := make([]uint8, w*h)
+	done := make([]bool, h)
+	return screen(w, h, o, func(y int) []uint8 {
+		r := buf[y*w : (y+1)*w]
+		if !done[y] {
+			fill(y, r)
+			done[y] = true
+		}
+		return r
+	})
+}
+
+func screen(w, h int, o Options, rowAt func(y int) []uint8) bool {
+	o = o.norm()
 	if w < 8 || h < o.MinHeight {
 		return false
 	}
-	s := screener{img: img, w: w, h: h, o: o, maxStroke: max(o.MaxHeight/4, 3), maxGap: max(o.MaxHeight/3, 4)}
+	s := screener{rowAt: rowAt, w: w, h: h, o: o, maxStroke: max(o.MaxHeight/4, 3), maxGap: max(o.MaxHeight/3, 4)}
 	for y := 0; y < h; y += 2 {
 		s.row(y)
 		if s.found {
@@ -48,7 +73,7 @@ const (
 )
 
 type screener struct {
-	img               *image.Gray
+	rowAt             func(y int) []uint8 // grey row y, w pixels
 	w, h              int
 	o                 Options
 	maxStroke, maxGap int
@@ -84,7 +109,7 @@ func absDiff(a, b uint8) int {
 // row adds sampled row y: its strokes, grouped into segments, continue or
 // open bands; bands that ended are judged.
 func (s *screener) row(y int) {
-	pix := s.img.Pix[y*s.img.Stride : y*s.img.Stride+s.w]
+	pix := s.rowAt(y)
 	s.strokes = strokesInRow(pix, s.maxStroke, s.strokes[:0])
 	st := s.strokes
 	for i := 0; i < len(st); {
@@ -189,7 +214,7 @@ func (s *screener) flatRows(b *band, y, dy, reach int) bool {
 		if y < 0 || y >= s.h {
 			return true
 		}
-		row := s.img.Pix[y*s.img.Stride:]
+		row := s.rowAt(y)
 		steps := 0
 		for x := x0 + 1; x < x1; x++ {
 			if absDiff(row[x], row[x-1]) >= screenOff {
@@ -212,7 +237,7 @@ func (s *screener) flatCols(b *band, x, dx, reach int) bool {
 		}
 		steps := 0
 		for y := y0 + 1; y < y1; y++ {
-			if absDiff(s.img.Pix[y*s.img.Stride+x], s.img.Pix[(y-1)*s.img.Stride+x]) >= screenOff {
+			if absDiff(s.rowAt(y)[x], s.rowAt(y - 1)[x]) >= screenOff {
 				steps++
 			}
 		}

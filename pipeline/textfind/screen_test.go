@@ -68,7 +68,7 @@ func TestScreenCTSlice(t *testing.T) {
 	for seed := uint64(1); seed <= 4; seed++ {
 		for _, sz := range [][2]int{{512, 512}, {256, 256}} {
 			img := ctSlice(sz[0], sz[1], seed)
-			if Screen(img, Options{}) {
+			if screenBoth(t, img) {
 				t.Errorf("seed %d %dx%d: Screen true on a slice without text", seed, sz[0], sz[1])
 			}
 			for _, scale := range []int{1, 2, 3} {
@@ -83,7 +83,7 @@ func TestScreenCTSlice(t *testing.T) {
 							}
 							drawText(txt, nil, s, x, y, scale, false, 255)
 						}
-						if !Screen(txt, Options{}) {
+						if !screenBoth(t, txt) {
 							t.Errorf("Screen false on a slice with text")
 						}
 					})
@@ -126,7 +126,7 @@ func TestScreenCorpus(t *testing.T) {
 	n := 0
 	for _, name := range pngs(t, plain) {
 		n++
-		if Screen(loadGray(t, filepath.Join(plain, name)), Options{}) {
+		if screenBoth(t, loadGray(t, filepath.Join(plain, name))) {
 			t.Errorf("%s: Screen true on a slice without text", name)
 		}
 	}
@@ -136,7 +136,7 @@ func TestScreenCorpus(t *testing.T) {
 			continue
 		}
 		m++
-		if !Screen(loadGray(t, filepath.Join(text, name)), Options{}) {
+		if !screenBoth(t, loadGray(t, filepath.Join(text, name))) {
 			t.Errorf("%s: Screen false on a slice with text", name)
 		}
 	}
@@ -144,6 +144,33 @@ func TestScreenCorpus(t *testing.T) {
 		t.Fatalf("%d slices without text, %d with", n, m)
 	}
 	t.Logf("%d slices without text, %d with", n, m)
+}
+
+// screenBoth is Screen(img), checked to be what ScreenRows says of the
+// same pixels made row by row, each row made at most once.
+func screenBoth(t *testing.T, img *image.Gray) bool {
+	t.Helper()
+	w, h := img.Bounds().Dx(), img.Bounds().Dy()
+	filled := make([]int, h)
+	rows := ScreenRows(w, h, Options{}, func(y int, dst []uint8) {
+		filled[y]++
+		copy(dst, img.Pix[y*img.Stride:y*img.Stride+w])
+	})
+	made := 0
+	for y, n := range filled {
+		if n > 1 {
+			t.Errorf("ScreenRows made row %d %d times", y, n)
+		}
+		made += n
+	}
+	whole := Screen(img, Options{})
+	if rows != whole {
+		t.Errorf("ScreenRows says %v, Screen %v", rows, whole)
+	}
+	if !whole && made > h*3/4 {
+		t.Errorf("ScreenRows made %d of %d rows of an image without text", made, h)
+	}
+	return whole
 }
 
 func pngs(t *testing.T, dir string) []string {
