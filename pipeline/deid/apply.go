@@ -267,6 +267,10 @@ func (j *Job) clean(e *dicomraw.Element, d decision, path string, sc scope) {
 		j.cleanText(e, d.vr, sc)
 	case d.vr == "SQ":
 		// handled by apply
+	case isOverlayData(e.Tag) && sc.depth == 0 && j.eng.text != nil:
+		// Cleaning an overlay is reading it: examineOverlays keeps it
+		// only when it shows no text to mask.
+		c.Kept++
 	case isBinary(d.vr):
 		e.Op = dicomraw.OpRemove // opaque bytes cannot be cleaned
 		c.Removed++

@@ -42,6 +42,10 @@ type PixelReport struct {
 	Stats       *burnin.Stats `json:"stats,omitempty"`
 	DurationMS  float64       `json:"ms,omitempty"`
 	FramesTotal int           `json:"frames"`
+	// Overlays kept by the profile (Clean Graphics) that were read, and
+	// those removed because they showed text to mask.
+	OverlaysRead    int `json:"overlays_read,omitempty"`
+	OverlaysRemoved int `json:"overlays_removed,omitempty"`
 }
 
 // textClass reports whether an image is of a class that carries text in
@@ -387,6 +391,7 @@ type PixelAudit struct {
 	Examined bool             // the pixels were decoded and read
 	Why      string           // why not, when not
 	Findings []burnin.Finding // text still legible: kinds and places
+	Overlays int              // overlay groups read
 }
 
 // AuditPixels reads the pixels of a de-identified file for the
@@ -435,6 +440,9 @@ func AuditPixels(ctx context.Context, f *dicomraw.File, ids []burnin.Identifier,
 			return PixelAudit{}, err
 		}
 		a.Findings = append(a.Findings, fs...)
+	}
+	if err := auditOverlays(ctx, f, exam, &a); err != nil {
+		return PixelAudit{}, err
 	}
 	a.Examined = true
 	return a, nil

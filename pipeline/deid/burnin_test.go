@@ -13,6 +13,7 @@ import (
 	"github.com/dicomdeid/dicomdeid/pipeline/burnin"
 	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
 	"github.com/dicomdeid/dicomdeid/pipeline/ocr"
+	"github.com/dicomdeid/dicomdeid/pipeline/ps315"
 	"github.com/dicomdeid/dicomdeid/pipeline/rules"
 	"golang.org/x/image/font"
 	"golang.org/x/image/font/gofont/goregular"
@@ -268,3 +269,156 @@ func TestBurnedInTextOptOut(t *testing.T) {
 }
 
 var rulesPixelPolicyAcceptingUnmatched = rules.PixelPolicy{ScreenRisky: true, AcceptUnmatched: true}
+
+// overlayFile is a plain MR image (no text in its pixels) with overlays:
+// group 6000 shows the patient's name and ID, group 6002 a box outline
+// (an ROI), no text.
+func overlayFile(t *testing.T) (in []byte, ovText, ovBox string) {
+	t.Helper()
+	const w, h = 320, 240
+	sc := newScreen(w, h)
+	sc.img.Pix = make([]uint8, w*h) // an empty screen to draw the text on
+	sc.text(t, 18, 10, 30, "CASTELLANOS, WILHELMINA")
+	sc.text(t, 16, 10, 60, "ID 217404304")
+	bits := func(on func(x, y int) bool) string {
+		b := make([]byte, w*h/8)
+		for p := 0; p < w*h; p++ {
+			if on(p%w, p/w) {
+				b[p>>3] |= 1 << (p & 7)
+			}
+		}
+		return string(b)
+	}
+	ovText = bits(func(x, y int) bool { return sc.img.Pix[y*w+x] > 128 })
+	ovBox = bits(func(x, y int) bool {
+		return (x == 100 || x == 200) && y >= 80 && y <= 160 || (y == 80 || y == 160) && x >= 100 && x <= 200
+	})
+	u16 := func(v int) string { return string([]byte{byte(v), byte(v >> 8)}) }
+	overlay := func(g uint32, data string) []el {
+		return []el{s8(g<<16|0x0010, "US", u16(h)), s8(g<<16|0x0011, "US", u16(w)), s8(g<<16|0x0040, "CS", "G"),
+			s8(g<<16|0x0050, "SS", u16(1)+u16(1)), s8(g<<16|0x0100, "US", u16(1)), s8(g<<16|0x0102, "US", u16(0)),
+			s8(g<<16|0x3000, "OW", data)}
+	}
+	flat := strings.Repeat("\x28", w*h)
+	els := []el{
+		s8(0x00080016, "UI", "1.2.840.10008.5.1.4.1.1.4"), s8(0x00080018, "UI", "1.2.826.0.1.999.6.1.1"),
+		s8(0x00080020, "DA", "20240827"), s8(0x00080060, "CS", "MR"),
+		s8(0x00100010, "PN", "Castellanos^Wilhelmina"), s8(0x00100020, "LO", "217404304"),
+		s8(0x0020000D, "UI", "1.2.826.0.1.999.6"), s8(0x0020000E, "UI", "1.2.826.0.1.999.6.1"),
+		s8(0x00280002, "US", u16(1)), s8(0x00280004, "CS", "MONOCHROME2"), s8(0x00280010, "US", u16(h)),
+		s8(0x00280011, "US", u16(w)), s8(0x00280100, "US", u16(8)), s8(0x00280101, "US", u16(8)),
+		s8(0x00280102, "US", u16(7)), s8(0x00280103, "US", u16(0)),
+	}
+	els = append(els, overlay(0x6000, ovText)...)
+	els = append(els, overlay(0x6002, ovBox)...)
+	els = append(els, s8(0x7FE00010, "OB", flat))
+	return buildFile(t, false, els), ovText, ovBox
+}
+
+// Overlays kept by Clean Graphics are read: the one showing the name and
+// ID goes whole, the ROI outline is kept byte for byte; without OCR the
+// image is held back; without Clean Graphics both go, unread, as the
+// Basic Profile says.
+func TestBurnedInTextOverlays(t *testing.T) {
+	in, _, ovBox := overlayFile(t)
+	groups := func(t *testing.T, j *Job) map[uint16][]byte {
+		t.Helper()
+		var out bytes.Buffer
+		if _, err := j.WriteTo(&out); err != nil {
+			t.Fatal(err)
+		}
+		f, err := dicomraw.Parse(bytes.NewReader(out.Bytes()), int64(out.Len()), dicomraw.DefaultLimits())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[uint16][]byte{}
+		for _, e := range f.Elements {
+			if g := e.Tag.Group(); g >= 0x6000 && g <= 0x60FF {
+				if e.Tag.Element() == 0x3000 {
+					got[g] = out.Bytes()[e.ValueOffset : e.ValueOffset+e.ValueLength()]
+				} else if _, ok := got[g]; !ok {
+					got[g] = nil
+				}
+			}
+		}
+		return got
+	}
+	t.Run("clean graphics", func(t *testing.T) {
+		prof := builtinProfile(t, "research")
+		prof.Options[ps315.CleanGraphics] = true
+		e, err := New(Config{Profile: prof, Key: testKey(t, 3), OCR: realOCR(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		j, err := e.Plan(bytes.NewReader(in), int64(len(in)))
+		if err != nil {
+			t.Fatalf("plan: %v", err)
+		}
+		defer j.Close()
+		got := groups(t, j)
+		if _, ok := got[0x6000]; ok {
+			t.Error("the overlay showing the name and ID was kept")
+		}
+		if !bytes.Equal(got[0x6002], []byte(ovBox)) {
+			t.Error("the overlay without text was not kept byte for byte")
+		}
+		if px := j.Result().Pixels; px == nil || px.OverlaysRead != 2 || px.OverlaysRemoved != 1 {
+			t.Errorf("pixel report %+v: want 2 overlays read, 1 removed", px)
+		}
+		// deid verify's reading: the input's overlay shows the name, the
+		// output's none.
+		ids := j.textIdentifiers()
+		var out bytes.Buffer
+		if _, err := j.WriteTo(&out); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			name     string
+			data     []byte
+			findings bool
+		}{{"input", in, true}, {"output", out.Bytes(), false}} {
+			f, err := dicomraw.Parse(bytes.NewReader(c.data), int64(len(c.data)), dicomraw.DefaultLimits())
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := AuditPixels(context.Background(), f, ids, e.text, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			overlayFinding := false
+			for _, fd := range a.Findings {
+				overlayFinding = overlayFinding || strings.HasPrefix(fd.Kind, "overlay")
+			}
+			if !a.Examined || overlayFinding != c.findings {
+				t.Errorf("%s: audit %+v, want overlay findings %v", c.name, a, c.findings)
+			}
+		}
+	})
+	t.Run("clean graphics without OCR", func(t *testing.T) {
+		prof := builtinProfile(t, "research")
+		prof.Options[ps315.CleanGraphics] = true
+		e, err := New(Config{Profile: prof, Key: testKey(t, 3), OCRWhy: "a test without OCR"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = e.Plan(bytes.NewReader(in), int64(len(in)))
+		var rj *Rejection
+		if !errors.As(err, &rj) || rj.Kind != "pixels" || !strings.Contains(rj.Reason, "overlay") {
+			t.Fatalf("want held back for its overlays, got %v", err)
+		}
+	})
+	t.Run("basic", func(t *testing.T) {
+		e, err := New(Config{Profile: builtinProfile(t, "basic"), Key: testKey(t, 3), OCRWhy: "a test without OCR"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		j, err := e.Plan(bytes.NewReader(in), int64(len(in)))
+		if err != nil {
+			t.Fatalf("plan: %v", err)
+		}
+		defer j.Close()
+		if got := groups(t, j); len(got) != 0 {
+			t.Errorf("overlay groups %v kept by basic", got)
+		}
+	})
+}

@@ -53,8 +53,12 @@ func (j *Job) imageOf(sopClass string) image {
 }
 
 // topInt reads a top-level US (in the file's byte order) or IS value.
-func (j *Job) topInt(t uint32) int {
-	for _, e := range j.f.Elements {
+func (j *Job) topInt(t uint32) int { return topIntOf(j.f.Elements, t) }
+
+// topIntOf reads the US (in the file's byte order) or IS value of tag t
+// among els.
+func topIntOf(els []*dicomraw.Element, t uint32) int {
+	for _, e := range els {
 		if uint32(e.Tag) != t || !e.Loaded {
 			continue
 		}

@@ -135,6 +135,9 @@ func (j *Job) run() error {
 	if err := j.planPixels(sopClass); err != nil {
 		return err
 	}
+	if err := j.examineOverlays(); err != nil {
+		return err
+	}
 	j.retain()
 
 	r := j.res
