@@ -20,11 +20,13 @@
 package burnin
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"image"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -167,6 +169,7 @@ type Region struct {
 type lineText struct {
 	text string
 	conf float64
+	ink  image.Rectangle // where OCR read it, in the frame (line reads)
 }
 
 // Image starts the examination of one image. strict is for the classes
@@ -207,6 +210,7 @@ func (im *Image) Analyze(ctx context.Context, g *image.Gray, full bool) ([]image
 			for i := range out {
 				out[i] = extendInk(g, out[i])
 			}
+			out = bridge(out)
 		}
 		return out
 	}
@@ -242,9 +246,17 @@ func (im *Image) Analyze(ctx context.Context, g *image.Gray, full bool) ([]image
 			if err != nil {
 				return nil, err
 			}
-			if textLike(alt) {
+			switch {
+			case textLike(alt):
 				lt = alt
-			} else {
+			case partlyRead(lt) || partlyRead(alt):
+				// Digits read with little confidence are text read in
+				// part (an ID on a background that defeats both crops):
+				// masked as text that is not allowed.
+				if partlyRead(alt) && !partlyRead(lt) {
+					lt = alt
+				}
+			default:
 				im.Stats.Ignored++
 				ignored = true
 			}
@@ -252,7 +264,7 @@ func (im *Image) Analyze(ctx context.Context, g *image.Gray, full bool) ([]image
 		source = "line"
 		if !ignored {
 			if masked, why := im.decide(lt, box, im.strict); masked {
-				mask(box, why)
+				mask(lineMask(box, lt), why)
 			}
 		}
 		if !im.strict || im.c.mode == ModeAll {
@@ -277,7 +289,7 @@ func (im *Image) Analyze(ctx context.Context, g *image.Gray, full bool) ([]image
 	}
 	source = "frame"
 	var found []image.Rectangle
-	for _, view := range []func(*image.Gray) (*image.Gray, int){contrastPage, shadowPage} {
+	for _, view := range append([]func(*image.Gray) (*image.Gray, int){contrastPage, shadowPage}, inkPages(g, pageScale)...) {
 		page, scale := view(g)
 		im.Stats.Read++
 		read, err := im.c.reader.Read(ctx, page, ocr.PSMSparse)
@@ -297,6 +309,13 @@ func (im *Image) Analyze(ctx context.Context, g *image.Gray, full bool) ([]image
 			// Whole-frame readings include anatomy read as letters: only
 			// what reads as text counts here, whatever the image's class.
 			if masked, why := im.decide(lt, box, false); masked {
+				if why == "not allowed" && !wordRead(lt) {
+					// Speckle and anatomy read as a few letters: what
+					// identifies was matched above, and a word of
+					// fewer than four letters or digits names no one.
+					im.Stats.Ignored++
+					continue
+				}
 				mask(box, why)
 				if why != "not allowed" {
 					found = append(found, box)
@@ -317,6 +336,27 @@ func (im *Image) Analyze(ctx context.Context, g *image.Gray, full bool) ([]image
 		}
 	}
 	return finish(), nil
+}
+
+// fromCrop maps a box read in crop r of a frame, scaled by scale, back
+// to the frame.
+func fromCrop(b, r image.Rectangle, scale int) image.Rectangle {
+	return image.Rect(r.Min.X+b.Min.X/scale, r.Min.Y+b.Min.Y/scale,
+		r.Min.X+(b.Max.X+scale-1)/scale, r.Min.Y+(b.Max.Y+scale-1)/scale).Intersect(r)
+}
+
+// lineMask is what to mask of a candidate line: the candidate, but for
+// one taller than a line of text (the detector joined text to the image
+// beside it), where OCR read a line's height of text in it: there, and a
+// line height and a half either side of it along its row, within the
+// candidate.
+func lineMask(box image.Rectangle, lt lineText) image.Rectangle {
+	ink := lt.ink.Intersect(box)
+	if box.Dy() <= maxLineHeight || ink.Empty() || ink.Dy() > maxLineHeight {
+		return box
+	}
+	h := ink.Dy()
+	return image.Rect(ink.Min.X-3*h/2, ink.Min.Y-h/4, ink.Max.X+3*h/2, ink.Max.Y+h/4).Intersect(box)
 }
 
 // extendInk widens a masked rectangle over the ink that continues it on a
@@ -347,8 +387,25 @@ func extendInk(g *image.Gray, r image.Rectangle) image.Rectangle {
 	}
 	y0, y1 := r.Min.Y+h/5, r.Max.Y-h/5
 	var ink func(x int) bool
+	// Above and below a line of text on a flat background lies that
+	// background; where the rows beside the band are not flat, the band
+	// has run into an image, and nothing there is taken as its ink.
+	besideFlat := func(x int) bool {
+		for _, y := range [2]int{r.Min.Y - 1, r.Max.Y} {
+			if y < g.Rect.Min.Y || y >= g.Rect.Max.Y {
+				continue
+			}
+			if d := int(g.Pix[y*g.Stride+x]) - bg; d > 10 || d < -10 {
+				return false
+			}
+		}
+		return true
+	}
 	if ring > 0 && flat*10 >= ring*7 {
 		ink = func(x int) bool {
+			if !besideFlat(x) {
+				return false
+			}
 			for y := y0; y < y1; y++ {
 				if d := int(g.Pix[y*g.Stride+x]) - bg; d > 10 || d < -10 {
 					return true
@@ -497,6 +554,69 @@ func plausible(text string, box image.Rectangle) bool {
 
 // textLike: a reading that is text, not the shapes of anatomy: two
 // letters or digits read with some confidence.
+// wordRead reports a reading with a word of four letters or digits or
+// more, read with some confidence: text, in a whole-frame reading, as
+// opposed to texture read as letters.
+func wordRead(lt lineText) bool {
+	if lt.conf < 50 {
+		return false
+	}
+	for _, w := range strings.Fields(lt.text) {
+		n := 0
+		for _, r := range w {
+			if unicode.IsLetter(r) || unicode.IsDigit(r) {
+				n++
+			}
+		}
+		if n >= 4 {
+			return true
+		}
+	}
+	return false
+}
+
+// partlyRead reports a reading with a run of three digits or more, at
+// low confidence: anatomy read as letters rarely reads as digits in a
+// row, and every ID, date and accession number has them.
+func partlyRead(lt lineText) bool {
+	if lt.conf < 20 {
+		return false
+	}
+	run := 0
+	for _, r := range lt.text {
+		if r >= '0' && r <= '9' {
+			if run++; run >= 3 {
+				return true
+			}
+		} else {
+			run = 0
+		}
+	}
+	return false
+}
+
+// bridge joins masked rectangles of one row that a short gap separates
+// (at most twice their height): two parts of a line masked with its
+// middle left legible are one line. The joined rectangle spans both.
+func bridge(rs []image.Rectangle) []image.Rectangle {
+	n := len(rs)
+	for i := 0; i < n; i++ {
+		for k := i + 1; k < n; k++ {
+			a, b := rs[i], rs[k]
+			h := min(a.Dy(), b.Dy())
+			overlap := min(a.Max.Y, b.Max.Y) - max(a.Min.Y, b.Min.Y)
+			gap := max(a.Min.X, b.Min.X) - min(a.Max.X, b.Max.X)
+			if h <= 0 || 3*overlap < 2*h || gap <= 0 || gap > 2*h {
+				continue
+			}
+			// The bridge is as tall as the two rows share: it does not
+			// grow the taller one over its neighbour's height.
+			rs = append(rs, image.Rect(min(a.Max.X, b.Max.X), max(a.Min.Y, b.Min.Y), max(a.Min.X, b.Min.X), min(a.Max.Y, b.Max.Y)))
+		}
+	}
+	return rs
+}
+
 func textLike(lt lineText) bool {
 	n := 0
 	for _, r := range lt.text {
@@ -533,6 +653,7 @@ func (im *Image) readLine(ctx context.Context, g *image.Gray, box image.Rectangl
 	for _, l := range lines {
 		parts = append(parts, l.Text)
 		conf += l.Conf
+		lt.ink = lt.ink.Union(fromCrop(l.Box, r, scale))
 	}
 	lt.text = strings.Join(parts, " ")
 	if len(lines) > 0 {
@@ -557,7 +678,7 @@ func (im *Image) readContext(ctx context.Context, g *image.Gray, box image.Recta
 	r := image.Rect(box.Min.X-12*h, box.Min.Y-h/2-2, box.Max.X+12*h, box.Max.Y+h/2+2).Intersect(g.Rect)
 	scale := max(2, min(3, (32+h-1)/h))
 	var out []contextWord
-	for view := 0; view < 3; view++ {
+	for view := 0; view < 4; view++ {
 		key := cropKey(g, r, 100+10*view+scale)
 		ws, ok := im.context[key]
 		if !ok {
@@ -567,6 +688,8 @@ func (im *Image) readContext(ctx context.Context, g *image.Gray, box image.Recta
 				crop = prepareCrop(g, r, scale)
 			case 1:
 				crop = prepareShadows(g, r, scale)
+			case 2:
+				crop = scaleGray(highlights(g, r), scale)
 			default:
 				crop = scaleGray(normalizedContrast(subImage(g, r), max(4, h/2)), scale)
 			}
@@ -634,6 +757,7 @@ func (im *Image) readContrast(ctx context.Context, g *image.Gray, box image.Rect
 	for _, l := range lines {
 		parts = append(parts, l.Text)
 		lt.conf += l.Conf
+		lt.ink = lt.ink.Union(fromCrop(l.Box, r, scale))
 	}
 	lt.text = strings.Join(parts, " ")
 	if len(lines) > 0 {
@@ -651,6 +775,9 @@ type Finding struct {
 }
 
 func (f Finding) String() string {
+	if f.Box.Empty() {
+		return f.Kind // not a place: the whole of something (an overlay)
+	}
 	return fmt.Sprintf("%s-like text at (%d,%d)", f.Kind, f.Box.Min.X, f.Box.Min.Y)
 }
 
@@ -686,7 +813,7 @@ func (im *Image) Check(ctx context.Context, g *image.Gray, full bool) ([]Finding
 	if full {
 		// Two views the first reading did not use: the frame inverted and
 		// scaled, and its local contrast at another scale.
-		for _, view := range []func(*image.Gray) (*image.Gray, int){preparePage, contrastPageCheck, shadowPageCheck} {
+		for _, view := range append([]func(*image.Gray) (*image.Gray, int){preparePage, contrastPageCheck, shadowPageCheck}, inkPages(g, checkScale)...) {
 			page, scale := view(g)
 			lines, err := im.c.reader.Read(ctx, page, ocr.PSMSparse)
 			if err != nil {
@@ -939,13 +1066,186 @@ func shadowPage(g *image.Gray) (*image.Gray, int) {
 
 // shadowPageCheck is the same view at another scale, for the check.
 func shadowPageCheck(g *image.Gray) (*image.Gray, int) {
-	scale := 1
-	if g.Rect.Dx() <= 700 {
-		scale = 3
-	} else if g.Rect.Dx() <= 1400 {
-		scale = 2
-	}
+	scale := checkScale(g)
 	return scaleGray(shadows(g), scale), scale
+}
+
+// checkScale is the check's scale of a whole frame: another than
+// pageScale's for most widths, so that the check does not read what the
+// first reading read.
+func checkScale(g *image.Gray) int {
+	switch w := g.Rect.Dx(); {
+	case w <= 700:
+		return 3
+	case w <= 1400:
+		return 2
+	}
+	return 1
+}
+
+// inkPages are the whole-frame views of text drawn in one colour: for
+// each of the frame's ink levels (at most three), the pixels of that level
+// as black on white, whatever lies around them (a banner, a margin, an
+// image: a line that runs from one onto another is whole here, which no
+// threshold or local window makes it); the brightest levels when the
+// frame has no ink level. scale is the page's scale for a frame.
+func inkPages(g *image.Gray, scale func(*image.Gray) int) []func(*image.Gray) (*image.Gray, int) {
+	var out []func(*image.Gray) (*image.Gray, int)
+	for _, l := range inkLevels(g) {
+		out = append(out, func(g *image.Gray) (*image.Gray, int) {
+			s := scale(g)
+			return scaleGray(isoLevel(g, l), s), s
+		})
+	}
+	if len(out) == 0 {
+		out = append(out, func(g *image.Gray) (*image.Gray, int) {
+			s := scale(g)
+			return scaleGray(highlights(g, g.Rect), s), s
+		})
+	}
+	return out
+}
+
+// inkTolerance is how far from an ink level a pixel is still its ink
+// (lossless images keep the level exactly; the codecs' rounding and
+// lossy images' ringing move it a little).
+const inkTolerance = 2
+
+// inkLevels are the grey levels text is drawn in, at most three: devices
+// draw text in one colour, so its level stands out of the frame's
+// histogram as a spike (more pixels at it than the levels a few away
+// hold, by a short word's worth and by half) that an image's smooth
+// histogram does not have. The background (a level that holds a quarter
+// of the frame or more) is not ink; the largest spikes are taken.
+func inkLevels(g *image.Gray) []uint8 {
+	var hist [256]int
+	for y := g.Rect.Min.Y; y < g.Rect.Max.Y; y++ {
+		for _, v := range g.Pix[(y-g.Rect.Min.Y)*g.Stride : (y-g.Rect.Min.Y)*g.Stride+g.Rect.Dx()] {
+			hist[v]++
+		}
+	}
+	total := g.Rect.Dx() * g.Rect.Dy()
+	type cand struct {
+		level uint8
+		score int
+	}
+	var cs []cand
+	var near []int
+	for l := 0; l < 256; l++ {
+		if hist[l] < minInkPixels || hist[l]*4 >= total || l < minInkLevel {
+			continue // too few, the background, or black
+		}
+		// The levels around (not the next ones, which anti-aliased edges
+		// raise), those that hold any pixel: a stretched range leaves
+		// some levels empty.
+		near = near[:0]
+		for v := max(l-6, 0); v <= min(l+6, 255); v++ {
+			if abs(v-l) > 1 && hist[v] > 0 {
+				near = append(near, hist[v])
+			}
+		}
+		med := 0
+		if len(near) > 0 {
+			slices.Sort(near)
+			med = near[len(near)/2]
+		}
+		if excess := hist[l] - med; excess >= minInkPixels && 2*hist[l] >= 3*med {
+			cs = append(cs, cand{uint8(l), excess})
+		}
+	}
+	// Strokes, not speckle: a level at which an image's texture happens
+	// to pile up is scattered pixels; text's ink is strokes, most of its
+	// pixels next to two others of its level.
+	cs = slices.DeleteFunc(cs, func(c cand) bool { return !stroked(g, c.level) })
+	// White, the commonest colour of text, first when it is a spike; then
+	// the largest others.
+	var out []uint8
+	if len(cs) > 0 && cs[len(cs)-1].level >= 255-inkTolerance {
+		out = append(out, cs[len(cs)-1].level)
+	}
+	slices.SortFunc(cs, func(a, b cand) int { return cmp.Compare(b.score, a.score) })
+	for _, c := range cs {
+		if len(out) == 3 {
+			break
+		}
+		if slices.ContainsFunc(out, func(l uint8) bool { return abs(int(l)-int(c.level)) <= 2*inkTolerance }) {
+			continue
+		}
+		out = append(out, c.level)
+	}
+	return out
+}
+
+// stroked reports whether most pixels at level (within inkTolerance) have
+// two or more of their four neighbours at it too, and at least
+// minInkPixels do.
+func stroked(g *image.Gray, level uint8) bool {
+	at := func(v uint8) bool { return abs(int(v)-int(level)) <= inkTolerance }
+	w, h := g.Rect.Dx(), g.Rect.Dy()
+	ink, joined := 0, 0
+	for y := 1; y+1 < h; y++ {
+		row := g.Pix[y*g.Stride : y*g.Stride+w]
+		up, down := g.Pix[(y-1)*g.Stride:], g.Pix[(y+1)*g.Stride:]
+		for x := 1; x+1 < w; x++ {
+			if !at(row[x]) {
+				continue
+			}
+			ink++
+			n := 0
+			for _, v := range [4]uint8{row[x-1], row[x+1], up[x], down[x]} {
+				if at(v) {
+					n++
+				}
+			}
+			if n >= 2 {
+				joined++
+			}
+		}
+	}
+	return joined >= minInkPixels && 2*joined >= ink
+}
+
+// minInkLevel is the darkest level taken as ink: below it is the noise
+// of black margins (black text is read by the other views).
+const minInkLevel = 12
+
+// minInkPixels is the fewest pixels at an ink level: a short word of
+// 7-pixel type has a couple of hundred.
+const minInkPixels = 120
+
+// isoLevel is g with the pixels within inkTolerance of level as black
+// ink, the rest white.
+func isoLevel(g *image.Gray, level uint8) *image.Gray {
+	var lut [256]uint8
+	for v := range lut {
+		if abs(v-int(level)) > inkTolerance {
+			lut[v] = 255
+		}
+	}
+	return mapCrop(g, g.Rect, &lut)
+}
+
+// highlightDepth is how far below the brightest level of a region a
+// pixel is still taken as white text's ink (its anti-aliased edges are
+// left out, which only thins the strokes).
+const highlightDepth = 28
+
+// highlights cuts r out of g with the pixels within highlightDepth of its
+// brightest as black ink, the rest white.
+func highlights(g *image.Gray, r image.Rectangle) *image.Gray {
+	hi := uint8(0)
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for _, v := range g.Pix[y*g.Stride+r.Min.X : y*g.Stride+r.Max.X] {
+			hi = max(hi, v)
+		}
+	}
+	var lut [256]uint8
+	for v := range lut {
+		if v+highlightDepth < int(hi) || hi < 2*highlightDepth {
+			lut[v] = 255
+		}
+	}
+	return mapCrop(g, r, &lut)
 }
 
 func shadows(g *image.Gray) *image.Gray {

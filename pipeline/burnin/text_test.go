@@ -1,6 +1,10 @@
 package burnin
 
-import "testing"
+import (
+	"fmt"
+	"image"
+	"testing"
+)
 
 var testAllow = NewAllow([]string{"L", "R", "cm", "Hz", "TIS", "MI", "Gain", "Depth", "FR", "DR", "P", "Zoom", "LIVER", "ABD",
 	"2D", "THI", "RT", "KIDNEY", "LONG", "TRANS", "AP", "PA", "LAO", "CRA", "%"})
@@ -71,6 +75,40 @@ func TestApproxContains(t *testing.T) {
 	for _, c := range cases {
 		if got := approxContains([]byte(c.t), []byte(c.p), c.k); got != c.want {
 			t.Errorf("approxContains(%q, %q, %d) = %v", c.t, c.p, c.k, got)
+		}
+	}
+}
+
+// Two masks of one row with a short gap are bridged; masks of other rows,
+// or far apart, are not.
+func TestBridge(t *testing.T) {
+	r := image.Rect
+	cases := []struct {
+		name string
+		in   []image.Rectangle
+		add  []image.Rectangle
+	}{
+		{"one row, gap of a height", []image.Rectangle{r(10, 10, 50, 30), r(70, 12, 120, 30)}, []image.Rectangle{r(50, 12, 70, 30)}},
+		{"gap too wide", []image.Rectangle{r(10, 10, 50, 30), r(100, 10, 150, 30)}, nil},
+		{"rows apart", []image.Rectangle{r(10, 10, 50, 30), r(60, 40, 100, 60)}, nil},
+		{"overlapping", []image.Rectangle{r(10, 10, 50, 30), r(40, 10, 90, 30)}, nil},
+	}
+	for _, c := range cases {
+		got := bridge(append([]image.Rectangle(nil), c.in...))[len(c.in):]
+		if fmt.Sprint(got) != fmt.Sprint(c.add) {
+			t.Errorf("%s: bridged %v, want %v", c.name, got, c.add)
+		}
+	}
+}
+
+func TestPartlyRead(t *testing.T) {
+	for _, c := range []struct {
+		text string
+		conf float64
+		want bool
+	}{{"ESS 1133", 35, true}, {"meee t133", 25, true}, {"Pie) fy", 35, false}, {"12", 60, false}, {"4411", 10, false}} {
+		if got := partlyRead(lineText{text: c.text, conf: c.conf}); got != c.want {
+			t.Errorf("partlyRead(%q, %v) = %v", c.text, c.conf, got)
 		}
 	}
 }

@@ -103,20 +103,50 @@ type Mask struct {
 // Empty reports whether the mask blanks nothing.
 func (m Mask) Empty() bool { return len(m.Zero) == 0 && len(m.Paint) == 0 }
 
-// Apply blanks the mask in one native frame, in place. Every painted
-// rectangle's colour is taken from the frame as it was, before any
-// rectangle was filled, so that the result does not depend on their
-// order.
+// Apply blanks the mask in one native frame, in place. Painted
+// rectangles that overlap or touch are painted as one patch, one colour:
+// the median of the pixels around their union, taken from the frame as
+// it was before any rectangle was filled (so that the result does not
+// depend on their order). Two colours meeting inside a patch would draw
+// the outline of whatever straddles their edge.
 func (g Geometry) Apply(frame []byte, m Mask) {
 	paint := g.clip(m.Paint)
-	fills := make([][]uint64, len(paint))
+	group := make([]int, len(paint)) // union-find over touching rectangles
+	for i := range group {
+		group[i] = i
+	}
+	var root func(i int) int
+	root = func(i int) int {
+		for group[i] != i {
+			group[i] = group[group[i]]
+			i = group[i]
+		}
+		return i
+	}
+	for i := range paint {
+		for k := i + 1; k < len(paint); k++ {
+			if touch(paint[i], paint[k]) {
+				group[root(i)] = root(k)
+			}
+		}
+	}
+	members := map[int][]Rect{}
 	for i, r := range paint {
-		fills[i] = g.ringMedian(frame, r)
+		members[root(i)] = append(members[root(i)], r)
+	}
+	fills := map[int][]uint64{}
+	for k, rs := range members {
+		fills[k] = g.ringMedian(frame, rs)
 	}
 	for i, r := range paint {
-		g.fill(frame, r, fills[i])
+		g.fill(frame, r, fills[root(i)])
 	}
 	g.MaskFrame(frame, m.Zero)
+}
+
+// touch reports whether two rectangles overlap or share an edge.
+func touch(a, b Rect) bool {
+	return a.X <= b.X+b.W && b.X <= a.X+a.W && a.Y <= b.Y+b.H && b.Y <= a.Y+a.H
 }
 
 // offset is where sample s of pixel (x, y) starts in a frame.
@@ -146,22 +176,41 @@ func (g Geometry) setSample(frame []byte, x, y, s int, v uint64) {
 }
 
 // ringMedian is, per sample, the median of the pixels on the one-pixel
-// ring just outside r (clipped to the frame; r's own edge when r fills
-// the frame).
-func (g Geometry) ringMedian(frame []byte, r Rect) []uint64 {
-	x0, y0, x1, y1 := r.X-1, r.Y-1, r.X+r.W, r.Y+r.H
+// rings just outside the rectangles rs (one patch) that no rectangle of
+// rs covers, clipped to the frame; the first rectangle's own ring when
+// the patch covers every such pixel (it fills the frame).
+func (g Geometry) ringMedian(frame []byte, rs []Rect) []uint64 {
 	var pts [][2]int
-	add := func(x, y int) {
-		x, y = max(0, min(x, g.Columns-1)), max(0, min(y, g.Rows-1))
-		pts = append(pts, [2]int{x, y})
+	covered := func(x, y int) bool {
+		for _, r := range rs {
+			if x >= r.X && x < r.X+r.W && y >= r.Y && y < r.Y+r.H {
+				return true
+			}
+		}
+		return false
 	}
-	for x := x0; x <= x1; x++ {
-		add(x, y0)
-		add(x, y1)
+	ring := func(r Rect, all bool) {
+		x0, y0, x1, y1 := r.X-1, r.Y-1, r.X+r.W, r.Y+r.H
+		add := func(x, y int) {
+			x, y = max(0, min(x, g.Columns-1)), max(0, min(y, g.Rows-1))
+			if all || !covered(x, y) {
+				pts = append(pts, [2]int{x, y})
+			}
+		}
+		for x := x0; x <= x1; x++ {
+			add(x, y0)
+			add(x, y1)
+		}
+		for y := y0 + 1; y < y1; y++ {
+			add(x0, y)
+			add(x1, y)
+		}
 	}
-	for y := y0 + 1; y < y1; y++ {
-		add(x0, y)
-		add(x1, y)
+	for _, r := range rs {
+		ring(r, len(rs) == 1)
+	}
+	if len(pts) == 0 {
+		ring(rs[0], true)
 	}
 	out := make([]uint64, g.SamplesPerPixel)
 	vals := make([]uint64, len(pts))

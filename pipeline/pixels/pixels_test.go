@@ -246,3 +246,36 @@ func TestPaint(t *testing.T) {
 		}
 	}
 }
+
+// Rectangles that overlap or touch are one patch of one colour, the
+// median around their union: a line straddling two masks whose own rings
+// differ (one over a dark margin, one over a bright image) is not drawn
+// by the edge between two fills. Apart, each keeps its own.
+func TestPaintPatch(t *testing.T) {
+	g := Geometry{Rows: 20, Columns: 40, Frames: 1, SamplesPerPixel: 1, BitsAllocated: 8}
+	frame := make([]byte, g.FrameBytes())
+	for y := 0; y < g.Rows; y++ {
+		for x := 0; x < g.Columns; x++ {
+			frame[y*g.Columns+x] = 10 // dark margin
+			if x >= 14 {
+				frame[y*g.Columns+x] = 200 // bright image
+			}
+		}
+	}
+	a, b, far := Rect{X: 2, Y: 5, W: 12, H: 6}, Rect{X: 12, Y: 6, W: 14, H: 6}, Rect{X: 30, Y: 2, W: 4, H: 3}
+	g.Apply(frame, Mask{Paint: []Rect{a, b, far}})
+	levels := map[byte]bool{}
+	for _, r := range []Rect{a, b} {
+		for y := r.Y; y < r.Y+r.H; y++ {
+			for x := r.X; x < r.X+r.W; x++ {
+				levels[frame[y*g.Columns+x]] = true
+			}
+		}
+	}
+	if len(levels) != 1 {
+		t.Errorf("two touching rectangles painted with %d levels: %v", len(levels), levels)
+	}
+	if v := frame[3*g.Columns+31]; v != 200 {
+		t.Errorf("a rectangle apart painted %d, want its own ring's 200", v)
+	}
+}
