@@ -249,10 +249,11 @@ func (im *Image) Analyze(ctx context.Context, g *image.Gray, full bool) ([]image
 			switch {
 			case textLike(alt):
 				lt = alt
-			case partlyRead(lt) || partlyRead(alt):
-				// Digits read with little confidence are text read in
-				// part (an ID on a background that defeats both crops):
-				// masked as text that is not allowed.
+			case (partlyRead(lt) || partlyRead(alt)) && box.Dy() <= maxLineHeight:
+				// Digits read with little confidence in a line's height
+				// are text read in part (an ID on a background that
+				// defeats both crops): masked as text that is not
+				// allowed. A taller candidate is an image's edge.
 				if partlyRead(alt) && !partlyRead(lt) {
 					lt = alt
 				}
@@ -338,6 +339,22 @@ func (im *Image) Analyze(ctx context.Context, g *image.Gray, full bool) ([]image
 	return finish(), nil
 }
 
+// inkOf is where OCR read line l in crop r (scaled by scale) of a frame:
+// the union of its words' boxes, tighter than the line's (which a
+// single-line reading stretches over the whole crop).
+func inkOf(l ocr.Line, r image.Rectangle, scale int) image.Rectangle {
+	var b image.Rectangle
+	for _, w := range l.Words {
+		if textLike(lineText{text: w.Text, conf: 100}) {
+			b = b.Union(w.Box)
+		}
+	}
+	if b.Empty() {
+		b = l.Box
+	}
+	return fromCrop(b, r, scale)
+}
+
 // fromCrop maps a box read in crop r of a frame, scaled by scale, back
 // to the frame.
 func fromCrop(b, r image.Rectangle, scale int) image.Rectangle {
@@ -402,12 +419,21 @@ func extendInk(g *image.Gray, r image.Rectangle) image.Rectangle {
 		return true
 	}
 	if ring > 0 && flat*10 >= ring*7 {
+		// Ink is as far from the background as half the masked text's
+		// own: the noise of a dark image next to white text is not ink.
+		deep := 0
+		for y := y0; y < y1; y++ {
+			for x := r.Min.X; x < r.Max.X; x++ {
+				deep = max(deep, abs(int(g.Pix[y*g.Stride+x])-bg))
+			}
+		}
+		thr := max(10, deep/2)
 		ink = func(x int) bool {
 			if !besideFlat(x) {
 				return false
 			}
 			for y := y0; y < y1; y++ {
-				if d := int(g.Pix[y*g.Stride+x]) - bg; d > 10 || d < -10 {
+				if d := int(g.Pix[y*g.Stride+x]) - bg; d > thr || d < -thr {
 					return true
 				}
 			}
@@ -653,7 +679,7 @@ func (im *Image) readLine(ctx context.Context, g *image.Gray, box image.Rectangl
 	for _, l := range lines {
 		parts = append(parts, l.Text)
 		conf += l.Conf
-		lt.ink = lt.ink.Union(fromCrop(l.Box, r, scale))
+		lt.ink = lt.ink.Union(inkOf(l, r, scale))
 	}
 	lt.text = strings.Join(parts, " ")
 	if len(lines) > 0 {
@@ -699,9 +725,7 @@ func (im *Image) readContext(ctx context.Context, g *image.Gray, box image.Recta
 				return nil, fmt.Errorf("burnin: read around a text line: %w", err)
 			}
 			for _, l := range lines {
-				b := image.Rect(r.Min.X+l.Box.Min.X/scale, r.Min.Y+l.Box.Min.Y/scale,
-					r.Min.X+(l.Box.Max.X+scale-1)/scale, r.Min.Y+(l.Box.Max.Y+scale-1)/scale).Intersect(g.Rect)
-				ws = append(ws, contextWord{lineText{text: l.Text, conf: l.Conf}, b})
+				ws = append(ws, contextWord{lineText{text: l.Text, conf: l.Conf}, inkOf(l, r, scale)})
 			}
 			im.context[key] = ws
 		}
@@ -757,7 +781,7 @@ func (im *Image) readContrast(ctx context.Context, g *image.Gray, box image.Rect
 	for _, l := range lines {
 		parts = append(parts, l.Text)
 		lt.conf += l.Conf
-		lt.ink = lt.ink.Union(fromCrop(l.Box, r, scale))
+		lt.ink = lt.ink.Union(inkOf(l, r, scale))
 	}
 	lt.text = strings.Join(parts, " ")
 	if len(lines) > 0 {
