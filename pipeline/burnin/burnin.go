@@ -113,7 +113,8 @@ func (c *Cleaner) Screen(g *image.Gray) bool { return textfind.Screen(g, c.find)
 // all of it when it has one 16-bit grey sample a pixel (CT, MR): the
 // range is found in one pass and only the rows the screen looks at are
 // mapped to grey. The answer is Screen(Luminance(frame)).
-func (c *Cleaner) ScreenFrame(frame []byte, im codec.Image, pal *Palette) (bool, error) {
+// rs keeps the screen's buffers from one frame to the next (nil: none).
+func (c *Cleaner) ScreenFrame(frame []byte, im codec.Image, pal *Palette, rs *textfind.RowScreen) (bool, error) {
 	if !gray16Frame(im) || len(frame) < im.FrameBytes() || im.Rows <= 0 || im.Columns <= 0 {
 		g, err := Luminance(frame, im, pal)
 		if err != nil {
@@ -123,7 +124,10 @@ func (c *Cleaner) ScreenFrame(frame []byte, im codec.Image, pal *Palette) (bool,
 	}
 	t := newGray16(frame, im, im.Photometric == "MONOCHROME1")
 	w := im.Columns
-	return textfind.ScreenRows(w, im.Rows, c.find, func(y int, dst []uint8) { t.row(frame, y, w, dst) }), nil
+	if rs == nil {
+		rs = &textfind.RowScreen{}
+	}
+	return rs.Screen(w, im.Rows, c.find, func(y int, dst []uint8) { t.row(frame, y, w, dst) }), nil
 }
 
 // Image is the examination of one image (all its frames): the file's

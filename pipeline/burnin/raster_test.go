@@ -88,7 +88,7 @@ func BenchmarkScreenCTSlice(b *testing.B) {
 	})
 	b.Run("screenframe", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			if text, err := c.ScreenFrame(frame, im, nil); err != nil || text {
+			if text, err := c.ScreenFrame(frame, im, nil, nil); err != nil || text {
 				b.Fatal("a text-free slice failed the screen", err)
 			}
 		}
@@ -130,7 +130,7 @@ func TestScreenFrame(t *testing.T) {
 					binary.LittleEndian.PutUint16(frame[2*(y*256+x):], e.enc(v))
 				}
 			}
-			got, err := c.ScreenFrame(frame, im, nil)
+			got, err := c.ScreenFrame(frame, im, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

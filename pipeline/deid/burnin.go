@@ -14,6 +14,7 @@ import (
 	"github.com/dicomdeid/dicomdeid/pipeline/codec"
 	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
 	"github.com/dicomdeid/dicomdeid/pipeline/pixels"
+	"github.com/dicomdeid/dicomdeid/pipeline/textfind"
 	"github.com/dicomdeid/dicomdeid/pipeline/verify"
 )
 
@@ -125,6 +126,7 @@ func (j *Job) examineText(im image, rules []pixels.Rect) ([]pixels.Rect, error) 
 	// the masked copy are made for the first frame that must be read:
 	// most CT and MR slices pass the screen and never need them.
 	var exam *burnin.Image
+	var screen textfind.RowScreen // its buffers serve every frame
 	frame := make([]byte, out.FrameBytes())
 	var masked []byte
 	var found []stdimage.Rectangle
@@ -134,7 +136,7 @@ func (j *Job) examineText(im image, rules []pixels.Rect) ([]pixels.Rect, error) 
 			return nil, reject("pixels", "pixels to examine for burned-in text could not be decoded (%v): held back", err)
 		}
 		if !strict {
-			text, err := j.eng.text.ScreenFrame(frame, out, pal)
+			text, err := j.eng.text.ScreenFrame(frame, out, pal, &screen)
 			if err != nil {
 				return nil, reject("pixels", "pixels to examine for burned-in text: %v: held back", err)
 			}

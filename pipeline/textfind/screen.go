@@ -27,11 +27,31 @@ func Screen(img *image.Gray, o Options) bool {
 // neighbours, so that a slice's grey image is mostly never made: the
 // cost of every CT and MR slice. Each row is filled at most once.
 func ScreenRows(w, h int, o Options, fill func(y int, dst []uint8)) bool {
+	var rs RowScreen
+	return rs.Screen(w, h, o, fill)
+}
+
+// RowScreen is ScreenRows with its buffers kept from one image to the
+// next (the frames of a multi-frame CT: thousands of them). It is not
+// safe for concurrent use.
+type RowScreen struct {
+	buf  []uint8
+	done []bool
+}
+
+// Screen is ScreenRows, with s's buffers.
+func (s *RowScreen) Screen(w, h int, o Options, fill func(y int, dst []uint8)) bool {
 	if w <= 0 || h <= 0 {
 		return false
 	}
-	buf := make([]uint8, w*h)
-	done := make([]bool, h)
+	if cap(s.buf) < w*h {
+		s.buf = make([]uint8, w*h)
+	}
+	if cap(s.done) < h {
+		s.done = make([]bool, h)
+	}
+	buf, done := s.buf[:w*h], s.done[:h]
+	clear(done)
 	return screen(w, h, o, func(y int) []uint8 {
 		r := buf[y*w : (y+1)*w]
 		if !done[y] {
