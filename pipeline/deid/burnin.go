@@ -34,6 +34,9 @@ type PixelReport struct {
 	Examined bool   `json:"examined"`
 	Why      string `json:"why,omitempty"`
 	Mode     string `json:"mode,omitempty"`
+	// Modality is the image's (0008,0060) when it is a plain code, for
+	// the run's figures per modality ("" otherwise).
+	Modality string `json:"modality,omitempty"`
 	// Read: OCR read the image (it is of a class that carries text, or a
 	// frame failed the stroke test).
 	Read        bool          `json:"read"`
@@ -47,6 +50,21 @@ type PixelReport struct {
 	// those removed because they showed text to mask.
 	OverlaysRead    int `json:"overlays_read,omitempty"`
 	OverlaysRemoved int `json:"overlays_removed,omitempty"`
+}
+
+// modalityCode is m when it is a code of the Modality's form (up to 16
+// capitals, digits and underscores), "" otherwise: a header's value
+// becomes a key of the run's report only when it cannot carry text.
+func modalityCode(m string) string {
+	if len(m) == 0 || len(m) > 16 {
+		return ""
+	}
+	for _, r := range m {
+		if !(r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_') {
+			return ""
+		}
+	}
+	return m
 }
 
 // textClass reports whether an image is of a class that carries text in

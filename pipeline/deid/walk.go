@@ -138,6 +138,9 @@ func (j *Job) run() error {
 	if err := j.examineOverlays(); err != nil {
 		return err
 	}
+	if j.res.Pixels != nil {
+		j.res.Pixels.Modality = modalityCode(strings.ToUpper(j.topString(0x00080060)))
+	}
 	j.retain()
 
 	r := j.res

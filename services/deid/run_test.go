@@ -236,6 +236,44 @@ func TestRunOutputs(t *testing.T) {
 			if !reflect.DeepEqual(reported, outputs) {
 				t.Errorf("outputs in the report %v differ from the output tree %v", reported, outputs)
 			}
+			// The burned-in text figures per modality add up to the
+			// files': images, examined, read and frames.
+			want := map[string]ModalityPixels{}
+			for _, f := range rep.Files {
+				if f.Pixels == nil || f.Status != "written" {
+					continue
+				}
+				mod := f.Pixels.Modality
+				if mod == "" {
+					mod = "other"
+				}
+				m := want[mod]
+				m.Images++
+				if f.Pixels.Examined {
+					m.Examined++
+					m.Frames += f.Pixels.FramesTotal
+					if f.Pixels.Read {
+						m.Read++
+					}
+				}
+				want[mod] = m
+			}
+			bt := rep.BurnedInText
+			if len(want) == 0 || len(bt.ByModality) != len(want) {
+				t.Errorf("burned_in_text by modality %v, want %d modalities", bt.ByModality, len(want))
+			}
+			examined := 0
+			for mod, w := range want {
+				got := bt.ByModality[mod]
+				if got == nil || got.Images != w.Images || got.Examined != w.Examined || got.Read != w.Read || got.Frames != w.Frames ||
+					(got.Frames > 0 && got.MS <= 0) {
+					t.Errorf("burned_in_text by modality %s: %+v, want %+v", mod, got, w)
+				}
+				examined += w.Examined
+			}
+			if examined != bt.Examined {
+				t.Errorf("examined per modality %d, in all %d", examined, bt.Examined)
+			}
 		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/dicomdeid/dicomdeid/services/deid/internal/safefile"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -86,6 +87,61 @@ type PixelTotals struct {
 	Read        int `json:"read"`
 	Masked      int `json:"masked"`
 	NotExamined int `json:"not_examined"`
+	// ByModality is the same per Modality (images of a Modality that is
+	// not a plain code count under "other"), with the time spent.
+	ByModality map[string]*ModalityPixels `json:"by_modality,omitempty"`
+}
+
+// ModalityPixels is the pixel examination of one modality's images in a
+// run: how many, how many examined and read, and the milliseconds spent
+// per examined frame.
+type ModalityPixels struct {
+	Images     int     `json:"images"`
+	Examined   int     `json:"examined"`
+	Read       int     `json:"read"`
+	Frames     int     `json:"frames_examined"`
+	MS         float64 `json:"ms"`
+	MSPerFrame float64 `json:"ms_per_frame"`
+}
+
+// add counts one image's pixel report.
+func (t *PixelTotals) add(px *deid.PixelReport) {
+	switch {
+	case !px.Examined:
+		t.NotExamined++
+	case px.Masked:
+		t.Masked++
+		fallthrough
+	default:
+		t.Examined++
+		if px.Read {
+			t.Read++
+		}
+	}
+	mod := px.Modality
+	if mod == "" {
+		mod = "other"
+	}
+	if t.ByModality == nil {
+		t.ByModality = map[string]*ModalityPixels{}
+	}
+	m := t.ByModality[mod]
+	if m == nil {
+		m = &ModalityPixels{}
+		t.ByModality[mod] = m
+	}
+	m.Images++
+	if px.Examined {
+		m.Examined++
+		m.Frames += px.FramesTotal
+		m.MS += px.DurationMS
+		if px.Read {
+			m.Read++
+		}
+		if m.Frames > 0 {
+			m.MSPerFrame = math.Round(1000*m.MS/float64(m.Frames)) / 1000
+		}
+	}
 }
 
 // FileOutcome is what happened to one input file.
@@ -575,18 +631,7 @@ func runBatch(eng *deid.Engine, c runConfig, stderr io.Writer) (*Report, error) 
 			rep.Totals.Add(f.Counts)
 		}
 		if px := f.Pixels; px != nil && (f.Status == "written" || f.Status == "planned") {
-			switch {
-			case !px.Examined:
-				rep.BurnedInText.NotExamined++
-			case px.Masked:
-				rep.BurnedInText.Masked++
-				fallthrough
-			default:
-				rep.BurnedInText.Examined++
-				if px.Read {
-					rep.BurnedInText.Read++
-				}
-			}
+			rep.BurnedInText.add(px)
 		}
 	}
 	rep.BurnedInText.Mode = eng.Profile().Text.EffectiveMode()
