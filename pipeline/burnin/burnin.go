@@ -174,6 +174,8 @@ type lineText struct {
 	text string
 	conf float64
 	ink  image.Rectangle // where OCR read it, in the frame (line reads)
+	// words are the boxes of its words that read as text, in the frame.
+	words []image.Rectangle
 }
 
 // Image starts the examination of one image. strict is for the classes
@@ -301,7 +303,7 @@ func (im *Image) Analyze(ctx context.Context, g *image.Gray, full bool) ([]image
 		if err != nil {
 			return nil, fmt.Errorf("burnin: read a frame: %w", err)
 		}
-		for _, l := range read {
+		for _, l := range splitLines(read) {
 			box := image.Rect(l.Box.Min.X/scale, l.Box.Min.Y/scale, (l.Box.Max.X+scale-1)/scale, (l.Box.Max.Y+scale-1)/scale).Intersect(g.Rect)
 			if box.Empty() || covered(box, out) {
 				continue
@@ -343,6 +345,51 @@ func (im *Image) Analyze(ctx context.Context, g *image.Gray, full bool) ([]image
 	return finish(), nil
 }
 
+// splitLines splits OCR's lines where their words are far apart (a gap of
+// more than two and a half word heights): page segmentation joins the
+// texts of one row of a screen (a date at the left, an institution at the
+// right) into one line, whose box spans the image between them. Each
+// part is read, decided and masked on its own.
+func splitLines(ls []ocr.Line) []ocr.Line {
+	var out []ocr.Line
+	for _, l := range ls {
+		if len(l.Words) < 2 {
+			out = append(out, l)
+			continue
+		}
+		hs := make([]int, len(l.Words))
+		for i, w := range l.Words {
+			hs[i] = w.Box.Dy()
+		}
+		slices.Sort(hs)
+		gap := 5 * max(hs[len(hs)/2], 1) / 2
+		start := 0
+		for i := 1; i <= len(l.Words); i++ {
+			if i < len(l.Words) && l.Words[i].Box.Min.X-l.Words[i-1].Box.Max.X <= gap {
+				continue
+			}
+			out = append(out, lineOf(l.Words[start:i]))
+			start = i
+		}
+	}
+	return out
+}
+
+// lineOf is a line made of words: their text joined, their boxes' union,
+// their mean confidence.
+func lineOf(ws []ocr.Word) ocr.Line {
+	l := ocr.Line{Words: ws}
+	var parts []string
+	for _, w := range ws {
+		parts = append(parts, w.Text)
+		l.Box = l.Box.Union(w.Box)
+		l.Conf += w.Conf
+	}
+	l.Text = strings.Join(parts, " ")
+	l.Conf /= float64(len(ws))
+	return l
+}
+
 // inkOf is where OCR read line l in crop r (scaled by scale) of a frame:
 // the union of its words' boxes, tighter than the line's (which a
 // single-line reading stretches over the whole crop).
@@ -359,6 +406,18 @@ func inkOf(l ocr.Line, r image.Rectangle, scale int) image.Rectangle {
 	return fromCrop(b, r, scale)
 }
 
+// wordBoxes are the boxes of line l's words that read as text, in the
+// frame (l was read in crop r scaled by scale).
+func wordBoxes(l ocr.Line, r image.Rectangle, scale int) []image.Rectangle {
+	var out []image.Rectangle
+	for _, w := range l.Words {
+		if textLike(lineText{text: w.Text, conf: 100}) {
+			out = append(out, fromCrop(w.Box, r, scale))
+		}
+	}
+	return out
+}
+
 // fromCrop maps a box read in crop r of a frame, scaled by scale, back
 // to the frame.
 func fromCrop(b, r image.Rectangle, scale int) image.Rectangle {
@@ -368,16 +427,32 @@ func fromCrop(b, r image.Rectangle, scale int) image.Rectangle {
 
 // lineMask is what to mask of a candidate line: the candidate, but for
 // one taller than a line of text (the detector joined text to the image
-// beside it), where OCR read a line's height of text in it: there, and a
-// line height and a half either side of it along its row, within the
+// beside it), where OCR read a line's height of text in it: there, and
+// two line heights either side of it along its row, within the
 // candidate.
 func lineMask(box image.Rectangle, lt lineText) image.Rectangle {
 	ink := lt.ink.Intersect(box)
-	if box.Dy() <= maxLineHeight || ink.Empty() || ink.Dy() > maxLineHeight {
+	if box.Dy() <= maxLineHeight || ink.Empty() {
 		return box
 	}
+	if ink.Dy() > maxLineHeight {
+		// A word read over the image beside the text stretches the ink:
+		// the row is the band of the lowest word read as text (half its
+		// height above and below), along all of the ink.
+		var ref image.Rectangle
+		for _, w := range lt.words {
+			if w = w.Intersect(box); w.Dy() >= 5 && (ref.Empty() || w.Dy() < ref.Dy()) {
+				ref = w
+			}
+		}
+		if ref.Empty() || ref.Dy() > maxLineHeight {
+			return box
+		}
+		h := ref.Dy()
+		return image.Rect(ink.Min.X-2*h, ref.Min.Y-h/2, ink.Max.X+2*h, ref.Max.Y+h/2).Intersect(box)
+	}
 	h := ink.Dy()
-	return image.Rect(ink.Min.X-3*h/2, ink.Min.Y-h/4, ink.Max.X+3*h/2, ink.Max.Y+h/4).Intersect(box)
+	return image.Rect(ink.Min.X-2*h, ink.Min.Y-h/4, ink.Max.X+2*h, ink.Max.Y+h/4).Intersect(box)
 }
 
 // extendInk widens a masked rectangle over the ink that continues it on a
@@ -480,24 +555,25 @@ func abs(x int) int {
 // is the detector's to find; anatomy read as words is not masked.
 func (im *Image) extendRow(words []contextWord, seed image.Rectangle, out *[]image.Rectangle, mask func(image.Rectangle, string)) {
 	row := seed
+	done := make([]bool, len(words)) // masked: a word is masked once (its mask may be trimmed, not covering it)
 	for changed := true; changed; {
 		changed = false
-		for _, w := range words {
-			if covered(w.box, *out) {
+		for i, w := range words {
+			if done[i] || covered(w.box, *out) {
 				continue
 			}
 			if why := im.identifying(w.lineText); why != "" {
-				mask(w.box, why)
-				changed = true
+				mask(lineMask(w.box, w.lineText), why)
+				done[i], changed = true, true
 				continue
 			}
 			if row.Empty() || !sameRow(row, w.box) {
 				continue
 			}
 			if textLike(w.lineText) && w.box.Dy() >= row.Dy()/2 && w.box.Dy() <= row.Dy()*2 {
-				mask(w.box, "line continued")
+				mask(lineMask(w.box, w.lineText), "line continued")
 				row = row.Union(w.box)
-				changed = true
+				done[i], changed = true, true
 			}
 		}
 	}
@@ -684,6 +760,7 @@ func (im *Image) readLine(ctx context.Context, g *image.Gray, box image.Rectangl
 		parts = append(parts, l.Text)
 		conf += l.Conf
 		lt.ink = lt.ink.Union(inkOf(l, r, scale))
+		lt.words = append(lt.words, wordBoxes(l, r, scale)...)
 	}
 	lt.text = strings.Join(parts, " ")
 	if len(lines) > 0 {
@@ -728,8 +805,9 @@ func (im *Image) readContext(ctx context.Context, g *image.Gray, box image.Recta
 			if err != nil {
 				return nil, fmt.Errorf("burnin: read around a text line: %w", err)
 			}
-			for _, l := range lines {
-				ws = append(ws, contextWord{lineText{text: l.Text, conf: l.Conf}, inkOf(l, r, scale)})
+			for _, l := range splitLines(lines) {
+				ink := inkOf(l, r, scale)
+				ws = append(ws, contextWord{lineText{text: l.Text, conf: l.Conf, ink: ink, words: wordBoxes(l, r, scale)}, ink})
 			}
 			im.context[key] = ws
 		}
@@ -786,6 +864,7 @@ func (im *Image) readContrast(ctx context.Context, g *image.Gray, box image.Rect
 		parts = append(parts, l.Text)
 		lt.conf += l.Conf
 		lt.ink = lt.ink.Union(inkOf(l, r, scale))
+		lt.words = append(lt.words, wordBoxes(l, r, scale)...)
 	}
 	lt.text = strings.Join(parts, " ")
 	if len(lines) > 0 {
@@ -847,7 +926,9 @@ func (im *Image) Check(ctx context.Context, g *image.Gray, full bool) ([]Finding
 			if err != nil {
 				return nil, fmt.Errorf("burnin: read a frame: %w", err)
 			}
-			for _, l := range lines {
+			// Each line whole and in its parts: a part is judged on its
+			// own words, the whole in case a value spans a wide gap.
+			for _, l := range append(lines, splitLines(lines)...) {
 				b := image.Rect(l.Box.Min.X/scale, l.Box.Min.Y/scale, (l.Box.Max.X+scale-1)/scale, (l.Box.Max.Y+scale-1)/scale)
 				judge(l.Text, l.Conf, b)
 			}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"image"
 	"testing"
+
+	"github.com/dicomdeid/dicomdeid/pipeline/ocr"
 )
 
 var testAllow = NewAllow([]string{"L", "R", "cm", "Hz", "TIS", "MI", "Gain", "Depth", "FR", "DR", "P", "Zoom", "LIVER", "ABD",
@@ -110,5 +112,22 @@ func TestPartlyRead(t *testing.T) {
 		if got := partlyRead(lineText{text: c.text, conf: c.conf}); got != c.want {
 			t.Errorf("partlyRead(%q, %v) = %v", c.text, c.conf, got)
 		}
+	}
+}
+
+// A line of OCR whose words are far apart is read as parts: a date at the
+// left of a screen's row and an institution at its right are two.
+func TestSplitLines(t *testing.T) {
+	w := func(text string, x0, x1 int) ocr.Word {
+		return ocr.Word{Text: text, Box: image.Rect(x0, 10, x1, 30), Conf: 90}
+	}
+	l := lineOf([]ocr.Word{w("DOB", 0, 60), w("05/11/1943", 70, 250), w("Klinikum", 400, 560), w("Bad", 570, 630)})
+	got := splitLines([]ocr.Line{l})
+	if len(got) != 2 || got[0].Text != "DOB 05/11/1943" || got[1].Text != "Klinikum Bad" ||
+		got[0].Box != image.Rect(0, 10, 250, 30) || got[1].Box != image.Rect(400, 10, 630, 30) {
+		t.Errorf("split into %+v", got)
+	}
+	if got := splitLines([]ocr.Line{{Text: "one", Box: image.Rect(0, 0, 9, 9)}}); len(got) != 1 || got[0].Text != "one" {
+		t.Errorf("a line without words: %+v", got)
 	}
 }
