@@ -3,6 +3,7 @@ package deid
 import (
 	"bytes"
 	"errors"
+	stdimage "image"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -205,4 +206,40 @@ func keptValueHolds(kept map[string]bool, v string) bool {
 		}
 	}
 	return false
+}
+
+// FuzzOverlay feeds the overlay reader geometries and data it did not
+// write: it takes or refuses them, and never reads past the data.
+func FuzzOverlay(f *testing.F) {
+	f.Add(uint16(8), uint16(16), "1", []byte{0xFF, 0, 0xAA, 0x55, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, uint32(0), true, false)
+	f.Add(uint16(3), uint16(3), "2", []byte{0xFF, 0xFF, 0xFF}, uint32(5), false, true)
+	f.Fuzz(func(t *testing.T, rows, cols uint16, frames string, data []byte, extra uint32, ow, bigEndian bool) {
+		if int(rows)*int(cols) > 1<<20 {
+			return // the engine charges its budget first; not this target's concern
+		}
+		le16 := func(v uint16) []byte { return []byte{byte(v), byte(v >> 8)} }
+		vr := "OB"
+		if ow {
+			vr = "OW"
+		}
+		dataEl := &dicomraw.Element{Tag: 0x60003000, VR: vr, Enc: dicomraw.Encoding{BigEndian: bigEndian}, Value: data, Loaded: true,
+			Length: uint32(len(data)) + extra%64}
+		els := []*dicomraw.Element{
+			{Tag: 0x60000010, VR: "US", Value: le16(rows), Loaded: true},
+			{Tag: 0x60000011, VR: "US", Value: le16(cols), Loaded: true},
+			{Tag: 0x60000015, VR: "IS", Value: []byte(frames), Loaded: true},
+			dataEl,
+		}
+		ov, ok := overlayOf(els, 0x6000, dataEl)
+		if !ok || ov.frames > 64 {
+			return
+		}
+		if err := ov.load(nil, dataEl); err != nil {
+			return
+		}
+		gray := stdimage.NewGray(stdimage.Rect(0, 0, ov.cols, ov.rows))
+		for i := 0; i < ov.frames; i++ {
+			ov.frame(i, gray)
+		}
+	})
 }

@@ -2,6 +2,7 @@ package deid
 
 import (
 	"context"
+	"errors"
 	stdimage "image"
 	"io"
 	"time"
@@ -133,15 +134,20 @@ func overlayOf(els []*dicomraw.Element, g uint16, data *dicomraw.Element) (overl
 	return ov, true
 }
 
-// load reads the overlay's bytes.
+// load reads the overlay's bytes: at least as many as its frames' bits.
 func (ov *overlay) load(body io.ReaderAt, data *dicomraw.Element) error {
 	if data.Loaded {
 		ov.raw = data.Value
-		return nil
+	} else {
+		ov.raw = make([]byte, data.ValueLength())
+		n, err := body.ReadAt(ov.raw, data.ValueOffset)
+		if err != nil && err != io.EOF {
+			return err
+		}
+		ov.raw = ov.raw[:n]
 	}
-	ov.raw = make([]byte, data.ValueLength())
-	if _, err := body.ReadAt(ov.raw, data.ValueOffset); err != nil && err != io.EOF {
-		return err
+	if bits := int64(ov.rows) * int64(ov.cols) * int64(ov.frames); 8*int64(len(ov.raw)) < bits {
+		return errors.New("overlay data shorter than its frames")
 	}
 	return nil
 }
@@ -157,7 +163,8 @@ func (ov *overlay) frame(f int, gray *stdimage.Gray) {
 			i ^= 1
 		}
 		gray.Pix[p] = 0
-		if ov.raw[i]>>(b&7)&1 == 1 {
+		// An odd-length OW's last byte has no pair to swap with.
+		if i < int64(len(ov.raw)) && ov.raw[i]>>(b&7)&1 == 1 {
 			gray.Pix[p] = 255
 		}
 	}
