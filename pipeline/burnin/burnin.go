@@ -194,6 +194,10 @@ const maxRegions = 200
 // without reading as text (glyphs of 24-point type and their descenders).
 const maxLineHeight = 34
 
+// labelValueHeights is how far past a masked label its value is masked,
+// in line heights: an ID or a date of ten to fifteen characters.
+const labelValueHeights = 10
+
 // pad is the margin around a masked line: beyond its glyphs' anti-aliased
 // edges, so that no outline of them is left.
 func pad(h int) int { return max(4, h/4) }
@@ -226,6 +230,13 @@ func (im *Image) Analyze(ctx context.Context, g *image.Gray, full bool) ([]image
 		im.Stats.Masked++
 		im.Stats.ByReason[why]++
 		p := pad(box.Dy())
+		if why == "label" && box.Dy() <= maxLineHeight {
+			// A label (MRN, DOB, Name) is followed on its row by its
+			// value, which OCR may not have read where the row runs
+			// onto another background: what follows is masked with it,
+			// as far as a value's length (ten line heights).
+			box.Max.X += labelValueHeights * box.Dy()
+		}
 		r := image.Rect(box.Min.X-p, box.Min.Y-p, box.Max.X+p, box.Max.Y+p).Intersect(g.Rect)
 		out = append(out, r)
 		if len(im.Stats.Regions) < maxRegions {
