@@ -365,7 +365,10 @@ func TestServeCorpusEndToEnd(t *testing.T) {
 		}
 		keys[key], keyOf[filepath.Base(p)] = true, key
 	}
-	awaitInputs(t, nc, audits, keys, 3*time.Minute)
+	// A bound on liveness, not a speed test: the pure-Go build reads the
+	// corpus's screens through the tesseract command (a process and a
+	// model load a read), 96 frames of XA among them.
+	awaitInputs(t, nc, audits, keys, 8*time.Minute)
 
 	js, _ := jetstream.New(nc)
 	// The audit record can arrive before the event written beside it; a
