@@ -98,8 +98,8 @@ func (s *screen) file(t *testing.T) []byte {
 
 func s8(tag uint32, vr, v string) el { return s(tag, vr, v) }
 
-// outputPixels writes the job and returns its native Pixel Data.
-func outputPixels(t *testing.T, j *Job) []byte {
+// written writes the job and returns the output's bytes, parsed.
+func written(t *testing.T, j *Job) ([]byte, *dicomraw.File) {
 	t.Helper()
 	var out bytes.Buffer
 	if _, err := j.WriteTo(&out); err != nil {
@@ -109,9 +109,16 @@ func outputPixels(t *testing.T, j *Job) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return out.Bytes(), f
+}
+
+// outputPixels writes the job and returns its native Pixel Data.
+func outputPixels(t *testing.T, j *Job) []byte {
+	t.Helper()
+	out, f := written(t, j)
 	for _, e := range f.Elements {
 		if e.Tag == dicomraw.TagPixelData {
-			return out.Bytes()[e.ValueOffset : e.ValueOffset+e.ValueLength()]
+			return out[e.ValueOffset : e.ValueOffset+e.ValueLength()]
 		}
 	}
 	t.Fatal("no pixel data written")
@@ -323,19 +330,12 @@ func TestBurnedInTextOverlays(t *testing.T) {
 	in, _, ovBox := overlayFile(t)
 	groups := func(t *testing.T, j *Job) map[uint16][]byte {
 		t.Helper()
-		var out bytes.Buffer
-		if _, err := j.WriteTo(&out); err != nil {
-			t.Fatal(err)
-		}
-		f, err := dicomraw.Parse(bytes.NewReader(out.Bytes()), int64(out.Len()), dicomraw.DefaultLimits())
-		if err != nil {
-			t.Fatal(err)
-		}
+		out, f := written(t, j)
 		got := map[uint16][]byte{}
 		for _, e := range f.Elements {
 			if g := e.Tag.Group(); g >= 0x6000 && g <= 0x60FF {
 				if e.Tag.Element() == 0x3000 {
-					got[g] = out.Bytes()[e.ValueOffset : e.ValueOffset+e.ValueLength()]
+					got[g] = out[e.ValueOffset : e.ValueOffset+e.ValueLength()]
 				} else if _, ok := got[g]; !ok {
 					got[g] = nil
 				}
@@ -368,15 +368,12 @@ func TestBurnedInTextOverlays(t *testing.T) {
 		// deid verify's reading: the input's overlay shows the name, the
 		// output's none.
 		ids := j.textIdentifiers()
-		var out bytes.Buffer
-		if _, err := j.WriteTo(&out); err != nil {
-			t.Fatal(err)
-		}
+		out, _ := written(t, j)
 		for _, c := range []struct {
 			name     string
 			data     []byte
 			findings bool
-		}{{"input", in, true}, {"output", out.Bytes(), false}} {
+		}{{"input", in, true}, {"output", out, false}} {
 			f, err := dicomraw.Parse(bytes.NewReader(c.data), int64(len(c.data)), dicomraw.DefaultLimits())
 			if err != nil {
 				t.Fatal(err)
