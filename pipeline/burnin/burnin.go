@@ -140,6 +140,7 @@ type Image struct {
 	read    map[uint64]lineText
 	context map[uint64][]contextWord
 	Stats   Stats
+	idConf  float64 // see ownIDConf
 }
 
 // Stats counts what an examination did.
@@ -184,8 +185,34 @@ type lineText struct {
 // as allowed; otherwise only candidates that read as text count.
 func (c *Cleaner) Image(ids []Identifier, strict bool) *Image {
 	return &Image{c: c, ids: prepare(ids), strict: strict, read: map[uint64]lineText{}, context: map[uint64][]contextWord{},
-		Stats: Stats{ByReason: map[string]int{}}}
+		Stats: Stats{ByReason: map[string]int{}}, idConf: ownIDConf}
 }
+
+// Confidence an identifier reading needs to be a finding of Check: the
+// file's own values count read faintly (ownIDConf); values that may not
+// be the file's (an audit against every original's, a page of speckle)
+// need unsureIDConf, or OCR's letters in anatomy match one of thousands.
+const (
+	ownIDConf    = 10
+	unsureIDConf = 40
+)
+
+// alnumCount is the number of letters and digits in s.
+func alnumCount(s string) int {
+	n := 0
+	for _, r := range s {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			n++
+		}
+	}
+	return n
+}
+
+// Unsure makes the examination's identifiers values that may not be the
+// image's own (deid verify without a pairing: every original's): Check
+// counts a reading of one only with some confidence, and of six letters
+// or digits at least (thousands of values match a few misread letters).
+func (im *Image) Unsure() { im.idConf = unsureIDConf }
 
 // maxRegions bounds the regions a report lists per image.
 const maxRegions = 200
@@ -909,11 +936,12 @@ func (im *Image) Check(ctx context.Context, g *image.Gray, full bool) ([]Finding
 	}
 	im.Stats.Checked++
 	var fs []Finding
+	minIDConf := im.idConf
 	judge := func(text string, conf float64, box image.Rectangle) {
 		if im.c.allow.Allowed(text) {
 			return
 		}
-		if im.ids.match(text) && conf >= 10 {
+		if im.ids.match(text) && conf >= minIDConf && (im.idConf < unsureIDConf || alnumCount(text) >= 6) {
 			fs = append(fs, Finding{Kind: "identifier", Box: box})
 			return
 		}
@@ -931,7 +959,15 @@ func (im *Image) Check(ctx context.Context, g *image.Gray, full bool) ([]Finding
 	if full {
 		// Two views the first reading did not use: the frame inverted and
 		// scaled, and its local contrast at another scale.
-		for _, view := range append([]func(*image.Gray) (*image.Gray, int){preparePage, contrastPageCheck, shadowPageCheck}, inkPages(g, checkScale)...) {
+		plain := 3 // the views before the ink pages
+		for k, view := range append([]func(*image.Gray) (*image.Gray, int){preparePage, contrastPageCheck, shadowPageCheck}, inkPages(g, checkScale)...) {
+			// An ink page of an image (a level anatomy happens to pile up
+			// at) is speckle OCR reads letters in: an identifier read
+			// there must be read with some confidence.
+			minIDConf = im.idConf
+			if k >= plain {
+				minIDConf = max(im.idConf, unsureIDConf)
+			}
 			page, scale := view(g)
 			lines, err := im.c.reader.Read(ctx, page, ocr.PSMSparse)
 			if err != nil {

@@ -419,7 +419,11 @@ type PixelAudit struct {
 // name-shaped text, as the engine's check does: the first and last frame
 // and every tenth in full, every frame by the stroke detector's lines.
 // It is deid verify's reading of pixels; nothing is changed.
-func AuditPixels(ctx context.Context, f *dicomraw.File, ids []burnin.Identifier, text *burnin.Cleaner, codecs *codec.Set) (PixelAudit, error) {
+//
+// unsure: ids may not be the file's own (no original was paired with it:
+// every original's values), and a reading of one counts only with some
+// confidence.
+func AuditPixels(ctx context.Context, f *dicomraw.File, ids []burnin.Identifier, unsure bool, text *burnin.Cleaner, codecs *codec.Set) (PixelAudit, error) {
 	if codecs == nil {
 		codecs = codec.Default()
 	}
@@ -445,6 +449,9 @@ func AuditPixels(ctx context.Context, f *dicomraw.File, ids []burnin.Identifier,
 		return PixelAudit{Why: "palette colour pixels are not audited"}, nil
 	}
 	exam := text.Image(ids, true)
+	if unsure {
+		exam.Unsure()
+	}
 	frame := make([]byte, out.FrameBytes())
 	var a PixelAudit
 	for i := 0; i < out.Frames; i++ {

@@ -378,7 +378,7 @@ func TestBurnedInTextOverlays(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			a, err := AuditPixels(context.Background(), f, ids, e.text, nil)
+			a, err := AuditPixels(context.Background(), f, ids, false, e.text, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -302,7 +302,7 @@ func verifyCmd(args []string, stdout, stderr io.Writer) int {
 		} else {
 			ids = identifiersOf(all[k])
 		}
-		pa, perr := deid.AuditPixels(context.Background(), f, ids, cleaner, nil)
+		pa, perr := deid.AuditPixels(context.Background(), f, ids, len(cand) == 0, cleaner, nil)
 		closer.Close()
 		if perr == nil && pa.Examined {
 			af.Pixels = "read"
