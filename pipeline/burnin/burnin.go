@@ -706,13 +706,7 @@ func wordRead(lt lineText) bool {
 		return false
 	}
 	for _, w := range strings.Fields(lt.text) {
-		n := 0
-		for _, r := range w {
-			if unicode.IsLetter(r) || unicode.IsDigit(r) {
-				n++
-			}
-		}
-		if n >= 4 {
+		if alnumCount(w) >= 4 {
 			return true
 		}
 	}
@@ -762,13 +756,7 @@ func bridge(rs []image.Rectangle) []image.Rectangle {
 }
 
 func textLike(lt lineText) bool {
-	n := 0
-	for _, r := range lt.text {
-		if unicode.IsLetter(r) || unicode.IsDigit(r) {
-			n++
-		}
-	}
-	return n >= 2 && lt.conf >= 40
+	return alnumCount(lt.text) >= 2 && lt.conf >= 40
 }
 
 // readLine reads one candidate line, from its crop scaled so that its
