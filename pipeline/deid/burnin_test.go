@@ -98,6 +98,22 @@ func (s *screen) file(t *testing.T) []byte {
 
 func s8(tag uint32, vr, v string) el { return s(tag, vr, v) }
 
+// planWith plans in with an engine of cfg (failing the test on any
+// error) and closes the job when the test ends.
+func planWith(t *testing.T, cfg Config, in []byte) (*Engine, *Job) {
+	t.Helper()
+	e, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := e.Plan(bytes.NewReader(in), int64(len(in)))
+	if err != nil {
+		t.Fatalf("plan: %v", err)
+	}
+	t.Cleanup(func() { j.Close() })
+	return e, j
+}
+
 // written writes the job and returns the output's bytes, parsed.
 func written(t *testing.T, j *Job) ([]byte, *dicomraw.File) {
 	t.Helper()
@@ -139,15 +155,7 @@ func TestBurnedInTextMasked(t *testing.T) {
 	in := sc.file(t)
 	for _, prof := range []string{"basic", "research"} {
 		t.Run(prof, func(t *testing.T) {
-			e, err := New(Config{Profile: builtinProfile(t, prof), Key: testKey(t, 3), OCR: pool})
-			if err != nil {
-				t.Fatal(err)
-			}
-			j, err := e.Plan(bytes.NewReader(in), int64(len(in)))
-			if err != nil {
-				t.Fatalf("plan: %v", err)
-			}
-			defer j.Close()
+			_, j := planWith(t, Config{Profile: builtinProfile(t, prof), Key: testKey(t, 3), OCR: pool}, in)
 			px := j.Result().Pixels
 			if px == nil || !px.Examined || !px.Read || !px.Masked {
 				t.Fatalf("pixel report %+v: want examined, read and masked", px)
@@ -255,15 +263,7 @@ func TestBurnedInTextOptOut(t *testing.T) {
 	prof := builtinProfile(t, "research")
 	prof.Text.Mode = "off"
 	prof.Pixels = &rulesPixelPolicyAcceptingUnmatched
-	e, err := New(Config{Profile: prof, Key: testKey(t, 3)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, err := e.Plan(bytes.NewReader(in), int64(len(in)))
-	if err != nil {
-		t.Fatalf("plan: %v", err)
-	}
-	defer j.Close()
+	e, j := planWith(t, Config{Profile: prof, Key: testKey(t, 3)}, in)
 	if px := j.Result().Pixels; px == nil || px.Examined || !strings.Contains(px.Why, "opted out") {
 		t.Errorf("pixel report %+v", px)
 	}
@@ -346,15 +346,7 @@ func TestBurnedInTextOverlays(t *testing.T) {
 	t.Run("clean graphics", func(t *testing.T) {
 		prof := builtinProfile(t, "research")
 		prof.Options[ps315.CleanGraphics] = true
-		e, err := New(Config{Profile: prof, Key: testKey(t, 3), OCR: realOCR(t)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		j, err := e.Plan(bytes.NewReader(in), int64(len(in)))
-		if err != nil {
-			t.Fatalf("plan: %v", err)
-		}
-		defer j.Close()
+		e, j := planWith(t, Config{Profile: prof, Key: testKey(t, 3), OCR: realOCR(t)}, in)
 		got := groups(t, j)
 		if _, ok := got[0x6000]; ok {
 			t.Error("the overlay showing the name and ID was kept")
@@ -405,15 +397,7 @@ func TestBurnedInTextOverlays(t *testing.T) {
 		}
 	})
 	t.Run("basic", func(t *testing.T) {
-		e, err := New(Config{Profile: builtinProfile(t, "basic"), Key: testKey(t, 3), OCRWhy: "a test without OCR"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		j, err := e.Plan(bytes.NewReader(in), int64(len(in)))
-		if err != nil {
-			t.Fatalf("plan: %v", err)
-		}
-		defer j.Close()
+		_, j := planWith(t, Config{Profile: builtinProfile(t, "basic"), Key: testKey(t, 3), OCRWhy: "a test without OCR"}, in)
 		if got := groups(t, j); len(got) != 0 {
 			t.Errorf("overlay groups %v kept by basic", got)
 		}
