@@ -30,6 +30,15 @@ type identifiers struct {
 type folded struct {
 	s   []byte
 	max int // errors allowed
+	// parts are the value's first and last six tenths, for a long value
+	// read in part (the rest under an image, or beyond the reading's
+	// edge); none that is only a generic word (see genericWord).
+	parts []pattern
+}
+
+type pattern struct {
+	s   []byte
+	max int
 }
 
 // minFolded is the shortest identifier looked for: shorter values (a
@@ -40,12 +49,29 @@ func prepare(ids []Identifier) *identifiers {
 	out := &identifiers{}
 	seen := map[string]bool{}
 	add := func(s string) {
-		f := fold(s)
+		f, generic := foldWords(s)
 		if len(f) < minFolded || seen[string(f)] {
 			return
 		}
 		seen[string(f)] = true
-		out.items = append(out.items, folded{s: f, max: len(f) / 6})
+		it := folded{s: f, max: len(f) / 6}
+		if n := len(f); n >= 9 {
+			l := max(6, n*6/10)
+			for _, at := range []int{0, n - l} {
+				// A part the edits allowed could match with only a generic
+				// word's letters names no one.
+				distinct := 0
+				for _, g := range generic[at : at+l] {
+					if !g {
+						distinct++
+					}
+				}
+				if distinct > l/6 {
+					it.parts = append(it.parts, pattern{s: f[at : at+l], max: l / 6})
+				}
+			}
+		}
+		out.items = append(out.items, it)
 	}
 	for _, id := range ids {
 		if id.Date {
@@ -57,15 +83,54 @@ func prepare(ids []Identifier) *identifiers {
 		add(id.Text)
 		// Names and multi-word values: each word long enough to identify
 		// on its own (a family name alone on a banner).
-		for _, w := range strings.FieldsFunc(id.Text, func(r rune) bool {
-			return r == '^' || r == ' ' || r == ',' || r == '=' || r == '-' || r == '\\'
-		}) {
-			if len([]rune(w)) >= 4 {
+		for _, w := range strings.FieldsFunc(id.Text, wordSep) {
+			if len([]rune(w)) >= 4 && !genericWord(w) {
 				add(w)
 			}
 		}
 	}
 	return out
+}
+
+// wordSep separates the words of a value: a name's components, an
+// institution's words.
+func wordSep(r rune) bool {
+	return r == '^' || r == ' ' || r == ',' || r == '=' || r == '-' || r == '\\'
+}
+
+// foldWords is fold(s), and for each of its bytes whether it comes from
+// a generic word.
+func foldWords(s string) ([]byte, []bool) {
+	var f []byte
+	var generic []bool
+	for _, w := range strings.FieldsFunc(s, wordSep) {
+		fw := fold(w)
+		f = append(f, fw...)
+		g := genericWord(w)
+		for range fw {
+			generic = append(generic, g)
+		}
+	}
+	return f, generic
+}
+
+// genericWord reports whether w, one word of a multi-word value, is a
+// word of institutions' and vendors' names in general ("Philips
+// Healthcare", "Klinikum Bad Ueberkingen"): alone on a screen it names no
+// one (a vendor's logo says "Healthcare" too), so it is not looked for
+// alone; the whole value and its other words still are.
+func genericWord(w string) bool {
+	switch strings.ToLower(w) {
+	case "hospital", "hospitals", "hopital", "hôpital", "hospitalier", "ospedale", "krankenhaus", "ziekenhuis", "hospitales",
+		"healthcare", "health", "medical", "medicine", "medizin", "medizinische", "medico", "médical",
+		"center", "centre", "centro", "zentrum", "clinic", "clinics", "clinical", "clinique", "klinik", "kliniken", "klinikum", "clinica",
+		"university", "universitat", "universität", "universite", "université", "universitaire", "universidad", "universita",
+		"college", "institute", "institut", "instituto", "department", "general", "regional", "national", "memorial",
+		"imaging", "radiology", "radiologie", "diagnostic", "diagnostics", "systems", "services", "foundation", "trust",
+		"group", "children", "childrens", "saint", "care", "practice", "network", "gmbh", "corporation", "limited":
+		return true
+	}
+	return false
 }
 
 // dateNotations spells a DA value (YYYYMMDD, or a DT's first 8
@@ -142,11 +207,8 @@ func (ids *identifiers) match(text string) bool {
 		if approxContains(t, id.s, id.max) {
 			return true
 		}
-		// A long value read in part (the rest under an image, or beyond
-		// the reading's edge): its first or last six tenths.
-		if n := len(id.s); n >= 9 {
-			l := max(6, n*6/10)
-			if approxContains(t, id.s[:l], l/6) || approxContains(t, id.s[n-l:], l/6) {
+		for _, p := range id.parts {
+			if approxContains(t, p.s, p.max) {
 				return true
 			}
 		}

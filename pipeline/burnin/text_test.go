@@ -48,7 +48,7 @@ func TestShape(t *testing.T) {
 // included; other text is not taken for them.
 func TestIdentifierMatch(t *testing.T) {
 	ids := prepare([]Identifier{{Text: "Castellanos^Wilhelmina"}, {Text: "217404304"}, {Text: "19430511", Date: true},
-		{Text: "A2430099"}, {Text: "Klinikum Bad Ueberkingen"}, {Text: "Brzeczyszczyk^Grzegorz"}})
+		{Text: "A2430099"}, {Text: "Klinikum Bad Ueberkingen"}, {Text: "Brzeczyszczyk^Grzegorz"}, {Text: "Philips Healthcare"}})
 	cases := []struct {
 		text string
 		want bool
@@ -57,6 +57,9 @@ func TestIdentifierMatch(t *testing.T) {
 		{"ID: 2174O4304", true}, {"PID:217404304", true}, {"DOB 05/11/1943", true}, {"Born 11.05.1943", true},
 		{"DOB:11-May-1943", true}, {"1943-05-11", true}, {"ACC A243OO99", true}, {"Klinikum Bad Ueberkingen", true},
 		{"UEBERKINGEN", true}, {"BRZECZYSZC", true}, {"ZYSZCZYK, GRZ", true}, {"BRZE", false}, {"Gain 52", false}, {"LIVER", false}, {"DOB 05/12/1944", false}, {"217", false},
+		// A generic word of an institution is no identifier alone (another
+		// vendor's logo); the whole value and its distinctive words are.
+		{"GE HealthCare", false}, {"KLINIKUM", false}, {"PHILIPS HEALTHCARE", true}, {"Philips", true},
 	}
 	for _, c := range cases {
 		if got := ids.match(c.text); got != c.want {
