@@ -28,17 +28,17 @@ type identifiers struct {
 }
 
 type folded struct {
-	s   []byte
-	max int // errors allowed
+	pattern
 	// parts are the value's first and last six tenths, for a long value
 	// read in part (the rest under an image, or beyond the reading's
 	// edge); none that is only a generic word (see genericWord).
 	parts []pattern
 }
 
+// pattern is folded text looked for, with the edits a match may have.
 type pattern struct {
 	s   []byte
-	max int
+	max int // errors allowed
 }
 
 // minFolded is the shortest identifier looked for: shorter values (a
@@ -54,7 +54,7 @@ func prepare(ids []Identifier) *identifiers {
 			return
 		}
 		seen[string(f)] = true
-		it := folded{s: f, max: len(f) / 6}
+		it := folded{pattern: pattern{s: f, max: len(f) / 6}}
 		if n := len(f); n >= 9 {
 			l := max(6, n*6/10)
 			for _, at := range []int{0, n - l} {
