@@ -1,6 +1,7 @@
 package textfind
 
 import (
+	"encoding/binary"
 	"fmt"
 	"image"
 	"math"
@@ -186,4 +187,31 @@ func pngs(t *testing.T, dir string) []string {
 		}
 	}
 	return out
+}
+
+// flat8 says what eight of strokesInRow's one-pixel flat tests say.
+func TestFlat8(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := 0; i < 200000; i++ {
+		var a, b [8]byte
+		for k := range a {
+			b[k] = uint8(rng.IntN(256))
+			a[k] = b[k]
+			switch rng.IntN(4) {
+			case 0:
+				a[k] = uint8(rng.IntN(256))
+			case 1, 2:
+				a[k] = uint8(int(b[k]) + rng.IntN(2*screenFlat+3) - screenFlat - 1)
+			}
+		}
+		want := true
+		for k := range a {
+			if d := int(a[k]) - int(b[k]); uint(d+screenFlat-1) >= 2*screenFlat-1 {
+				want = false
+			}
+		}
+		if got := flat8(binary.LittleEndian.Uint64(a[:]), binary.LittleEndian.Uint64(b[:])); got != want {
+			t.Fatalf("flat8(%v, %v) = %v", a, b, got)
+		}
+	}
 }
