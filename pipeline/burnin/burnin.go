@@ -111,10 +111,14 @@ func (c *Cleaner) Screen(g *image.Gray) bool { return textfind.Screen(g, c.find)
 
 // ScreenFrame is Screen of a decoded frame's Luminance, without making
 // all of it when it has one 16-bit grey sample a pixel (CT, MR): the
-// range is found in one pass and only the rows the screen looks at are
-// mapped to grey. The answer is Screen(Luminance(frame)).
-// rs keeps the screen's buffers from one frame to the next (nil: none).
-func (c *Cleaner) ScreenFrame(frame []byte, im codec.Image, pal *Palette, rs *textfind.RowScreen) (bool, error) {
+// grey range is taken from every screenRangeStep-th row (samples of other
+// rows beyond it are clamped to it), and only the rows the screen looks
+// at are mapped to grey. Text on air stands out as much under that
+// stretch as under the whole frame's; the answer is
+// Screen(Luminance(frame)) but where rows outside the sample hold the
+// frame's extremes. fs keeps the buffers from one frame to the next (nil:
+// none).
+func (c *Cleaner) ScreenFrame(frame []byte, im codec.Image, pal *Palette, fs *FrameScreen) (bool, error) {
 	if !gray16Frame(im) || len(frame) < im.FrameBytes() || im.Rows <= 0 || im.Columns <= 0 {
 		g, err := Luminance(frame, im, pal)
 		if err != nil {
@@ -122,13 +126,28 @@ func (c *Cleaner) ScreenFrame(frame []byte, im codec.Image, pal *Palette, rs *te
 		}
 		return c.Screen(g), nil
 	}
-	t := newGray16(frame, im, im.Photometric == "MONOCHROME1")
-	w := im.Columns
-	if rs == nil {
-		rs = &textfind.RowScreen{}
+	if fs == nil {
+		fs = &FrameScreen{}
 	}
-	return rs.Screen(w, im.Rows, c.find, func(y int, dst []uint8) { t.row(frame, y, w, dst) }), nil
+	if fs.table == nil {
+		fs.table = new(screenTable)
+	}
+	t := newScreenGray16(frame, im, im.Photometric == "MONOCHROME1", screenRangeStep, fs.table)
+	w := im.Columns
+	return fs.rows.Screen(w, im.Rows, c.find, func(y int, dst []uint8) { t.row(frame, y, w, dst) }), nil
 }
+
+// FrameScreen keeps ScreenFrame's buffers from one frame to the next (the
+// slices of a series, the frames of a multi-frame CT: thousands of them).
+// It is not safe for concurrent use.
+type FrameScreen struct {
+	rows  textfind.RowScreen
+	table *screenTable
+}
+
+// screenRangeStep is the row step of the grey range ScreenFrame takes: a
+// CT or MR slice's air, tissue and bone lie in every sixteenth row.
+const screenRangeStep = 16
 
 // Image is the examination of one image (all its frames): the file's
 // identifiers, and the lines already read (a cine loop's banner is the

@@ -140,7 +140,8 @@ type gray16 struct {
 	flat  uint8 // every pixel's grey when the range is one value
 }
 
-func newGray16(frame []byte, im codec.Image, inv bool) gray16 {
+// keyOrder is the gray16 of im's sample layout, before its range.
+func keyOrder(im codec.Image) gray16 {
 	bits := im.BitsStored
 	if bits <= 0 || bits > 16 {
 		bits = 16
@@ -149,6 +150,11 @@ func newGray16(frame []byte, im codec.Image, inv bool) gray16 {
 	if im.PixelRepresentation == 1 {
 		t.off = 0x8000
 	}
+	return t
+}
+
+func newGray16(frame []byte, im codec.Image, inv bool) gray16 {
+	t := keyOrder(im)
 	frame = frame[:im.FrameBytes()]
 	lo, hi := uint16(0xFFFF), uint16(0)
 	if t.shift == 0 {
@@ -242,6 +248,113 @@ func (t *gray16) row(frame []byte, y, w int, dst []uint8) {
 			u = u << shift >> shift
 		}
 		dst[x] = lut[u-lo]
+	}
+}
+
+// screenGray16 maps one 16-bit sample per pixel to grey for the screen of
+// a CT or MR slice: the range is taken from every few rows only, and
+// samples of the other rows beyond it are clamped to its ends. Text on
+// air stands out as much under that stretch as under the frame's own
+// range, at a fraction of the pass. The table spans every 16-bit key, so
+// that mapping a sample is one lookup.
+type screenGray16 struct {
+	gray16
+	table *screenTable
+}
+
+// screenTable is the grey of every 16-bit key for one range, kept from
+// one frame to the next: the slices of a series often share their range
+// (padding and saturation levels), and then share the table.
+type screenTable struct {
+	grey   [1 << 16]uint8
+	lo, hi uint16
+	flip   uint8
+	made   bool
+}
+
+// set makes the table for the range lo..hi (flip: MONOCHROME1's
+// inversion) unless it is that already.
+func (t *screenTable) set(lo, hi uint16, flip uint8) {
+	if t.made && t.lo == lo && t.hi == hi && t.flip == flip {
+		return
+	}
+	t.lo, t.hi, t.flip, t.made = lo, hi, flip, true
+	g := &t.grey
+	// Below the range black, above it white; within it the exact
+	// stretch (k*255/span), made without a division a level.
+	clear(g[:lo])
+	span := int(hi) - int(lo)
+	q, r := 0, 0
+	for k := 0; k <= span; k++ {
+		g[int(lo)+k] = uint8(q)
+		if span > 0 {
+			for r += 255; r >= span; r -= span {
+				q++
+			}
+		}
+	}
+	for k := int(hi) + 1; k < len(g); k++ {
+		g[k] = 255
+	}
+	if flip != 0 {
+		for k := range g {
+			g[k] ^= flip
+		}
+	}
+}
+
+// newScreenGray16 prepares the mapping of frame with the range of every
+// step-th row, through table (which it sets).
+func newScreenGray16(frame []byte, im codec.Image, inv bool, step int, table *screenTable) screenGray16 {
+	t := screenGray16{gray16: keyOrder(im), table: table}
+	frame = frame[:im.FrameBytes()]
+	rowBytes := 2 * im.Columns
+	lo, hi := uint16(0xFFFF), uint16(0)
+	for i := 0; i < len(frame); i += step * rowBytes {
+		row := frame[i:min(i+rowBytes, len(frame))]
+		if t.shift == 0 {
+			l, h := range16(row, t.off)
+			lo, hi = min(lo, l), max(hi, h)
+			continue
+		}
+		for k := 0; k+1 < len(row); k += 2 {
+			v := t.key(row[k:])
+			lo, hi = min(lo, v), max(hi, v)
+		}
+	}
+	var flip uint8
+	if inv {
+		flip = 255
+	}
+	if lo > hi { // no sample (cannot happen for a checked geometry)
+		lo, hi = 0, 0
+	}
+	table.set(lo, hi, flip)
+	return t
+}
+
+// row writes row y of the frame (w pixels a row) into dst.
+func (t *screenGray16) row(frame []byte, y, w int, dst []uint8) {
+	src := frame[2*y*w : 2*(y+1)*w]
+	table := &t.table.grey
+	if t.shift&15 == 0 {
+		off := t.off
+		x := 0
+		for ; x+4 <= w; x += 4 {
+			q := binary.LittleEndian.Uint64(src[2*x:])
+			d := dst[x : x+4 : x+4]
+			d[0] = table[uint16(q)^off]
+			d[1] = table[uint16(q>>16)^off]
+			d[2] = table[uint16(q>>32)^off]
+			d[3] = table[uint16(q>>48)^off]
+		}
+		for ; x < w; x++ {
+			dst[x] = table[binary.LittleEndian.Uint16(src[2*x:])^off]
+		}
+		return
+	}
+	for x := range dst[:w] {
+		dst[x] = table[t.key(src[2*x:])]
 	}
 }
 
