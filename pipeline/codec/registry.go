@@ -113,6 +113,9 @@ type Frames struct {
 	out Image
 	c   Codec
 	buf []byte // one encoded frame
+	// verbatim is the frame last read straight from the source, whole
+	// and unchanged (-1: none).
+	verbatim int
 }
 
 // Open prepares decoding src. It fails when src's geometry cannot be
@@ -132,7 +135,7 @@ func (s *Set) Open(src *Source) (*Frames, error) {
 	if isEncapsulated(src.Image.Syntax) && len(src.frames) != src.Image.Frames {
 		return nil, fmt.Errorf("%w: %d encoded frames for %d", ErrCorrupt, len(src.frames), src.Image.Frames)
 	}
-	return &Frames{src: src, out: Output(src.Image), c: c}, nil
+	return &Frames{src: src, out: Output(src.Image), c: c, verbatim: -1}, nil
 }
 
 // Output is the geometry of the decoded frames.
@@ -140,6 +143,17 @@ func (f *Frames) Output() Image { return f.out }
 
 // Codec is the decoder used.
 func (f *Frames) Codec() Codec { return f.c }
+
+// Verbatim reports whether the last Frame call read frame i straight
+// from the source, whole and unchanged (native little-endian data), and
+// where in the source it lies: its bytes can then serve a copy of the
+// source's range [off, off+len(dst)).
+func (f *Frames) Verbatim(i int) (off int64, ok bool) {
+	if i < 0 || f.verbatim != i {
+		return 0, false
+	}
+	return f.src.Pixels.ValueOffset + int64(i)*int64(f.src.Image.FrameBytes()), true
+}
 
 // Frame decodes frame i (0-based) into dst, which must hold
 // Output().FrameBytes() bytes.
@@ -158,6 +172,7 @@ func (f *Frames) Frame(i int, dst []byte) (err error) {
 			err = fmt.Errorf("%w: frame %d: decoder failed", ErrCorrupt, i+1)
 		}
 	}()
+	f.verbatim = -1
 	var src []byte
 	if isEncapsulated(f.src.Image.Syntax) {
 		if f.buf, err = f.src.FrameData(i, f.buf); err != nil {
@@ -172,8 +187,16 @@ func (f *Frames) Frame(i int, dst []byte) (err error) {
 			// Native frames are read straight into dst (and swapped there
 			// when big endian): no copy through buf, the cost every CT
 			// slice's screening would otherwise pay twice.
-			if _, err := f.src.r.ReadAt(dst, f.src.Pixels.ValueOffset+int64(i)*fb); err != nil && err != io.EOF {
+			f.verbatim = -1
+			n, err := f.src.r.ReadAt(dst, f.src.Pixels.ValueOffset+int64(i)*fb)
+			if err != nil && err != io.EOF {
 				return fmt.Errorf("%w: frame %d unreadable", ErrCorrupt, i+1)
+			}
+			// A frame cut short by the end of the file reads as zeros
+			// there, never as what dst held before (callers reuse it).
+			clear(dst[n:])
+			if n == len(dst) && !f.src.Image.BigEndian {
+				f.verbatim = i
 			}
 			swapNative(dst, f.src.Image)
 			return nil
@@ -182,9 +205,11 @@ func (f *Frames) Frame(i int, dst []byte) (err error) {
 			f.buf = make([]byte, fb)
 		}
 		src = f.buf[:fb]
-		if _, err := f.src.r.ReadAt(src, f.src.Pixels.ValueOffset+int64(i)*fb); err != nil && err != io.EOF {
+		n, err := f.src.r.ReadAt(src, f.src.Pixels.ValueOffset+int64(i)*fb)
+		if err != nil && err != io.EOF {
 			return fmt.Errorf("%w: frame %d unreadable", ErrCorrupt, i+1)
 		}
+		clear(src[n:])
 	}
 	if err := f.c.Dec.Decode(dst, src, f.src.Image); err != nil {
 		return fmt.Errorf("frame %d: %w", i+1, err)

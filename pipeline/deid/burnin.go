@@ -14,7 +14,6 @@ import (
 	"github.com/dicomdeid/dicomdeid/pipeline/codec"
 	"github.com/dicomdeid/dicomdeid/pipeline/dicomraw"
 	"github.com/dicomdeid/dicomdeid/pipeline/pixels"
-	"github.com/dicomdeid/dicomdeid/pipeline/textfind"
 	"github.com/dicomdeid/dicomdeid/pipeline/verify"
 )
 
@@ -144,8 +143,13 @@ func (j *Job) examineText(im image, rules []pixels.Rect) ([]pixels.Rect, error) 
 	// the masked copy are made for the first frame that must be read:
 	// most CT and MR slices pass the screen and never need them.
 	var exam *burnin.Image
-	var screen textfind.RowScreen // its buffers serve every frame
-	frame := make([]byte, out.FrameBytes())
+	sc := j.eng.screenScratch(out.FrameBytes())
+	defer func() {
+		if j.scratch != sc {
+			j.eng.putScratch(sc)
+		}
+	}()
+	screen, frame := &sc.screen, sc.frame // the buffers serve every frame
 	var masked []byte
 	var found []stdimage.Rectangle
 	read := false
@@ -154,7 +158,7 @@ func (j *Job) examineText(im image, rules []pixels.Rect) ([]pixels.Rect, error) 
 			return nil, reject("pixels", "pixels to examine for burned-in text could not be decoded (%v): held back", err)
 		}
 		if !strict {
-			text, err := j.eng.text.ScreenFrame(frame, out, pal, &screen)
+			text, err := j.eng.text.ScreenFrame(frame, out, pal, screen)
 			if err != nil {
 				return nil, reject("pixels", "pixels to examine for burned-in text: %v: held back", err)
 			}
@@ -200,6 +204,12 @@ func (j *Job) examineText(im image, rules []pixels.Rect) ([]pixels.Rect, error) 
 			return nil, reject("pixels", "burned-in text still legible after masking, frame %d: %s: held back", f+1, reason)
 		}
 	}
+	if off, ok := fr.Verbatim(0); ok && out.Frames == 1 && cap(frame) <= maxScratchFrame {
+		// The frame is the file's bytes: the output's unchanged Pixel
+		// Data is copied from it, and the job keeps it until Close.
+		j.f.Body = &heldReader{r: j.f.Body, off: off, b: frame}
+		j.scratch = sc
+	}
 	rep.Examined, rep.Read = true, read
 	rep.RuleRects, rep.TextRects = len(rules), len(found)
 	if exam != nil {
@@ -208,6 +218,38 @@ func (j *Job) examineText(im image, rules []pixels.Rect) ([]pixels.Rect, error) 
 	}
 	rep.DurationMS = float64(time.Since(start).Microseconds()) / 1000
 	return toRects(found), nil
+}
+
+// screening is the scratch of examineText: a decoded frame and the
+// screen's buffers.
+type screening struct {
+	frame  []byte
+	screen burnin.FrameScreen
+}
+
+// maxScratchFrame is the largest frame whose buffer is kept for the next
+// file (a CT or MR slice is half a megabyte): larger ones are rare, and
+// held between files they would sit outside the memory budget.
+const maxScratchFrame = 4 << 20
+
+// screenScratch is a scratch with a frame buffer of n bytes.
+func (e *Engine) screenScratch(n int) *screening {
+	sc, _ := e.scratch.Get().(*screening)
+	if sc == nil {
+		sc = &screening{}
+	}
+	if cap(sc.frame) < n {
+		sc.frame = make([]byte, n)
+	}
+	sc.frame = sc.frame[:n]
+	return sc
+}
+
+// putScratch keeps sc for the next file, unless its frame is large.
+func (e *Engine) putScratch(sc *screening) {
+	if cap(sc.frame) <= maxScratchFrame {
+		e.scratch.Put(sc)
+	}
 }
 
 // textRefusal is what a failed reading means: a deadline is the file's

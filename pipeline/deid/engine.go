@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dicomdeid/dicomdeid/pipeline/budget"
@@ -87,6 +88,10 @@ type Engine struct {
 	// matchers: the verifier's compiled needle lists, shared by the files
 	// of a series (same patient, study and dates).
 	matchers *verify.Cache
+	// scratch keeps the buffers of screening CT and MR slices (one
+	// decoded frame, the screen's rows) from one file to the next: made
+	// afresh, their zeroing and page faults cost as much as the screen.
+	scratch sync.Pool
 }
 
 type privKey struct {
@@ -250,6 +255,10 @@ func (e *Engine) Plan(src io.ReaderAt, size int64) (*Job, error) {
 // the scratch file of a deflated input. The job cannot be written after.
 // Close can be called more than once.
 func (j *Job) Close() error {
+	if j.scratch != nil {
+		j.eng.putScratch(j.scratch)
+		j.scratch = nil
+	}
 	j.acct.Close()
 	return j.f.Close()
 }
@@ -325,6 +334,10 @@ type Job struct {
 	ticks    int
 	late     bool  // the deadline passed during the walk: the plan is void
 	refusal  error // a reason found during the walk to refuse the whole file
+
+	// scratch is the screen's frame the job's body serves its Pixel Data
+	// from (heldReader), given back to the engine at Close.
+	scratch *screening
 
 	acct *budget.Account // the file's memory budget (nil: none)
 	held int64           // held by the plan, not charged yet

@@ -226,8 +226,38 @@ func (w *writer) flushCopy() error {
 			return nil
 		}
 	}
-	_, err := w.out.ReadFrom(io.NewSectionReader(w.src, off, end-off))
-	if err != nil {
+	if h, ok := w.src.(HeldSource); ok {
+		// The part of the range the source holds in memory is written
+		// from there, with no copy (an empty buffer passes a large write
+		// straight through).
+		hoff, b := h.Held()
+		hend := hoff + int64(len(b))
+		if hoff < end && off < hend && len(b) > 0 {
+			lo, hi := max(off, hoff), min(end, hend)
+			if err := w.copySection(off, lo); err != nil {
+				return err
+			}
+			if _, err := w.out.Write(b[lo-hoff : hi-hoff]); err != nil {
+				return fmt.Errorf("copy source bytes %d-%d: %w", lo, hi, err)
+			}
+			return w.copySection(hi, end)
+		}
+	}
+	return w.copySection(off, end)
+}
+
+// HeldSource is a source that holds one range of its bytes in memory,
+// verbatim: Held returns where it starts and the bytes.
+type HeldSource interface {
+	Held() (off int64, b []byte)
+}
+
+// copySection copies the source's bytes [off, end) through the buffer.
+func (w *writer) copySection(off, end int64) error {
+	if end <= off {
+		return nil
+	}
+	if _, err := w.out.ReadFrom(io.NewSectionReader(w.src, off, end-off)); err != nil {
 		return fmt.Errorf("copy source bytes %d-%d: %w", off, end, err)
 	}
 	return nil
