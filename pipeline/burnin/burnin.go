@@ -231,7 +231,10 @@ func alnumCount(s string) int {
 // image's own (deid verify without a pairing: every original's): Check
 // counts a reading of one only with some confidence, and of six letters
 // or digits at least (thousands of values match a few misread letters).
-func (im *Image) Unsure() { im.idConf = unsureIDConf }
+func (im *Image) Unsure() {
+	im.idConf = unsureIDConf
+	im.ids.unsure = true
+}
 
 // maxRegions bounds the regions a report lists per image.
 const maxRegions = 200

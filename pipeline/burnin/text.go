@@ -25,6 +25,15 @@ type Identifier struct {
 // with the edit distance a match may have.
 type identifiers struct {
 	items []folded
+	// own are patterns that count only when the values are the file's
+	// own: the generic words of its institution alone ("Hopital" of
+	// "Hopital Sainte-Eleonore", the rest of the banner over a dark
+	// image), and parts made of them. On a screen they say which line
+	// is the file's institution; among every original's values (an
+	// audit without a pairing) they would match any vendor's logo.
+	own []pattern
+	// unsure: the values may not be the file's (own is not looked for).
+	unsure bool
 }
 
 type folded struct {
@@ -66,8 +75,11 @@ func prepare(ids []Identifier) *identifiers {
 						distinct++
 					}
 				}
+				p := pattern{s: f[at : at+l], max: l / 6}
 				if distinct > l/6 {
-					it.parts = append(it.parts, pattern{s: f[at : at+l], max: l / 6})
+					it.parts = append(it.parts, p)
+				} else {
+					out.own = append(out.own, p)
 				}
 			}
 		}
@@ -84,8 +96,13 @@ func prepare(ids []Identifier) *identifiers {
 		// Names and multi-word values: each word long enough to identify
 		// on its own (a family name alone on a banner).
 		for _, w := range strings.FieldsFunc(id.Text, wordSep) {
-			if len([]rune(w)) >= 4 && !genericWord(w) {
+			if len([]rune(w)) < 4 {
+				continue
+			}
+			if !genericWord(w) {
 				add(w)
+			} else if f := fold(w); len(f) >= minFolded {
+				out.own = append(out.own, pattern{s: f, max: len(f) / 6})
 			}
 		}
 	}
@@ -208,6 +225,13 @@ func (ids *identifiers) match(text string) bool {
 			return true
 		}
 		for _, p := range id.parts {
+			if approxContains(t, p.s, p.max) {
+				return true
+			}
+		}
+	}
+	if !ids.unsure {
+		for _, p := range ids.own {
 			if approxContains(t, p.s, p.max) {
 				return true
 			}

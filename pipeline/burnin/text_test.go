@@ -48,7 +48,7 @@ func TestShape(t *testing.T) {
 // included; other text is not taken for them.
 func TestIdentifierMatch(t *testing.T) {
 	ids := prepare([]Identifier{{Text: "Castellanos^Wilhelmina"}, {Text: "217404304"}, {Text: "19430511", Date: true},
-		{Text: "A2430099"}, {Text: "Klinikum Bad Ueberkingen"}, {Text: "Brzeczyszczyk^Grzegorz"}, {Text: "Philips Healthcare"}})
+		{Text: "A2430099"}, {Text: "Klinikum Bad Ueberkingen"}, {Text: "Brzeczyszczyk^Grzegorz"}, {Text: "Philips Healthcare"}, {Text: "Hopital Sainte-Eleonore"}})
 	cases := []struct {
 		text string
 		want bool
@@ -57,13 +57,25 @@ func TestIdentifierMatch(t *testing.T) {
 		{"ID: 2174O4304", true}, {"PID:217404304", true}, {"DOB 05/11/1943", true}, {"Born 11.05.1943", true},
 		{"DOB:11-May-1943", true}, {"1943-05-11", true}, {"ACC A243OO99", true}, {"Klinikum Bad Ueberkingen", true},
 		{"UEBERKINGEN", true}, {"BRZECZYSZC", true}, {"ZYSZCZYK, GRZ", true}, {"BRZE", false}, {"Gain 52", false}, {"LIVER", false}, {"DOB 05/12/1944", false}, {"217", false},
-		// A generic word of an institution is no identifier alone (another
-		// vendor's logo); the whole value and its distinctive words are.
-		{"GE HealthCare", false}, {"KLINIKUM", false}, {"PHILIPS HEALTHCARE", true}, {"Philips", true},
+		// A generic word of the file's own institution read alone is its
+		// institution's line (the rest may lie over a dark image).
+		{"Hopita", true}, {"GE HealthCare", true}, {"KLINIKUM", true}, {"PHILIPS HEALTHCARE", true}, {"Philips", true},
 	}
 	for _, c := range cases {
 		if got := ids.match(c.text); got != c.want {
 			t.Errorf("match(%q) = %v, want %v", c.text, got, c.want)
+		}
+	}
+	// Among values that may not be the file's (an audit against every
+	// original's), a generic word alone is another vendor's logo: no
+	// identifier; the whole value and its distinctive words still are.
+	ids.unsure = true
+	for _, c := range []struct {
+		text string
+		want bool
+	}{{"GE HealthCare", false}, {"KLINIKUM", false}, {"Hopita", false}, {"PHILIPS HEALTHCARE", true}, {"Philips", true}, {"UEBERKINGEN", true}} {
+		if got := ids.match(c.text); got != c.want {
+			t.Errorf("unsure: match(%q) = %v, want %v", c.text, got, c.want)
 		}
 	}
 }
