@@ -65,12 +65,73 @@ func (s *RowScreen) Screen(w, h int, o Options, fill func(y int, dst []uint8)) b
 	})
 }
 
+// Rows makes an image's grey rows on demand, whole or in part, and says
+// where a row may not be flat: what lets the screen's gate map only a
+// few stretches of its rows.
+type Rows interface {
+	// Row writes row y (w pixels) into dst.
+	Row(y int, dst []uint8)
+	// Part writes the grey of pixels [x0, x1) of row y into dst[x0:x1].
+	Part(y, x0, x1 int, dst []uint8)
+	// Busy appends to dst, in order and disjoint, spans [x0, x1) of row y
+	// holding every x whose grey differs from pixel x-1's by flat or
+	// more. Spans covering the row are always right; fewer spare the
+	// mapping of the rest.
+	Busy(y, flat int, dst [][2]int) [][2]int
+}
+
+// ScreenSparse is Screen over the rows of src, w by h pixels: the answer
+// Screen gives with src.Row, the gate's rows mapped only around where
+// src.Busy says they are not flat (a stroke starts only there).
+func (s *RowScreen) ScreenSparse(w, h int, o Options, src Rows) bool {
+	if w <= 0 || h <= 0 {
+		return false
+	}
+	if cap(s.buf) < w*h {
+		s.buf = make([]uint8, w*h)
+	}
+	if cap(s.done) < h {
+		s.done = make([]bool, h)
+	}
+	buf, done := s.buf[:w*h], s.done[:h]
+	clear(done)
+	rowAt := func(y int) []uint8 {
+		r := buf[y*w : (y+1)*w]
+		if !done[y] {
+			src.Row(y, r)
+			done[y] = true
+		}
+		return r
+	}
+	// A row made in parts is made whole when the screen asks for it.
+	part := func(y, x0, x1 int) []uint8 {
+		r := buf[y*w : (y+1)*w]
+		if !done[y] && x0 < x1 {
+			src.Part(y, x0, x1, r)
+		}
+		return r
+	}
+	return screenWith(w, h, o, rowAt, &sparse{src: src, part: part})
+}
+
+// sparse is the gate's access to a Rows.
+type sparse struct {
+	src   Rows
+	part  func(y, x0, x1 int) []uint8
+	spans [][2]int
+	found []stroke // one stretch's strokes
+}
+
 func screen(w, h int, o Options, rowAt func(y int) []uint8) bool {
+	return screenWith(w, h, o, rowAt, nil)
+}
+
+func screenWith(w, h int, o Options, rowAt func(y int) []uint8, sp *sparse) bool {
 	o = o.norm()
 	if w < 8 || h < o.MinHeight {
 		return false
 	}
-	s := screener{rowAt: rowAt, w: w, h: h, o: o, maxStroke: max(o.MaxHeight/4, 3), maxGap: max(o.MaxHeight/3, 4)}
+	s := screener{rowAt: rowAt, sp: sp, w: w, h: h, o: o, maxStroke: max(o.MaxHeight/4, 3), maxGap: max(o.MaxHeight/3, 4)}
 	near := s.gate()
 	if len(near) == 0 {
 		return false
@@ -104,7 +165,11 @@ func (s *screener) gate() [][2]int {
 	reach := s.o.MaxHeight + 2 + 2*screenMaxSkip
 	var near [][2]int
 	for y := 0; y < s.h; y += gateStep {
-		s.strokes = strokesInRow(s.rowAt(y), s.maxStroke, s.strokes[:0])
+		if s.sp != nil {
+			s.strokes = s.sparseStrokes(y, s.strokes[:0])
+		} else {
+			s.strokes = strokesInRow(s.rowAt(y), s.maxStroke, s.strokes[:0])
+		}
 		if !s.segmentIn(s.strokes) {
 			continue
 		}
@@ -147,6 +212,7 @@ const (
 
 type screener struct {
 	rowAt             func(y int) []uint8 // grey row y, w pixels
+	sp                *sparse             // the gate's parts of rows (nil: whole rows)
 	w, h              int
 	o                 Options
 	maxStroke, maxGap int
@@ -182,8 +248,13 @@ func absDiff(a, b uint8) int {
 // row adds sampled row y: its strokes, grouped into segments, continue or
 // open bands; bands that ended are judged.
 func (s *screener) row(y int) {
-	pix := s.rowAt(y)
-	s.strokes = strokesInRow(pix, s.maxStroke, s.strokes[:0])
+	var pix []uint8
+	if s.sp != nil {
+		s.strokes = s.sparseStrokes(y, s.strokes[:0])
+	} else {
+		pix = s.rowAt(y)
+		s.strokes = strokesInRow(pix, s.maxStroke, s.strokes[:0])
+	}
 	st := s.strokes
 	for i := 0; i < len(st); {
 		j := i + 1
@@ -192,6 +263,11 @@ func (s *screener) row(y int) {
 			j++
 		}
 		if j-i >= 2 {
+			if s.sp != nil {
+				// The segment's gaps, which a sparse row may not have
+				// made yet.
+				pix = s.sp.part(y, int(st[i].x1), int(st[j-1].x0))
+			}
 			// Between a line's strokes lies its background, flat.
 			calm, gaps := 0, 0
 			for k := i + 1; k < j; k++ {
@@ -319,6 +395,49 @@ func (s *screener) flatCols(b *band, x, dx, reach int) bool {
 		}
 	}
 	return false
+}
+
+// sparseStrokes appends the strokes of row y: those strokesInRow finds in
+// the whole row, from stretches around the row's busy spans. A run of
+// strokesInRow starts only where a pixel is not flat with the one before
+// it, and covers at most maxStroke+3 pixels from the one before it; so a
+// point that far past the last busy pixel is reached afresh, and a
+// stretch scanned from there to that far past its last busy span sees
+// what the whole row's scan sees.
+func (s *screener) sparseStrokes(y int, out []stroke) []stroke {
+	reach := s.maxStroke + 3
+	sp := s.sp
+	sp.spans = sp.src.Busy(y, screenFlat, sp.spans[:0])
+	scan := func(x0, x1 int) {
+		// Starts in [x0, x1); pixels from x0-1 to x1+reach-1.
+		from, to := max(x0-1, 0), min(x1+reach, s.w)
+		row := sp.part(y, from, to)
+		sp.found = strokesInRow(row[from:to], s.maxStroke, sp.found[:0])
+		for _, st := range sp.found {
+			st.x0 += int32(from)
+			st.x1 += int32(from)
+			out = append(out, st)
+		}
+	}
+	a, b := -1, -1 // the stretch pending
+	for _, span := range sp.spans {
+		x0, x1 := max(span[0], 1), min(span[1], s.w)
+		if x0 >= x1 {
+			continue
+		}
+		if a >= 0 && x0 < b+reach {
+			b = max(b, x1) // not reached afresh: one stretch
+			continue
+		}
+		if a >= 0 {
+			scan(a, b)
+		}
+		a, b = x0, x1
+	}
+	if a >= 0 {
+		scan(a, b)
+	}
+	return out
 }
 
 // quietSteps is how many steps a quiet run of n pixels may hold.

@@ -215,3 +215,103 @@ func TestFlat8(t *testing.T) {
 		}
 	}
 }
+
+// grayRows is Rows over a grey image; its Busy spans are exact (one
+// pixel each) or whole blocks, as a caller would make them.
+type grayRows struct {
+	img    *image.Gray
+	blocks bool
+	made   int // pixels made by Part
+}
+
+func (g *grayRows) Row(y int, dst []uint8) {
+	copy(dst, g.img.Pix[y*g.img.Stride:y*g.img.Stride+g.img.Bounds().Dx()])
+}
+
+func (g *grayRows) Part(y, x0, x1 int, dst []uint8) {
+	g.made += x1 - x0
+	copy(dst[x0:x1], g.img.Pix[y*g.img.Stride+x0:y*g.img.Stride+x1])
+}
+
+func (g *grayRows) Busy(y, flat int, dst [][2]int) [][2]int {
+	w := g.img.Bounds().Dx()
+	row := g.img.Pix[y*g.img.Stride : y*g.img.Stride+w]
+	for x := 1; x < w; x++ {
+		if absDiff(row[x], row[x-1]) < flat {
+			continue
+		}
+		x0, x1 := x, x+1
+		if g.blocks {
+			x0, x1 = x&^15, min(x&^15+16, w)
+		}
+		if n := len(dst); n > 0 && dst[n-1][1] >= x0 {
+			dst[n-1][1] = max(dst[n-1][1], x1)
+		} else {
+			dst = append(dst, [2]int{x0, x1})
+		}
+	}
+	return dst
+}
+
+// The sparse gate finds, row by row, the strokes strokesInRow finds in the
+// whole row, on text, anatomy and noise, with tight spans and with blocks;
+// and ScreenSparse says what Screen says.
+func TestSparseStrokes(t *testing.T) {
+	var imgs []*image.Gray
+	for seed := uint64(1); seed <= 3; seed++ {
+		imgs = append(imgs, ctSlice(256, 256, seed))
+		txt := ctSlice(256, 256, seed)
+		drawText(txt, nil, "KOWALCZYK^JADWIGA 1950", 3, 3, 1, false, 255)
+		drawText(txt, nil, "ID 12345678", 40, 200, 2, true, 200)
+		imgs = append(imgs, txt)
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	noise := image.NewGray(image.Rect(0, 0, 200, 64))
+	for i := range noise.Pix {
+		// Runs of one level, small steps, ramps and spikes of every size.
+		switch v := rng.IntN(10); {
+		case v < 6 && i > 0:
+			noise.Pix[i] = noise.Pix[i-1]
+		case v < 8 && i > 0:
+			noise.Pix[i] = uint8(int(noise.Pix[i-1]) + rng.IntN(31) - 15)
+		default:
+			noise.Pix[i] = uint8(rng.IntN(256))
+		}
+	}
+	imgs = append(imgs, noise)
+	o := Options{}.norm()
+	for n, img := range imgs {
+		w, h := img.Bounds().Dx(), img.Bounds().Dy()
+		for _, blocks := range []bool{false, true} {
+			src := &grayRows{img: img, blocks: blocks}
+			buf := make([]uint8, w*h)
+			s := screener{w: w, h: h, o: o, maxStroke: max(o.MaxHeight/4, 3), maxGap: max(o.MaxHeight/3, 4),
+				sp: &sparse{src: src, part: func(y, x0, x1 int) []uint8 {
+					r := buf[y*w : (y+1)*w]
+					src.Part(y, x0, x1, r)
+					return r
+				}}}
+			for y := 0; y < h; y++ {
+				want := strokesInRow(img.Pix[y*img.Stride:y*img.Stride+w], s.maxStroke, nil)
+				if got := s.sparseStrokes(y, nil); fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Fatalf("image %d, blocks %v, row %d: sparse %v, whole row %v", n, blocks, y, got, want)
+				}
+			}
+		}
+		src := &grayRows{img: img, blocks: true}
+		if got, want := (&RowScreen{}).ScreenSparse(w, h, Options{}, src), Screen(img, Options{}); got != want {
+			t.Errorf("image %d: ScreenSparse %v, Screen %v", n, got, want)
+		}
+	}
+	// On a flat image with one line of text, the gate makes little more
+	// than the line's rows.
+	img := image.NewGray(image.Rect(0, 0, 512, 512))
+	drawText(img, nil, "KOWALCZYK^JADWIGA", 3, 3, 1, false, 255)
+	src := &grayRows{img: img, blocks: true}
+	if !(&RowScreen{}).ScreenSparse(512, 512, Options{}, src) {
+		t.Fatal("ScreenSparse false on a line of text")
+	}
+	if src.made > 512*512/16 {
+		t.Errorf("the gate made %d pixels of a flat image with one line", src.made)
+	}
+}
