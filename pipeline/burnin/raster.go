@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"image"
+	"math/bits"
 
 	"github.com/dicomdeid/dicomdeid/pipeline/codec"
 )
@@ -310,8 +311,15 @@ func newScreenGray16(frame []byte, im codec.Image, inv bool, step int, table *sc
 	frame = frame[:im.FrameBytes()]
 	rowBytes := 2 * im.Columns
 	lo, hi := uint16(0xFFFF), uint16(0)
+	vec := simdRows()
 	for i := 0; i < len(frame); i += step * rowBytes {
 		row := frame[i:min(i+rowBytes, len(frame))]
+		if vec {
+			// Whole blocks of sixteen by the kernel, the rest below.
+			l, h := keyRange16(row, uint64(t.shift&15), uint64(t.off>>15))
+			lo, hi = min(lo, uint16(l)), max(hi, uint16(h))
+			row = row[len(row)&^31:]
+		}
 		if t.shift == 0 {
 			l, h := range16(row, t.off)
 			lo, hi = min(lo, l), max(hi, h)
@@ -356,6 +364,82 @@ func (t *screenGray16) row(frame []byte, y, w int, dst []uint8) {
 	for x := range dst[:w] {
 		dst[x] = table[t.key(src[2*x:])]
 	}
+}
+
+// frameRows is textfind.Rows over a 16-bit frame mapped by t, for the
+// screen's gate to map only the stretches of its rows that are not flat:
+// found sixteen samples at a time by a vector kernel (simdRows).
+type frameRows struct {
+	t     *screenGray16
+	frame []byte
+	w     int
+	// head is a row's first block behind sixteen copies of its first
+	// sample: the kernel reads the samples before a block.
+	head [64]byte
+}
+
+func (r *frameRows) Row(y int, dst []uint8) { r.t.row(r.frame, y, r.w, dst) }
+
+func (r *frameRows) Part(y, x0, x1 int, dst []uint8) {
+	if x0 < x1 {
+		r.t.row(r.frame[2*(y*r.w+x0):], 0, x1-x0, dst[x0:x1])
+	}
+}
+
+// Busy flags the blocks of sixteen samples holding one that differs from
+// the sample before it by more than lim: grey levels differ by at most
+// one more than the samples' difference times 255/span (the stretch
+// rounds down; clamping only narrows it), so samples within lim of each
+// other are within flat-1 levels.
+func (r *frameRows) Busy(y, flat int, dst [][2]int) [][2]int {
+	span := int(r.t.table.hi) - int(r.t.table.lo)
+	lim := max(((flat-1)*span-1)/255, 0)
+	src := r.frame[2*y*r.w : 2*(y+1)*r.w]
+	t := &r.t.gray16
+	add := func(x0, x1 int) {
+		if n := len(dst); n > 0 && dst[n-1][1] == x0 {
+			dst[n-1][1] = x1
+		} else {
+			dst = append(dst, [2]int{x0, x1})
+		}
+	}
+	// The first block and a last partial one, a sample at a time.
+	scalar := func(x0, x1 int) {
+		for x := max(x0, 1); x < x1; x++ {
+			if d := int(t.key(src[2*x:])) - int(t.key(src[2*x-2:])); d > lim || -d > lim {
+				add(x0, x1)
+				return
+			}
+		}
+	}
+	whole := r.w / 16
+	for c := 0; c < whole; c += 64 {
+		first := uint64(0)
+		if c == 0 {
+			h := r.head[:]
+			for k := 0; k < 32; k += 2 {
+				copy(h[k:k+2], src[:2])
+			}
+			copy(h[32:], src[:32])
+			if busyBlocks16(h, 1, uint64(lim), uint64(t.shift&15), uint64(t.off>>15)) != 0 {
+				add(0, 16)
+			}
+			first = 1
+		}
+		n := min(64, whole-c)
+		m := busyBlocks16(src[32*c:32*(c+n)], first, uint64(lim), uint64(t.shift&15), uint64(t.off>>15))
+		for m != 0 {
+			b := bits.TrailingZeros64(m)
+			m &= m - 1
+			add(16*(c+b), 16*(c+b)+16)
+		}
+	}
+	if whole == 0 {
+		scalar(0, r.w)
+	} else if tail := 16 * whole; tail < r.w {
+		scalar(tail, r.w)
+	}
+	return dst
 }
 
 func mask(bits int) uint16 {
