@@ -220,6 +220,10 @@ func (c *Cleaner) Image(ids []Identifier, strict bool) *Image {
 const (
 	ownIDConf    = 10
 	unsureIDConf = 40
+	// ownWordConf is the confidence a reading of only a generic word of
+	// the file's institution needs to be a finding: the word legible
+	// after masking, not speckle of a toolbar within an edit of it.
+	ownWordConf = 60
 )
 
 // alnumCount is the number of letters and digits in s.
@@ -957,7 +961,8 @@ func (im *Image) Check(ctx context.Context, g *image.Gray, full bool) ([]Finding
 		if im.c.allow.Allowed(text) {
 			return
 		}
-		if im.ids.match(text) && conf >= minIDConf && (im.idConf < unsureIDConf || alnumCount(text) >= 6) {
+		id := im.ids.identifies(text) || conf >= ownWordConf && im.ids.match(text)
+		if id && conf >= minIDConf && (im.idConf < unsureIDConf || alnumCount(text) >= 6) {
 			fs = append(fs, Finding{Kind: "identifier", Box: box})
 			return
 		}

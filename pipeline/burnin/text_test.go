@@ -48,7 +48,7 @@ func TestShape(t *testing.T) {
 // included; other text is not taken for them.
 func TestIdentifierMatch(t *testing.T) {
 	ids := prepare([]Identifier{{Text: "Castellanos^Wilhelmina"}, {Text: "217404304"}, {Text: "19430511", Date: true},
-		{Text: "A2430099"}, {Text: "Klinikum Bad Ueberkingen"}, {Text: "Brzeczyszczyk^Grzegorz"}, {Text: "Philips Healthcare"}, {Text: "Hopital Sainte-Eleonore"}})
+		{Text: "A2430099"}, {Text: "Klinikum Bad Ueberkingen"}, {Text: "Brzeczyszczyk^Grzegorz"}, {Text: "Philips Healthcare"}, {Text: "Hopital Sainte-Eleonore"}, {Text: "Ballyhealy Imaging Centre"}})
 	cases := []struct {
 		text string
 		want bool
@@ -64,6 +64,16 @@ func TestIdentifierMatch(t *testing.T) {
 	for _, c := range cases {
 		if got := ids.match(c.text); got != c.want {
 			t.Errorf("match(%q) = %v, want %v", c.text, got, c.want)
+		}
+	}
+	// A finding of the check needs more than a generic word: left alone
+	// (or misread from a toolbar) it names no one.
+	for _, c := range []struct {
+		text string
+		want bool
+	}{{"Hopita", false}, {"tiene 4c ent lee", false}, {"PHILIPS HEALTHCARE", true}, {"Hopital Sainte-Eleonore", true}, {"SAINTE-ELEONORE", true}} {
+		if got := ids.identifies(c.text); got != c.want {
+			t.Errorf("identifies(%q) = %v, want %v", c.text, got, c.want)
 		}
 	}
 	// Among values that may not be the file's (an audit against every
