@@ -157,16 +157,7 @@ func keyOrder(im codec.Image) gray16 {
 func newGray16(frame []byte, im codec.Image, inv bool) gray16 {
 	t := keyOrder(im)
 	frame = frame[:im.FrameBytes()]
-	lo, hi := uint16(0xFFFF), uint16(0)
-	if t.shift == 0 {
-		// Sixteen bits stored: the common CT case, one XOR a sample.
-		lo, hi = range16(frame, t.off)
-	} else {
-		for i := 0; i+1 < len(frame); i += 2 {
-			v := t.key(frame[i:])
-			lo, hi = min(lo, v), max(hi, v)
-		}
-	}
+	lo, hi := t.rangeOf(frame)
 	var flip uint8
 	if inv {
 		flip = 255
@@ -181,6 +172,27 @@ func newGray16(frame []byte, im codec.Image, inv bool) gray16 {
 		t.lut[k] = uint8(k*255/span) ^ flip
 	}
 	return t
+}
+
+// rangeOf is the lowest and highest key of the samples b (0xFFFF and 0
+// for none): sixteen at a time by the vector kernel where there is one.
+func (t *gray16) rangeOf(b []byte) (lo, hi uint16) {
+	lo, hi = 0xFFFF, 0
+	if simdRows() {
+		l, h := keyRange16(b, uint64(t.shift&15), uint64(t.off>>15))
+		lo, hi = uint16(l), uint16(h)
+		b = b[len(b)&^31:]
+	}
+	if t.shift == 0 {
+		// Sixteen bits stored: the common CT case, one XOR a sample.
+		l, h := range16(b, t.off)
+		return min(lo, l), max(hi, h)
+	}
+	for i := 0; i+1 < len(b); i += 2 {
+		v := t.key(b[i:])
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	return lo, hi
 }
 
 // range16 is the lowest and highest of 16-bit samples XOR off.
@@ -311,24 +323,9 @@ func newScreenGray16(frame []byte, im codec.Image, inv bool, step int, table *sc
 	frame = frame[:im.FrameBytes()]
 	rowBytes := 2 * im.Columns
 	lo, hi := uint16(0xFFFF), uint16(0)
-	vec := simdRows()
 	for i := 0; i < len(frame); i += step * rowBytes {
-		row := frame[i:min(i+rowBytes, len(frame))]
-		if vec {
-			// Whole blocks of sixteen by the kernel, the rest below.
-			l, h := keyRange16(row, uint64(t.shift&15), uint64(t.off>>15))
-			lo, hi = min(lo, uint16(l)), max(hi, uint16(h))
-			row = row[len(row)&^31:]
-		}
-		if t.shift == 0 {
-			l, h := range16(row, t.off)
-			lo, hi = min(lo, l), max(hi, h)
-			continue
-		}
-		for k := 0; k+1 < len(row); k += 2 {
-			v := t.key(row[k:])
-			lo, hi = min(lo, v), max(hi, v)
-		}
+		l, h := t.rangeOf(frame[i:min(i+rowBytes, len(frame))])
+		lo, hi = min(lo, l), max(hi, h)
 	}
 	var flip uint8
 	if inv {

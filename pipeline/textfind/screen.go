@@ -47,22 +47,30 @@ func (s *RowScreen) Screen(w, h int, o Options, fill func(y int, dst []uint8)) b
 	if w <= 0 || h <= 0 {
 		return false
 	}
+	rowAt, _, _ := s.rows(w, h, fill)
+	return screen(w, h, o, rowAt)
+}
+
+// rows readies s's buffers for an image of w by h pixels: rowAt(y) is
+// row y, made by fill the first time it is asked for; done tells the
+// rows made whole.
+func (s *RowScreen) rows(w, h int, fill func(y int, dst []uint8)) (rowAt func(y int) []uint8, buf []uint8, done []bool) {
 	if cap(s.buf) < w*h {
 		s.buf = make([]uint8, w*h)
 	}
 	if cap(s.done) < h {
 		s.done = make([]bool, h)
 	}
-	buf, done := s.buf[:w*h], s.done[:h]
+	buf, done = s.buf[:w*h], s.done[:h]
 	clear(done)
-	return screen(w, h, o, func(y int) []uint8 {
+	return func(y int) []uint8 {
 		r := buf[y*w : (y+1)*w]
 		if !done[y] {
 			fill(y, r)
 			done[y] = true
 		}
 		return r
-	})
+	}, buf, done
 }
 
 // Rows makes an image's grey rows on demand, whole or in part, and says
@@ -87,22 +95,7 @@ func (s *RowScreen) ScreenSparse(w, h int, o Options, src Rows) bool {
 	if w <= 0 || h <= 0 {
 		return false
 	}
-	if cap(s.buf) < w*h {
-		s.buf = make([]uint8, w*h)
-	}
-	if cap(s.done) < h {
-		s.done = make([]bool, h)
-	}
-	buf, done := s.buf[:w*h], s.done[:h]
-	clear(done)
-	rowAt := func(y int) []uint8 {
-		r := buf[y*w : (y+1)*w]
-		if !done[y] {
-			src.Row(y, r)
-			done[y] = true
-		}
-		return r
-	}
+	rowAt, buf, done := s.rows(w, h, src.Row)
 	// A row made in parts is made whole when the screen asks for it.
 	part := func(y, x0, x1 int) []uint8 {
 		r := buf[y*w : (y+1)*w]
