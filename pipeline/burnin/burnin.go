@@ -111,13 +111,11 @@ func (c *Cleaner) Screen(g *image.Gray) bool { return textfind.Screen(g, c.find)
 
 // ScreenFrame is Screen of a decoded frame's Luminance, without making
 // all of it when it has one 16-bit grey sample a pixel (CT, MR): the
-// grey range is taken from every screenRangeStep-th row (samples of other
-// rows beyond it are clamped to it), and only the rows the screen looks
-// at are mapped to grey. Text on air stands out as much under that
-// stretch as under the whole frame's; the answer is
-// Screen(Luminance(frame)) but where rows outside the sample hold the
-// frame's extremes. fs keeps the buffers from one frame to the next (nil:
-// none).
+// range is found in one pass (sixteen samples at a time with the vector
+// kernels), and only the rows the screen looks at are mapped to grey,
+// and of them (with the kernels) only the stretches that are not flat.
+// The answer is Screen(Luminance(frame)). fs keeps the buffers from one
+// frame to the next (nil: none).
 func (c *Cleaner) ScreenFrame(frame []byte, im codec.Image, pal *Palette, fs *FrameScreen) (bool, error) {
 	if !gray16Frame(im) || len(frame) < im.FrameBytes() || im.Rows <= 0 || im.Columns <= 0 {
 		g, err := Luminance(frame, im, pal)
@@ -132,7 +130,7 @@ func (c *Cleaner) ScreenFrame(frame []byte, im codec.Image, pal *Palette, fs *Fr
 	if fs.table == nil {
 		fs.table = new(screenTable)
 	}
-	t := newScreenGray16(frame, im, im.Photometric == "MONOCHROME1", screenRangeStep, fs.table)
+	t := newScreenGray16(frame, im, im.Photometric == "MONOCHROME1", fs.table)
 	w := im.Columns
 	if simdRows() && !fs.wholeRows {
 		return fs.rows.ScreenSparse(w, im.Rows, c.find, &frameRows{t: &t, frame: frame, w: w}), nil
@@ -150,10 +148,6 @@ type FrameScreen struct {
 	// spare it (the tests' reference).
 	wholeRows bool
 }
-
-// screenRangeStep is the row step of the grey range ScreenFrame takes: a
-// CT or MR slice's air, tissue and bone lie in every sixteenth row.
-const screenRangeStep = 16
 
 // Image is the examination of one image (all its frames): the file's
 // identifiers, and the lines already read (a cine loop's banner is the

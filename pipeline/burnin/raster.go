@@ -265,11 +265,9 @@ func (t *gray16) row(frame []byte, y, w int, dst []uint8) {
 }
 
 // screenGray16 maps one 16-bit sample per pixel to grey for the screen of
-// a CT or MR slice: the range is taken from every few rows only, and
-// samples of the other rows beyond it are clamped to its ends. Text on
-// air stands out as much under that stretch as under the frame's own
-// range, at a fraction of the pass. The table spans every 16-bit key, so
-// that mapping a sample is one lookup.
+// a CT or MR slice, as gray16 does (the frame's own range stretched to
+// 0..255): through a table that spans every 16-bit key, so that mapping
+// a sample is one lookup, kept from one frame to the next.
 type screenGray16 struct {
 	gray16
 	table *screenTable
@@ -286,7 +284,8 @@ type screenTable struct {
 }
 
 // set makes the table for the range lo..hi (flip: MONOCHROME1's
-// inversion) unless it is that already.
+// inversion) unless it is that already. Keys beyond the range (none, for
+// the range of the frame mapped) are black below it, white above.
 func (t *screenTable) set(lo, hi uint16, flip uint8) {
 	if t.made && t.lo == lo && t.hi == hi && t.flip == flip {
 		return
@@ -316,17 +315,12 @@ func (t *screenTable) set(lo, hi uint16, flip uint8) {
 	}
 }
 
-// newScreenGray16 prepares the mapping of frame with the range of every
-// step-th row, through table (which it sets).
-func newScreenGray16(frame []byte, im codec.Image, inv bool, step int, table *screenTable) screenGray16 {
+// newScreenGray16 prepares the mapping of frame with its range, through
+// table (which it sets). The range is the whole frame's: one taken from
+// some rows stretched MR anatomy until the screen took it for text.
+func newScreenGray16(frame []byte, im codec.Image, inv bool, table *screenTable) screenGray16 {
 	t := screenGray16{gray16: keyOrder(im), table: table}
-	frame = frame[:im.FrameBytes()]
-	rowBytes := 2 * im.Columns
-	lo, hi := uint16(0xFFFF), uint16(0)
-	for i := 0; i < len(frame); i += step * rowBytes {
-		l, h := t.rangeOf(frame[i:min(i+rowBytes, len(frame))])
-		lo, hi = min(lo, l), max(hi, h)
-	}
+	lo, hi := t.rangeOf(frame[:im.FrameBytes()])
 	var flip uint8
 	if inv {
 		flip = 255

@@ -1,7 +1,9 @@
 package burnin
 
 import (
+	"bytes"
 	"encoding/binary"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/dicomdeid/dicomdeid/pipeline/codec"
@@ -148,62 +150,32 @@ func TestScreenFrame(t *testing.T) {
 	}
 }
 
-// The screen's grey of a 16-bit frame: the range of every step-th row,
-// the other rows' samples beyond it clamped to its ends, exact within; a
-// table kept from frame to frame follows each frame's range.
+// The screen's grey of a 16-bit frame is Luminance's (gray16), for every
+// layout of the samples, with one table kept from frame to frame whose
+// ranges differ, repeat and collapse to one level.
 func TestScreenGray16(t *testing.T) {
-	type enc struct {
-		name string
-		im   codec.Image
-		put  func(v int32) uint16
-	}
-	encs := []enc{
-		{"signed 16", codec.Image{BitsStored: 16, PixelRepresentation: 1}, func(v int32) uint16 { return uint16(int16(v)) }},
-		{"unsigned 12, junk above", codec.Image{BitsStored: 12}, func(v int32) uint16 { return uint16(v) | 0xF000 }},
-	}
 	var table screenTable
-	for _, e := range encs {
-		for _, sampled := range [][2]int32{{100, 200}, {-50, 3000}, {100, 200}, {7, 7}} {
-			for _, inv := range []bool{false, true} {
-				im := e.im
-				im.Rows, im.Columns, im.Frames, im.SamplesPerPixel, im.BitsAllocated = 8, 5, 1, 1, 16
-				if im.PixelRepresentation == 0 && sampled[0] < 0 {
-					continue
-				}
-				vals := make([]int32, 40)
-				frame := make([]byte, im.FrameBytes())
-				for i := range vals {
-					y := i / 5
-					switch {
-					case y%4 == 0: // the sampled rows: the range's ends and between
-						vals[i] = sampled[0] + (sampled[1]-sampled[0])*int32(i%5)/4
-					default: // beyond the range on both sides, and within
-						vals[i] = []int32{sampled[0] - 40, sampled[1] + 900, (sampled[0] + sampled[1]) / 2, sampled[0], sampled[1]}[i%5]
-						if im.PixelRepresentation == 0 {
-							vals[i] = max(vals[i], 0)
-						}
-					}
-					binary.LittleEndian.PutUint16(frame[2*i:], e.put(vals[i]))
-				}
-				g := newScreenGray16(frame, im, inv, 4, &table)
-				row := make([]uint8, 5)
-				for y := 0; y < 8; y++ {
-					g.row(frame, y, 5, row)
-					for x, got := range row {
-						v := min(max(vals[y*5+x], sampled[0]), sampled[1])
-						want := uint8(0)
-						if span := sampled[1] - sampled[0]; span > 0 {
-							want = uint8((v - sampled[0]) * 255 / span)
-						} else if vals[y*5+x] > sampled[1] {
-							want = 255
-						}
-						if inv {
-							want = 255 - want
-						}
-						if got != want {
-							t.Fatalf("%s, range %v, inverted %v: sample %d (%d,%d) is %d, want %d", e.name, sampled, inv, vals[y*5+x], x, y, got, want)
-						}
-					}
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, e := range []struct {
+		bits, signed int
+		inv          bool
+	}{{16, 1, false}, {16, 0, true}, {12, 1, false}, {12, 0, false}, {10, 1, true}} {
+		for _, span := range []int{100, 3000, 100, 0, 60000} {
+			im := codec.Image{Rows: 9, Columns: 37, Frames: 1, SamplesPerPixel: 1, BitsAllocated: 16, BitsStored: e.bits,
+				PixelRepresentation: e.signed, Photometric: "MONOCHROME2"}
+			frame := make([]byte, im.FrameBytes())
+			base := rng.IntN(1000)
+			for i := 0; i < len(frame); i += 2 {
+				binary.LittleEndian.PutUint16(frame[i:], uint16(base+rng.IntN(span+1))|uint16(rng.IntN(2))<<15)
+			}
+			g := newScreenGray16(frame, im, e.inv, &table)
+			ref := newGray16(frame, im, e.inv)
+			got, want := make([]uint8, 37), make([]uint8, 37)
+			for y := 0; y < 9; y++ {
+				g.row(frame, y, 37, got)
+				ref.row(frame, y, 37, want)
+				if !bytes.Equal(got, want) {
+					t.Fatalf("bits %d signed %d inverted %v span %d row %d: %v, Luminance %v", e.bits, e.signed, e.inv, span, y, got, want)
 				}
 			}
 		}
