@@ -179,7 +179,8 @@ func newGray16(frame []byte, im codec.Image, inv bool) gray16 {
 func (t *gray16) rangeOf(b []byte) (lo, hi uint16) {
 	lo, hi = 0xFFFF, 0
 	if simdRows() {
-		l, h := keyRange16(b, uint64(t.shift&15), uint64(t.off>>15))
+		shift, signed := t.kernelLayout()
+		l, h := keyRange16(b, shift, signed)
 		lo, hi = uint16(l), uint16(h)
 		b = b[len(b)&^31:]
 	}
@@ -193,6 +194,12 @@ func (t *gray16) rangeOf(b []byte) (lo, hi uint16) {
 		lo, hi = min(lo, v), max(hi, v)
 	}
 	return lo, hi
+}
+
+// kernelLayout is the key's layout as the vector kernels take it: the
+// bits above Bits Stored, and 1 for signed samples.
+func (t *gray16) kernelLayout() (shift, signed uint64) {
+	return uint64(t.shift & 15), uint64(t.off >> 15)
 }
 
 // range16 is the lowest and highest of 16-bit samples XOR off.
@@ -387,6 +394,7 @@ func (r *frameRows) Busy(y, flat int, dst [][2]int) [][2]int {
 	lim := max(((flat-1)*span-1)/255, 0)
 	src := r.frame[2*y*r.w : 2*(y+1)*r.w]
 	t := &r.t.gray16
+	shift, signed := t.kernelLayout()
 	add := func(x0, x1 int) {
 		if n := len(dst); n > 0 && dst[n-1][1] == x0 {
 			dst[n-1][1] = x1
@@ -394,7 +402,8 @@ func (r *frameRows) Busy(y, flat int, dst [][2]int) [][2]int {
 			dst = append(dst, [2]int{x0, x1})
 		}
 	}
-	// The first block and a last partial one, a sample at a time.
+	// A last partial block (or a row narrower than one), a sample at a
+	// time.
 	scalar := func(x0, x1 int) {
 		for x := max(x0, 1); x < x1; x++ {
 			if d := int(t.key(src[2*x:])) - int(t.key(src[2*x-2:])); d > lim || -d > lim {
@@ -412,13 +421,13 @@ func (r *frameRows) Busy(y, flat int, dst [][2]int) [][2]int {
 				copy(h[k:k+2], src[:2])
 			}
 			copy(h[32:], src[:32])
-			if busyBlocks16(h, 1, uint64(lim), uint64(t.shift&15), uint64(t.off>>15)) != 0 {
+			if busyBlocks16(h, 1, uint64(lim), shift, signed) != 0 {
 				add(0, 16)
 			}
 			first = 1
 		}
 		n := min(64, whole-c)
-		m := busyBlocks16(src[32*c:32*(c+n)], first, uint64(lim), uint64(t.shift&15), uint64(t.off>>15))
+		m := busyBlocks16(src[32*c:32*(c+n)], first, uint64(lim), shift, signed)
 		for m != 0 {
 			b := bits.TrailingZeros64(m)
 			m &= m - 1

@@ -187,7 +187,6 @@ func (f *Frames) Frame(i int, dst []byte) (err error) {
 			// Native frames are read straight into dst (and swapped there
 			// when big endian): no copy through buf, the cost every CT
 			// slice's screening would otherwise pay twice.
-			f.verbatim = -1
 			n, err := f.src.r.ReadAt(dst, f.src.Pixels.ValueOffset+int64(i)*fb)
 			if err != nil && err != io.EOF {
 				return fmt.Errorf("%w: frame %d unreadable", ErrCorrupt, i+1)

@@ -158,12 +158,7 @@ func (s *screener) gate() [][2]int {
 	reach := s.o.MaxHeight + 2 + 2*screenMaxSkip
 	var near [][2]int
 	for y := 0; y < s.h; y += gateStep {
-		if s.sp != nil {
-			s.strokes = s.sparseStrokes(y, s.strokes[:0])
-		} else {
-			s.strokes = strokesInRow(s.rowAt(y), s.maxStroke, s.strokes[:0])
-		}
-		if !s.segmentIn(s.strokes) {
+		if !s.segmentIn(s.rowStrokes(y)) {
 			continue
 		}
 		y0, y1 := max(y-reach, 0)&^1, min(y+reach+1, s.h)
@@ -174,6 +169,17 @@ func (s *screener) gate() [][2]int {
 		near = append(near, [2]int{y0, y1})
 	}
 	return near
+}
+
+// rowStrokes sets s.strokes to the strokes of row y: of the whole row,
+// or of its sparse stretches (the same strokes).
+func (s *screener) rowStrokes(y int) []stroke {
+	if s.sp != nil {
+		s.strokes = s.sparseStrokes(y, s.strokes[:0])
+	} else {
+		s.strokes = strokesInRow(s.rowAt(y), s.maxStroke, s.strokes[:0])
+	}
+	return s.strokes
 }
 
 // segmentIn reports whether a row's strokes st hold two or more of one
@@ -241,14 +247,7 @@ func absDiff(a, b uint8) int {
 // row adds sampled row y: its strokes, grouped into segments, continue or
 // open bands; bands that ended are judged.
 func (s *screener) row(y int) {
-	var pix []uint8
-	if s.sp != nil {
-		s.strokes = s.sparseStrokes(y, s.strokes[:0])
-	} else {
-		pix = s.rowAt(y)
-		s.strokes = strokesInRow(pix, s.maxStroke, s.strokes[:0])
-	}
-	st := s.strokes
+	st := s.rowStrokes(y)
 	for i := 0; i < len(st); {
 		j := i + 1
 		for j < len(st) && st[j].light == st[i].light && absDiff(st[j].bg, st[i].bg) <= screenSameBg &&
@@ -256,10 +255,13 @@ func (s *screener) row(y int) {
 			j++
 		}
 		if j-i >= 2 {
+			// The segment's gaps, which a sparse row may not have made
+			// yet.
+			var pix []uint8
 			if s.sp != nil {
-				// The segment's gaps, which a sparse row may not have
-				// made yet.
 				pix = s.sp.part(y, int(st[i].x1), int(st[j-1].x0))
+			} else {
+				pix = s.rowAt(y)
 			}
 			// Between a line's strokes lies its background, flat.
 			calm, gaps := 0, 0
