@@ -196,6 +196,9 @@ type lineText struct {
 	ink  image.Rectangle // where OCR read it, in the frame (line reads)
 	// words are the boxes of its words that read as text, in the frame.
 	words []image.Rectangle
+	// parts are its words as read, boxes in the frame (readings of
+	// sparse text: around a line, a whole frame).
+	parts []ocr.Word
 }
 
 // Image starts the examination of one image. strict is for the classes
@@ -240,6 +243,10 @@ func (im *Image) Unsure() {
 	im.ids.unsure = true
 }
 
+// frameLabelConf is the confidence a label (MRN, DOB, Name) read in a
+// whole-frame reading needs to be masked with what follows it.
+const frameLabelConf = 50
+
 // maxRegions bounds the regions a report lists per image.
 const maxRegions = 200
 
@@ -277,12 +284,17 @@ func (im *Image) Analyze(ctx context.Context, g *image.Gray, full bool) ([]image
 		}
 		return out
 	}
-	lastWhy := "" // why the last region was masked
-	mask := func(box image.Rectangle, why string) {
-		lastWhy = why
+	// rows are the lines read in a strict image, and whether each was
+	// masked as identifying, for the readings around them.
+	type row struct {
+		box        image.Rectangle
+		identifies bool
+	}
+	var rows []row
+	// maskPad masks box, p pixels around it.
+	maskPad := func(box image.Rectangle, p int, why string) {
 		im.Stats.Masked++
 		im.Stats.ByReason[why]++
-		p := pad(box.Dy())
 		if why == "label" && box.Dy() <= maxLineHeight {
 			// A label (MRN, DOB, Name) is followed on its row by its
 			// value, which OCR may not have read where the row runs
@@ -295,6 +307,11 @@ func (im *Image) Analyze(ctx context.Context, g *image.Gray, full bool) ([]image
 		if len(im.Stats.Regions) < maxRegions {
 			im.Stats.Regions = append(im.Stats.Regions, Region{X: r.Min.X, Y: r.Min.Y, W: r.Dx(), H: r.Dy(), Why: why, Source: source})
 		}
+	}
+	mask := func(box image.Rectangle, why string) { maskPad(box, pad(box.Dy()), why) }
+	maskLine := func(box image.Rectangle, lt lineText, why string) {
+		r, p := lineMask(box, lt)
+		maskPad(r, p, why)
 	}
 	for _, box := range lines {
 		if im.c.mode == ModeAll {
@@ -333,27 +350,33 @@ func (im *Image) Analyze(ctx context.Context, g *image.Gray, full bool) ([]image
 			}
 		}
 		source = "line"
+		identifies := false
 		if !ignored {
 			if masked, why := im.decide(lt, box, im.strict); masked {
-				mask(lineMask(box, lt), why)
+				maskLine(box, lt, why)
+				identifies = why != "not allowed"
 			}
 		}
-		if !im.strict || im.c.mode == ModeAll {
-			continue
+		if im.strict {
+			rows = append(rows, row{box, identifies})
 		}
-		// The line's surroundings, read as sparse text in two views: a
-		// line the detector found only in part (its end runs from a
-		// margin onto a dark image) is read whole there.
-		words, err := im.readContext(ctx, g, box)
+	}
+	// Each line's surroundings, read as sparse text in several views: a
+	// line the detector found only in part (its end runs from a margin
+	// onto a dark image) is read whole there. After every line is
+	// masked: what a reading joins to a line (the next line on its row)
+	// is then known to be hidden already.
+	source = "context"
+	for _, r := range rows {
+		words, err := im.readContext(ctx, g, r.box)
 		if err != nil {
 			return nil, err
 		}
-		source = "context"
 		seed := image.Rectangle{}
-		if lastWhy != "" && lastWhy != "not allowed" && len(out) > 0 && out[len(out)-1].Overlaps(box) {
-			seed = box // the line identifies: its row is extended
+		if r.identifies {
+			seed = r.box // the line identifies: its row is extended
 		}
-		im.extendRow(words, seed, &out, mask)
+		im.extendRow(words, seed, &out, maskLine)
 	}
 	if im.c.reader == nil || !full {
 		return finish(), nil
@@ -372,7 +395,7 @@ func (im *Image) Analyze(ctx context.Context, g *image.Gray, full bool) ([]image
 			if box.Empty() || covered(box, out) {
 				continue
 			}
-			lt := lineText{text: l.Text, conf: l.Conf}
+			lt := lineText{text: l.Text, conf: l.Conf, parts: scaledWords(l.Words, scale, g.Rect)}
 			if im.c.mode == ModeAll && textLike(lt) {
 				mask(box, "all")
 				continue
@@ -387,9 +410,25 @@ func (im *Image) Analyze(ctx context.Context, g *image.Gray, full bool) ([]image
 					im.Stats.Ignored++
 					continue
 				}
-				mask(box, why)
-				if why != "not allowed" {
-					found = append(found, box)
+				if why == "not allowed" {
+					mask(box, why)
+					continue
+				}
+				if why == "label" && lt.conf < frameLabelConf {
+					// "ke oh Pid" in a body's edge: a label masks ten
+					// line heights after it, and texture read as one
+					// would mask the image; a value after a label is
+					// found on its own.
+					im.Stats.Ignored++
+					continue
+				}
+				parts := im.unhidden(lt, box, out)
+				if len(parts) == 0 {
+					im.Stats.Ignored++ // hidden already
+				}
+				for _, r := range parts {
+					mask(r, why)
+					found = append(found, r)
 				}
 			}
 		}
@@ -403,7 +442,7 @@ func (im *Image) Analyze(ctx context.Context, g *image.Gray, full bool) ([]image
 			if err != nil {
 				return nil, err
 			}
-			im.extendRow(words, box, &out, mask)
+			im.extendRow(words, box, &out, maskLine)
 		}
 	}
 	return finish(), nil
@@ -489,15 +528,17 @@ func fromCrop(b, r image.Rectangle, scale int) image.Rectangle {
 		r.Min.X+(b.Max.X+scale-1)/scale, r.Min.Y+(b.Max.Y+scale-1)/scale).Intersect(r)
 }
 
-// lineMask is what to mask of a candidate line: the candidate, but for
-// one taller than a line of text (the detector joined text to the image
-// beside it), where OCR read a line's height of text in it: there, and
-// two line heights either side of it along its row, within the
-// candidate.
-func lineMask(box image.Rectangle, lt lineText) image.Rectangle {
+// lineMask is what to mask of a candidate line, and how far around it:
+// the candidate, padded (pad), but for one taller than a line of text
+// (the detector joined text to the image beside it), where OCR read a
+// line's height of text in it: there, and two line heights either side
+// of it along its row, within the candidate, with a margin already
+// (trimPad more): padding the trimmed box by its own height would add a
+// band as tall as the text above and below it, over the image.
+func lineMask(box image.Rectangle, lt lineText) (image.Rectangle, int) {
 	ink := lt.ink.Intersect(box)
 	if box.Dy() <= maxLineHeight || ink.Empty() {
-		return box
+		return box, pad(box.Dy())
 	}
 	if ink.Dy() > maxLineHeight {
 		// A word read over the image beside the text stretches the ink:
@@ -510,14 +551,18 @@ func lineMask(box image.Rectangle, lt lineText) image.Rectangle {
 			}
 		}
 		if ref.Empty() || ref.Dy() > maxLineHeight {
-			return box
+			return box, pad(box.Dy())
 		}
 		h := ref.Dy()
-		return image.Rect(ink.Min.X-2*h, ref.Min.Y-h/2, ink.Max.X+2*h, ref.Max.Y+h/2).Intersect(box)
+		return image.Rect(ink.Min.X-2*h, ref.Min.Y-h/2, ink.Max.X+2*h, ref.Max.Y+h/2).Intersect(box), trimPad
 	}
 	h := ink.Dy()
-	return image.Rect(ink.Min.X-2*h, ink.Min.Y-h/4, ink.Max.X+2*h, ink.Max.Y+h/4).Intersect(box)
+	return image.Rect(ink.Min.X-2*h, ink.Min.Y-h/4, ink.Max.X+2*h, ink.Max.Y+h/4).Intersect(box), max(trimPad, pad(h)-h/4)
 }
+
+// trimPad is the margin around a trimmed line mask (see lineMask),
+// beyond the glyphs' anti-aliased edges.
+const trimPad = 2
 
 // extendInk widens a masked rectangle over the ink that continues it on a
 // flat background: a line masked in part (its last words missed by the
@@ -612,12 +657,141 @@ func abs(x int) int {
 	return x
 }
 
+// scaledWords are words read in a page scaled by scale, in the frame
+// (bounded by it).
+func scaledWords(ws []ocr.Word, scale int, frame image.Rectangle) []ocr.Word {
+	return mapWords(ws, func(b image.Rectangle) image.Rectangle {
+		return image.Rect(b.Min.X/scale, b.Min.Y/scale, (b.Max.X+scale-1)/scale, (b.Max.Y+scale-1)/scale).Intersect(frame)
+	})
+}
+
+// mapWords is ws with every box (words' and glyphs') mapped by to.
+func mapWords(ws []ocr.Word, to func(image.Rectangle) image.Rectangle) []ocr.Word {
+	out := make([]ocr.Word, 0, len(ws))
+	for _, w := range ws {
+		w.Box = to(w.Box)
+		if w.Glyphs != nil {
+			gs := make([]ocr.Glyph, len(w.Glyphs))
+			for i, g := range w.Glyphs {
+				gs[i] = ocr.Glyph{Text: g.Text, Box: to(g.Box), Conf: g.Conf}
+			}
+			w.Glyphs = gs
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
+// spanUnit is a glyph (or, where glyphs are not known, a word) of a
+// reading: its text, where it is, and which word it belongs to.
+type spanUnit struct {
+	text string
+	box  image.Rectangle
+	word int
+}
+
+// readingUnits are the units of a reading's words: their glyphs where
+// every word has them (and they spell it: glyphs), else the words.
+func readingUnits(ws []ocr.Word) (units []spanUnit, glyphs bool) {
+	glyphs = true
+	for _, w := range ws {
+		var b strings.Builder
+		for _, g := range w.Glyphs {
+			b.WriteString(g.Text)
+		}
+		if len(w.Glyphs) == 0 || b.String() != w.Text {
+			glyphs = false
+			break
+		}
+	}
+	for i, w := range ws {
+		if !glyphs {
+			units = append(units, spanUnit{w.Text, w.Box, i})
+			continue
+		}
+		for _, g := range w.Glyphs {
+			units = append(units, spanUnit{g.Text, g.Box, i})
+		}
+	}
+	return units, glyphs
+}
+
+// unhidden is what to mask of a sparse reading that identifies (box):
+// what it shows outside the masks rs that identifies or may be part of
+// what does. Its glyphs (or words) whose centres the masks hide are
+// taken out, and of the runs left either side of them, those that
+// continue an identifier (the "eonore" of an institution whose line's
+// mask ends in it, a date's last digits) are masked, each where its
+// glyphs were read. A reading around a masked line, or of the whole
+// frame, often joins that line to anatomy read as letters beside it
+// ("1982 eeeeess Klinikum Bad Ueberkingen" along a body's lower edge):
+// masking it again, whole, would cover the image between texts already
+// hidden. A reading whose words are not known, or that the masks do not
+// touch, is masked whole.
+func (im *Image) unhidden(lt lineText, box image.Rectangle, rs []image.Rectangle) []image.Rectangle {
+	units, _ := readingUnits(lt.parts)
+	if len(units) == 0 {
+		return []image.Rectangle{box}
+	}
+	type run struct {
+		text strings.Builder
+		box  image.Rectangle
+	}
+	var runs []*run
+	var cur *run
+	prev, hid := -1, false
+	for _, u := range units {
+		c := image.Pt((u.box.Min.X+u.box.Max.X)/2, (u.box.Min.Y+u.box.Max.Y)/2)
+		if slices.ContainsFunc(rs, c.In) {
+			prev, hid, cur = -1, true, nil
+			continue
+		}
+		if cur == nil {
+			cur = &run{}
+			runs = append(runs, cur)
+		} else if u.word != prev {
+			cur.text.WriteByte(' ')
+		}
+		cur.text.WriteString(u.text)
+		cur.box = cur.box.Union(u.box.Intersect(box))
+		prev = u.word
+	}
+	if !hid {
+		return []image.Rectangle{box}
+	}
+	var out []image.Rectangle
+	for _, r := range runs {
+		if !r.box.Empty() && im.continues(r.text.String()) {
+			out = append(out, r.box)
+		}
+	}
+	return out
+}
+
+// continues reports whether t, what a reading shows beside masks,
+// identifies or may be part of what does: a file identifier's text (a
+// name's, an institution's end) or digits (a date's, an ID's). A generic word of the institution alone
+// ("Klinikum") names no one once the rest of its line is hidden.
+func (im *Image) continues(t string) bool {
+	if im.ids.identifies(t) || (Shape(t) != "" && !im.c.allow.Allowed(t)) {
+		return true
+	}
+	f := fold(t)
+	if len(f) == 0 {
+		return false // punctuation: nothing to read
+	}
+	if digitCount(t) >= 2 {
+		return true
+	}
+	return im.ids.partOf(f)
+}
+
 // extendRow masks, of the words read around a line, what identifies
 // (the rest of a name or a date the detector found in part) and, when
 // the line itself was masked (seed not empty), the words that continue
 // its row: a line masked in part is a line left legible. Other text there
 // is the detector's to find; anatomy read as words is not masked.
-func (im *Image) extendRow(words []contextWord, seed image.Rectangle, out *[]image.Rectangle, mask func(image.Rectangle, string)) {
+func (im *Image) extendRow(words []contextWord, seed image.Rectangle, out *[]image.Rectangle, mask func(image.Rectangle, lineText, string)) {
 	row := seed
 	done := make([]bool, len(words)) // masked: a word is masked once (its mask may be trimmed, not covering it)
 	for changed := true; changed; {
@@ -627,7 +801,9 @@ func (im *Image) extendRow(words []contextWord, seed image.Rectangle, out *[]ima
 				continue
 			}
 			if why := im.identifying(w.lineText); why != "" {
-				mask(lineMask(w.box, w.lineText), why)
+				for _, r := range im.unhidden(w.lineText, w.box, *out) {
+					mask(r, w.lineText, why)
+				}
 				done[i], changed = true, true
 				continue
 			}
@@ -635,7 +811,7 @@ func (im *Image) extendRow(words []contextWord, seed image.Rectangle, out *[]ima
 				continue
 			}
 			if textLike(w.lineText) && w.box.Dy() >= row.Dy()/2 && w.box.Dy() <= row.Dy()*2 {
-				mask(lineMask(w.box, w.lineText), "line continued")
+				mask(w.box, w.lineText, "line continued")
 				row = row.Union(w.box)
 				done[i], changed = true, true
 			}
@@ -859,7 +1035,8 @@ func (im *Image) readContext(ctx context.Context, g *image.Gray, box image.Recta
 			}
 			for _, l := range splitLines(lines) {
 				ink := inkOf(l, r, scale)
-				ws = append(ws, contextWord{lineText{text: l.Text, conf: l.Conf, ink: ink, words: wordBoxes(l, r, scale)}, ink})
+				parts := mapWords(l.Words, func(b image.Rectangle) image.Rectangle { return fromCrop(b, r, scale) })
+				ws = append(ws, contextWord{lineText{text: l.Text, conf: l.Conf, ink: ink, words: wordBoxes(l, r, scale), parts: parts}, ink})
 			}
 			im.context[key] = ws
 		}

@@ -252,6 +252,21 @@ func (ids *identifiers) matchOf(text string, own bool) bool {
 	return false
 }
 
+// partOf reports whether folded text f is part of one of the
+// identifiers, within its share of edits (one in four letters): the end
+// of a value that a mask hides the rest of.
+func (ids *identifiers) partOf(f []byte) bool {
+	if ids == nil {
+		return false
+	}
+	for _, id := range ids.items {
+		if approxContains(id.s, f, len(f)/4) {
+			return true
+		}
+	}
+	return false
+}
+
 // approxContains reports whether some substring of t is within k edits
 // of p.
 func approxContains(t, p []byte, k int) bool {

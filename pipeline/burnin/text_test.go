@@ -3,6 +3,8 @@ package burnin
 import (
 	"fmt"
 	"image"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/dicomdeid/dicomdeid/pipeline/ocr"
@@ -154,5 +156,112 @@ func TestSplitLines(t *testing.T) {
 	}
 	if got := splitLines([]ocr.Line{{Text: "one", Box: image.Rect(0, 0, 9, 9)}}); len(got) != 1 || got[0].Text != "one" {
 		t.Errorf("a line without words: %+v", got)
+	}
+}
+
+// word is a word read at x (10 pixels a glyph, glyphs told or not).
+func word(text string, x int, glyphs bool) ocr.Word {
+	w := ocr.Word{Text: text, Box: image.Rect(x, 100, x+10*len(text), 120), Conf: 90}
+	if glyphs {
+		for i, r := range text {
+			w.Glyphs = append(w.Glyphs, ocr.Glyph{Text: string(r), Box: image.Rect(x+10*i, 100, x+10*i+10, 120), Conf: 90})
+		}
+	}
+	return w
+}
+
+// TestUnhidden: a sparse reading that identifies is masked again only
+// for what it shows outside the masks already made that continues an
+// identifier, where its glyphs were read.
+func TestUnhidden(t *testing.T) {
+	im := New(Config{Allow: NewAllow([]string{"Gain"})}).Image([]Identifier{{Text: "Klinikum Bad Ueberkingen"}, {Text: "19820307", Date: true}}, true)
+	// "1982 eeeeessKlinikum Bad Ueberkingen": the year (x 0..40), texture
+	// read as letters and the institution's first word in one word
+	// (x 60..210, Klinikum at 130..210), then its other words.
+	reading := func(glyphs bool) lineText {
+		ws := []ocr.Word{word("1982", 0, glyphs), word("eeeeessKlinikum", 60, glyphs), word("Bad", 220, glyphs), word("Ueberkingen", 260, glyphs)}
+		parts := make([]string, len(ws))
+		for i, w := range ws {
+			parts[i] = w.Text
+		}
+		return lineText{text: strings.Join(parts, " "), conf: 90, parts: ws}
+	}
+	box := image.Rect(0, 100, 370, 120)
+	institution := image.Rect(126, 96, 374, 124) // the line's mask: Klinikum Bad Ueberkingen
+	year := image.Rect(0, 96, 44, 124)           // the birth date's line mask, its year in the reading
+	band := func(x0, x1 int) image.Rectangle { return image.Rect(x0, 100, x1, 120) }
+	cases := []struct {
+		name   string
+		glyphs bool
+		masks  []image.Rectangle
+		want   []image.Rectangle
+	}{
+		{"nothing masked", true, nil, []image.Rectangle{box}},
+		{"both lines masked, texture left", true, []image.Rectangle{year, institution}, nil},
+		{"the year left", true, []image.Rectangle{institution}, []image.Rectangle{band(0, 130)}},
+		{"only Klinikum masked", true, []image.Rectangle{year, image.Rect(126, 96, 212, 124)}, []image.Rectangle{band(220, 370)}},
+		{"Ueberkingen left", true, []image.Rectangle{year, image.Rect(126, 96, 256, 124)}, []image.Rectangle{band(260, 370)}},
+		// The end of the institution's name continues it.
+		{"ngen left", true, []image.Rectangle{year, image.Rect(126, 96, 330, 124)}, []image.Rectangle{band(330, 370)}},
+		// Left alone, the institution's generic word names no one.
+		{"Klinikum left", true, []image.Rectangle{year, image.Rect(216, 96, 374, 124)}, nil},
+		// Words without glyphs: a word counts hidden by its centre (the
+		// texture's word, Klinikum in it, lies mostly in the mask).
+		{"words, both masked", false, []image.Rectangle{year, institution}, nil},
+		{"words, nothing masked", false, nil, []image.Rectangle{box}},
+		{"words, Bad only masked", false, []image.Rectangle{year, image.Rect(216, 96, 252, 124)}, []image.Rectangle{band(260, 370)}},
+	}
+	for _, c := range cases {
+		if got := im.unhidden(reading(c.glyphs), box, c.masks); !slices.Equal(got, c.want) {
+			t.Errorf("%s: unhidden = %v, want %v", c.name, got, c.want)
+		}
+	}
+	klinikum := image.Rect(126, 96, 212, 124)
+	date := lineText{text: "07.03.1982 Klinikum", conf: 90, parts: []ocr.Word{word("07.03.1982", 0, true), word("Klinikum", 130, true)}}
+	tex := lineText{text: "wa2Sste Klinikum", conf: 90, parts: []ocr.Word{word("wa2Sste", 0, true), word("Klinikum", 130, true)}}
+	for _, c := range []struct {
+		name  string
+		lt    lineText
+		masks []image.Rectangle
+		want  []image.Rectangle
+	}{
+		{"a date beside the masked line", date, []image.Rectangle{klinikum}, []image.Rectangle{band(0, 100)}},
+		{"a date's last digits", date, []image.Rectangle{image.Rect(0, 96, 80, 124), klinikum}, []image.Rectangle{band(80, 100)}},
+		// One digit in texture read as letters is texture.
+		{"texture with a digit", tex, []image.Rectangle{klinikum}, nil},
+	} {
+		if got := im.unhidden(c.lt, image.Rect(0, 100, 210, 120), c.masks); !slices.Equal(got, c.want) {
+			t.Errorf("%s: unhidden = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// TestLineMask: a candidate line is masked with its pad; one taller than
+// a line of text only where OCR read its text, with the margin of its
+// text's height, not of the candidate's.
+func TestLineMask(t *testing.T) {
+	cases := []struct {
+		name    string
+		box     image.Rectangle
+		lt      lineText
+		want    image.Rectangle
+		wantPad int
+	}{
+		{"a line of text", image.Rect(80, 360, 340, 380), lineText{ink: image.Rect(82, 362, 300, 378)}, image.Rect(80, 360, 340, 380), 5},
+		{"tall, not read", image.Rect(80, 340, 520, 420), lineText{}, image.Rect(80, 340, 520, 420), 20},
+		// 17-pixel text over anatomy: its band, two heights along.
+		{"tall, ink of one row", image.Rect(80, 350, 520, 420), lineText{ink: image.Rect(100, 365, 300, 382)},
+			image.Rect(80, 361, 334, 386), 2},
+		// A word read over the image beside it stretches the ink: the
+		// smallest word read says the row.
+		{"tall, ink stretched", image.Rect(80, 350, 520, 424), lineText{ink: image.Rect(81, 361, 305, 415),
+			words: []image.Rectangle{image.Rect(81, 365, 210, 382), image.Rect(220, 361, 305, 415)}},
+			image.Rect(80, 357, 339, 390), trimPad},
+	}
+	for _, c := range cases {
+		got, p := lineMask(c.box, c.lt)
+		if got != c.want || p != c.wantPad {
+			t.Errorf("%s: lineMask = %v pad %d, want %v pad %d", c.name, got, p, c.want, c.wantPad)
+		}
 	}
 }

@@ -72,6 +72,31 @@ static void ocr_word_at(TessResultIterator *it, ocr_word *w) {
 	w->conf = TessResultIteratorConfidence(it, RIL_WORD);
 	w->text = TessResultIteratorGetUTF8Text(it, RIL_WORD);
 }
+
+typedef struct {
+	int left, top, right, bottom;
+	float conf;
+	char *text;
+} ocr_glyph;
+
+// ocr_glyphs reads the symbols of the word at it (at most max) into g and
+// returns how many; the caller frees each text with TessDeleteText.
+static int ocr_glyphs(TessResultIterator *it, ocr_glyph *g, int max) {
+	TessResultIterator *s = TessResultIteratorCopy(it);
+	if (s == NULL) return 0;
+	const TessPageIterator *pi = TessResultIteratorGetPageIteratorConst(s);
+	int n = 0;
+	while (n < max) {
+		if (!TessPageIteratorBoundingBox(pi, RIL_SYMBOL, &g[n].left, &g[n].top, &g[n].right, &g[n].bottom)) break;
+		g[n].text = TessResultIteratorGetUTF8Text(s, RIL_SYMBOL);
+		g[n].conf = TessResultIteratorConfidence(s, RIL_SYMBOL);
+		n++;
+		if (TessPageIteratorIsAtFinalElement(pi, RIL_WORD, RIL_SYMBOL)) break;
+		if (!TessResultIteratorNext(s, RIL_SYMBOL)) break;
+	}
+	TessResultIteratorDelete(s);
+	return n;
+}
 */
 import "C"
 
@@ -171,6 +196,7 @@ func (e *capiEngine) read(ctx context.Context, img *image.Gray, psm PSM) ([]Line
 	defer C.TessResultIteratorDelete(it)
 	var lines []Line
 	var cw C.ocr_word
+	var gs [maxGlyphs]C.ocr_glyph
 	for {
 		C.ocr_word_at(it, &cw)
 		text := ""
@@ -182,10 +208,27 @@ func (e *capiEngine) read(ctx context.Context, img *image.Gray, psm PSM) ([]Line
 			lines = append(lines, Line{})
 		}
 		l := &lines[len(lines)-1]
+		var glyphs []Glyph
+		if text != "" {
+			n := int(C.ocr_glyphs(it, &gs[0], maxGlyphs))
+			glyphs = make([]Glyph, 0, n)
+			for _, g := range gs[:n] {
+				t := ""
+				if g.text != nil {
+					t = C.GoString(g.text)
+					C.TessDeleteText(g.text)
+				}
+				glyphs = append(glyphs, Glyph{Text: t, Box: image.Rect(int(g.left), int(g.top), int(g.right), int(g.bottom)), Conf: float64(g.conf)})
+			}
+			if n == maxGlyphs {
+				glyphs = nil // perhaps cut short: the word's box stands for it
+			}
+		}
 		l.Words = append(l.Words, Word{
-			Text: text,
-			Box:  image.Rect(int(cw.left), int(cw.top), int(cw.right), int(cw.bottom)),
-			Conf: float64(cw.conf),
+			Text:   text,
+			Box:    image.Rect(int(cw.left), int(cw.top), int(cw.right), int(cw.bottom)),
+			Conf:   float64(cw.conf),
+			Glyphs: glyphs,
 		})
 		if C.TessResultIteratorNext(it, C.RIL_WORD) == 0 {
 			break

@@ -28,7 +28,22 @@ type Word struct {
 	Text string
 	Box  image.Rectangle // in the input image's coordinates
 	Conf float64         // 0..100
+	// Glyphs are its symbols and their boxes, where the backend tells
+	// them (the C API; not the command line's TSV): a word's box can
+	// span texture read as letters beside the text.
+	Glyphs []Glyph
 }
+
+// Glyph is one recognized symbol of a word.
+type Glyph struct {
+	Text string
+	Box  image.Rectangle // in the input image's coordinates
+	Conf float64         // 0..100
+}
+
+// maxGlyphs bounds the symbols kept of one word; a longer word keeps
+// none (its box stands for it).
+const maxGlyphs = 128
 
 // Line is the words of one text line (Tesseract's RIL_TEXTLINE).
 type Line struct {

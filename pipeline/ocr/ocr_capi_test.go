@@ -58,3 +58,43 @@ func TestOneThread(t *testing.T) {
 		t.Errorf("threads %d before 5 Reads, %d after: OpenMP is not limited to the caller's thread", before, after)
 	}
 }
+
+// TestGlyphs: the C API tells each word's symbols, which spell the word
+// and lie within its box (burnin masks what identifies by them, not by
+// a word's box that page segmentation stretches over texture).
+func TestGlyphs(t *testing.T) {
+	f := testFont(t)
+	pg := newPage(800, 120, 250)
+	pg.text(t, f, 24, 10, 20, 60, "KLINIKUM BAD UEBERKINGEN 1982")
+	p, err := NewPool(Config{Engines: 1})
+	if err != nil {
+		unavailable(t, "NewPool (C API)", err)
+	}
+	defer p.Close()
+	lines, err := p.Read(context.Background(), pg.img, PSMSparse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	words := 0
+	for _, l := range lines {
+		for _, w := range l.Words {
+			if w.Text == "" {
+				continue
+			}
+			words++
+			var b strings.Builder
+			for _, g := range w.Glyphs {
+				b.WriteString(g.Text)
+				if !g.Box.In(w.Box.Inset(-2)) || g.Box.Empty() {
+					t.Errorf("word %q: glyph %q at %v, outside the word's box %v", w.Text, g.Text, g.Box, w.Box)
+				}
+			}
+			if b.String() != w.Text {
+				t.Errorf("word %q: glyphs spell %q", w.Text, b.String())
+			}
+		}
+	}
+	if words < 3 {
+		t.Fatalf("read %d words of 4: %+v", words, lines)
+	}
+}
