@@ -258,6 +258,13 @@ const maxLineHeight = 34
 // in line heights: an ID or a date of ten to fifteen characters.
 const labelValueHeights = 10
 
+// allowedPad is the margin around a line masked only because it is not
+// allowed (device text, or text that did not read): beyond the
+// detector's box, whose strokes' anti-aliased edges lie within a pixel
+// or two of it. A line that identifies has pad's wider margin; this
+// one's patch is mostly device text the image keeps elsewhere.
+func allowedPad(h int) int { return max(2, h/8) }
+
 // pad is the margin around a masked line: beyond its glyphs' anti-aliased
 // edges, so that no outline of them is left.
 func pad(h int) int { return max(4, h/4) }
@@ -311,6 +318,9 @@ func (im *Image) Analyze(ctx context.Context, g *image.Gray, full bool) ([]image
 	mask := func(box image.Rectangle, why string) { maskPad(box, pad(box.Dy()), why) }
 	maskLine := func(box image.Rectangle, lt lineText, why string) {
 		r, p := lineMask(box, lt)
+		if why == "not allowed" {
+			p = min(p, allowedPad(r.Dy()))
+		}
 		maskPad(r, p, why)
 	}
 	for _, box := range lines {
@@ -352,7 +362,15 @@ func (im *Image) Analyze(ctx context.Context, g *image.Gray, full bool) ([]image
 		source = "line"
 		identifies := false
 		if !ignored {
-			if masked, why := im.decide(lt, box, im.strict); masked {
+			masked, why := im.decide(lt, box, im.strict)
+			if masked && why == "not allowed" && box.Dy() > maxLineHeight && !wordRead(lt) {
+				// Taller than a line and read as a few letters ("as",
+				// "| SS"): an image's edge or corner, not a line of
+				// text (the check reads the frame again).
+				masked = false
+				im.Stats.Ignored++
+			}
+			if masked {
 				maskLine(box, lt, why)
 				identifies = why != "not allowed"
 			}
