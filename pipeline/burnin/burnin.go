@@ -243,10 +243,6 @@ func (im *Image) Unsure() {
 	im.ids.unsure = true
 }
 
-// frameLabelConf is the confidence a label (MRN, DOB, Name) read in a
-// whole-frame reading needs to be masked with what follows it.
-const frameLabelConf = 50
-
 // maxRegions bounds the regions a report lists per image.
 const maxRegions = 200
 
@@ -430,14 +426,6 @@ func (im *Image) Analyze(ctx context.Context, g *image.Gray, full bool) ([]image
 				}
 				if why == "not allowed" {
 					mask(box, why)
-					continue
-				}
-				if why == "label" && lt.conf < frameLabelConf {
-					// "ke oh Pid" in a body's edge: a label masks ten
-					// line heights after it, and texture read as one
-					// would mask the image; a value after a label is
-					// found on its own.
-					im.Stats.Ignored++
 					continue
 				}
 				parts := im.unhidden(lt, box, out)
