@@ -405,7 +405,7 @@ func (im *Image) Analyze(ctx context.Context, g *image.Gray, full bool) ([]image
 			return nil, fmt.Errorf("burnin: read a frame: %w", err)
 		}
 		for _, l := range splitLines(read) {
-			box := image.Rect(l.Box.Min.X/scale, l.Box.Min.Y/scale, (l.Box.Max.X+scale-1)/scale, (l.Box.Max.Y+scale-1)/scale).Intersect(g.Rect)
+			box := unscale(l.Box, scale, g.Rect)
 			if box.Empty() || covered(box, out) {
 				continue
 			}
@@ -663,12 +663,15 @@ func abs(x int) int {
 	return x
 }
 
-// scaledWords are words read in a page scaled by scale, in the frame
-// (bounded by it).
+// unscale maps a box read in a page scaled by scale back to the frame
+// (bounded by it), rounding outward.
+func unscale(b image.Rectangle, scale int, frame image.Rectangle) image.Rectangle {
+	return image.Rect(b.Min.X/scale, b.Min.Y/scale, (b.Max.X+scale-1)/scale, (b.Max.Y+scale-1)/scale).Intersect(frame)
+}
+
+// scaledWords are words read in a page scaled by scale, in the frame.
 func scaledWords(ws []ocr.Word, scale int, frame image.Rectangle) []ocr.Word {
-	return mapWords(ws, func(b image.Rectangle) image.Rectangle {
-		return image.Rect(b.Min.X/scale, b.Min.Y/scale, (b.Max.X+scale-1)/scale, (b.Max.Y+scale-1)/scale).Intersect(frame)
-	})
+	return mapWords(ws, func(b image.Rectangle) image.Rectangle { return unscale(b, scale, frame) })
 }
 
 // mapWords is ws with every box (words' and glyphs') mapped by to.
@@ -679,7 +682,7 @@ func mapWords(ws []ocr.Word, to func(image.Rectangle) image.Rectangle) []ocr.Wor
 		if w.Glyphs != nil {
 			gs := make([]ocr.Glyph, len(w.Glyphs))
 			for i, g := range w.Glyphs {
-				gs[i] = ocr.Glyph{Text: g.Text, Box: to(g.Box), Conf: g.Conf}
+				gs[i] = ocr.Glyph{Text: g.Text, Box: to(g.Box)}
 			}
 			w.Glyphs = gs
 		}
@@ -697,9 +700,9 @@ type spanUnit struct {
 }
 
 // readingUnits are the units of a reading's words: their glyphs where
-// every word has them (and they spell it: glyphs), else the words.
-func readingUnits(ws []ocr.Word) (units []spanUnit, glyphs bool) {
-	glyphs = true
+// every word has them (and they spell it), else the words.
+func readingUnits(ws []ocr.Word) []spanUnit {
+	glyphs := true
 	for _, w := range ws {
 		var b strings.Builder
 		for _, g := range w.Glyphs {
@@ -710,6 +713,7 @@ func readingUnits(ws []ocr.Word) (units []spanUnit, glyphs bool) {
 			break
 		}
 	}
+	var units []spanUnit
 	for i, w := range ws {
 		if !glyphs {
 			units = append(units, spanUnit{w.Text, w.Box, i})
@@ -719,7 +723,7 @@ func readingUnits(ws []ocr.Word) (units []spanUnit, glyphs bool) {
 			units = append(units, spanUnit{g.Text, g.Box, i})
 		}
 	}
-	return units, glyphs
+	return units
 }
 
 // unhidden is what to mask of a sparse reading that identifies (box):
@@ -735,7 +739,7 @@ func readingUnits(ws []ocr.Word) (units []spanUnit, glyphs bool) {
 // hidden. A reading whose words are not known, or that the masks do not
 // touch, is masked whole.
 func (im *Image) unhidden(lt lineText, box image.Rectangle, rs []image.Rectangle) []image.Rectangle {
-	units, _ := readingUnits(lt.parts)
+	units := readingUnits(lt.parts)
 	if len(units) == 0 {
 		return []image.Rectangle{box}
 	}

@@ -164,7 +164,7 @@ func word(text string, x int, glyphs bool) ocr.Word {
 	w := ocr.Word{Text: text, Box: image.Rect(x, 100, x+10*len(text), 120), Conf: 90}
 	if glyphs {
 		for i, r := range text {
-			w.Glyphs = append(w.Glyphs, ocr.Glyph{Text: string(r), Box: image.Rect(x+10*i, 100, x+10*i+10, 120), Conf: 90})
+			w.Glyphs = append(w.Glyphs, ocr.Glyph{Text: string(r), Box: image.Rect(x+10*i, 100, x+10*i+10, 120)})
 		}
 	}
 	return w

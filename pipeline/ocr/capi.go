@@ -75,7 +75,6 @@ static void ocr_word_at(TessResultIterator *it, ocr_word *w) {
 
 typedef struct {
 	int left, top, right, bottom;
-	float conf;
 	char *text;
 } ocr_glyph;
 
@@ -89,7 +88,6 @@ static int ocr_glyphs(TessResultIterator *it, ocr_glyph *g, int max) {
 	while (n < max) {
 		if (!TessPageIteratorBoundingBox(pi, RIL_SYMBOL, &g[n].left, &g[n].top, &g[n].right, &g[n].bottom)) break;
 		g[n].text = TessResultIteratorGetUTF8Text(s, RIL_SYMBOL);
-		g[n].conf = TessResultIteratorConfidence(s, RIL_SYMBOL);
 		n++;
 		if (TessPageIteratorIsAtFinalElement(pi, RIL_WORD, RIL_SYMBOL)) break;
 		if (!TessResultIteratorNext(s, RIL_SYMBOL)) break;
@@ -218,7 +216,7 @@ func (e *capiEngine) read(ctx context.Context, img *image.Gray, psm PSM) ([]Line
 					t = C.GoString(g.text)
 					C.TessDeleteText(g.text)
 				}
-				glyphs = append(glyphs, Glyph{Text: t, Box: image.Rect(int(g.left), int(g.top), int(g.right), int(g.bottom)), Conf: float64(g.conf)})
+				glyphs = append(glyphs, Glyph{Text: t, Box: image.Rect(int(g.left), int(g.top), int(g.right), int(g.bottom))})
 			}
 			if n == maxGlyphs {
 				glyphs = nil // perhaps cut short: the word's box stands for it

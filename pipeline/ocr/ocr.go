@@ -38,7 +38,6 @@ type Word struct {
 type Glyph struct {
 	Text string
 	Box  image.Rectangle // in the input image's coordinates
-	Conf float64         // 0..100
 }
 
 // maxGlyphs bounds the symbols kept of one word; a longer word keeps
