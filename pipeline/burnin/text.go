@@ -233,11 +233,11 @@ func (ids *identifiers) matchOf(text string, own bool) bool {
 	}
 	t := fold(text)
 	for _, id := range ids.items {
-		if approxContains(t, id.s, id.max) {
+		if approxContains(t, id.s, ids.edits(id.pattern)) {
 			return true
 		}
 		for _, p := range id.parts {
-			if approxContains(t, p.s, p.max) {
+			if approxContains(t, p.s, ids.edits(p)) {
 				return true
 			}
 		}
@@ -250,6 +250,21 @@ func (ids *identifiers) matchOf(text string, own bool) bool {
 		}
 	}
 	return false
+}
+
+// unsureExactLen is the length under which a value that may not be the
+// file's must be read exactly: among every original's values (an audit
+// without a pairing), a six-letter one within an edit is in any line of
+// text ("Sc HealthCare", a vendor's logo misread, holds "Schema" but
+// for one letter).
+const unsureExactLen = 8
+
+// edits is how many edits a match of p may have.
+func (ids *identifiers) edits(p pattern) int {
+	if ids.unsure && len(p.s) < unsureExactLen {
+		return 0
+	}
+	return p.max
 }
 
 // partOf reports whether folded text f is part of one of the

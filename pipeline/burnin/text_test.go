@@ -90,6 +90,22 @@ func TestIdentifierMatch(t *testing.T) {
 			t.Errorf("unsure: match(%q) = %v, want %v", c.text, got, c.want)
 		}
 	}
+	// A short value that may not be the file's is read exactly: within
+	// an edit it is in any line of text. The file's own keeps its edit.
+	short := prepare([]Identifier{{Text: "Schema"}, {Text: "Castellanos"}})
+	for _, c := range []struct {
+		text       string
+		own, audit bool
+	}{{"Sc HealthCare", true, false}, {"SCHEMA", true, true}, {"Casteilanos", true, true}} {
+		short.unsure = false
+		if got := short.match(c.text); got != c.own {
+			t.Errorf("match(%q) = %v, want %v", c.text, got, c.own)
+		}
+		short.unsure = true
+		if got := short.match(c.text); got != c.audit {
+			t.Errorf("unsure: match(%q) = %v, want %v", c.text, got, c.audit)
+		}
+	}
 }
 
 func TestApproxContains(t *testing.T) {
