@@ -417,6 +417,14 @@ func (im *Image) Analyze(ctx context.Context, g *image.Gray, full bool) ([]image
 			// Whole-frame readings include anatomy read as letters: only
 			// what reads as text counts here, whatever the image's class.
 			if masked, why := im.decide(lt, box, false); masked {
+				if why == "label" && !labelCased(lt.text) {
+					// A label word in lower case ("id", "pt", "pat")
+					// is anatomy read as letters: screens write their
+					// labels in capitals (ID, MRN, DOB, Acc#, Name), and
+					// a label's reach masks ten line heights of the
+					// image after it.
+					why = "not allowed"
+				}
 				if why == "not allowed" && !wordRead(lt) {
 					// Speckle and anatomy read as a few letters: what
 					// identifies was matched above, and a word of
@@ -699,28 +707,23 @@ type spanUnit struct {
 	word int
 }
 
-// readingUnits are the units of a reading's words: their glyphs where
-// every word has them (and they spell it), else the words.
+// readingUnits are the units of a reading's words: each word's glyphs
+// where the reader tells them, else the word. A word's glyphs need not
+// spell it: texture read as punctuation ("=====—\"\"—\"‘Klinikum") gives
+// symbols that the word's text joins otherwise, and such a word's box
+// spans the image before the text it ends in; its glyphs tell which
+// part of it the masks hide.
 func readingUnits(ws []ocr.Word) []spanUnit {
-	glyphs := true
-	for _, w := range ws {
-		var b strings.Builder
-		for _, g := range w.Glyphs {
-			b.WriteString(g.Text)
-		}
-		if len(w.Glyphs) == 0 || b.String() != w.Text {
-			glyphs = false
-			break
-		}
-	}
 	var units []spanUnit
 	for i, w := range ws {
-		if !glyphs {
-			units = append(units, spanUnit{w.Text, w.Box, i})
-			continue
-		}
+		n := len(units)
 		for _, g := range w.Glyphs {
-			units = append(units, spanUnit{g.Text, g.Box, i})
+			if !g.Box.Empty() {
+				units = append(units, spanUnit{g.Text, g.Box, i})
+			}
+		}
+		if len(units) == n {
+			units = append(units, spanUnit{w.Text, w.Box, i})
 		}
 	}
 	return units
@@ -771,7 +774,16 @@ func (im *Image) unhidden(lt lineText, box image.Rectangle, rs []image.Rectangle
 	}
 	var out []image.Rectangle
 	for _, r := range runs {
-		if !r.box.Empty() && im.continues(r.text.String()) {
+		if r.box.Empty() {
+			continue
+		}
+		// A run read as fewer symbols than its width holds at the
+		// reading's height was not read: a glyph's box that swallows
+		// the text after it ("l" of "Hopital" spanning "Sainte-Eleonore"
+		// over a dark image) hides what it spans from the reader, not
+		// from the eye.
+		span := image.Rect(r.box.Min.X, box.Min.Y, r.box.Max.X, box.Max.Y)
+		if im.continues(r.text.String()) || !plausible(r.text.String(), span) {
 			out = append(out, r.box)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
 // What a line of recognised text is, for masking and for verification.
@@ -259,6 +260,10 @@ func (ids *identifiers) matchOf(text string, own bool) bool {
 // for one letter).
 const unsureExactLen = 8
 
+// minPartLen is the fewest letters a remnant beside a mask must have to
+// count as part of an identifier (partOf): "R" or "en" is in every name.
+const minPartLen = 3
+
 // edits is how many edits a match of p may have.
 func (ids *identifiers) edits(p pattern) int {
 	if ids.unsure && len(p.s) < unsureExactLen {
@@ -269,9 +274,10 @@ func (ids *identifiers) edits(p pattern) int {
 
 // partOf reports whether folded text f is part of one of the
 // identifiers, within its share of edits (one in four letters): the end
-// of a value that a mask hides the rest of.
+// of a value that a mask hides the rest of. Fewer than minPartLen
+// letters are part of any value and tell nothing of one.
 func (ids *identifiers) partOf(f []byte) bool {
-	if ids == nil {
+	if ids == nil || len(f) < minPartLen {
 		return false
 	}
 	for _, id := range ids.items {
@@ -327,6 +333,17 @@ var (
 	// Words that introduce identifying values on screens.
 	labelShape = regexp.MustCompile(`(?i)\b(name|patient|pat|pt|dob|d\.o\.b|born|birth|mrn|pid|id|acc|accession|hospital|clinic|institution|physician|dr)\b`)
 )
+
+// labelCased reports whether text has a label word (labelShape) that
+// begins with a capital, as screens write them.
+func labelCased(text string) bool {
+	for _, m := range labelShape.FindAllStringIndex(text, -1) {
+		if r, _ := utf8.DecodeRuneInString(text[m[0]:]); unicode.IsUpper(r) {
+			return true
+		}
+	}
+	return false
+}
 
 // Shape names what an identifying-looking text is shaped like, or "".
 func Shape(text string) string {

@@ -226,11 +226,35 @@ func TestUnhidden(t *testing.T) {
 		{"words, both masked", false, []image.Rectangle{year, institution}, nil},
 		{"words, nothing masked", false, nil, []image.Rectangle{box}},
 		{"words, Bad only masked", false, []image.Rectangle{year, image.Rect(216, 96, 252, 124)}, []image.Rectangle{band(260, 370)}},
+		// A letter left beside the mask is part of every name.
+		{"K left", true, []image.Rectangle{year, image.Rect(136, 96, 374, 124)}, nil},
+		{"en left", true, []image.Rectangle{year, image.Rect(126, 96, 350, 124)}, nil},
+		{"gen left", true, []image.Rectangle{year, image.Rect(126, 96, 340, 124)}, []image.Rectangle{band(340, 370)}},
 	}
 	for _, c := range cases {
 		if got := im.unhidden(reading(c.glyphs), box, c.masks); !slices.Equal(got, c.want) {
 			t.Errorf("%s: unhidden = %v, want %v", c.name, got, c.want)
 		}
+	}
+	// Glyphs that do not spell their word (texture read as one more
+	// symbol than the word's text shows) still tell what the masks hide;
+	// a word the reader gave no glyphs is a unit of its own.
+	odd := reading(true)
+	odd.parts[1].Glyphs = append([]ocr.Glyph{{Text: "=", Box: image.Rect(55, 100, 60, 120)}}, odd.parts[1].Glyphs...)
+	odd.parts[2].Glyphs = nil
+	if got := im.unhidden(odd, box, []image.Rectangle{year, institution}); got != nil {
+		t.Errorf("glyphs not spelling their word: unhidden = %v, want nil", got)
+	}
+	if got := im.unhidden(odd, box, []image.Rectangle{year, image.Rect(126, 96, 212, 124)}); !slices.Equal(got, []image.Rectangle{band(220, 370)}) {
+		t.Errorf("a word without glyphs: unhidden = %v, want %v", got, band(220, 370))
+	}
+	// A glyph whose box swallows the rest of its line hides that rest
+	// from the reader only: what it spans is masked, whatever it reads as.
+	hop := word("Hopital", 0, true)
+	hop.Glyphs[6].Box.Max.X, hop.Box.Max.X = 200, 200 // the l spans "Sainte-Eleonore"
+	wide := lineText{text: hop.Text, conf: 90, parts: []ocr.Word{hop}}
+	if got := im.unhidden(wide, image.Rect(0, 100, 200, 120), []image.Rectangle{image.Rect(0, 96, 64, 124)}); !slices.Equal(got, []image.Rectangle{band(60, 200)}) {
+		t.Errorf("a glyph spanning its line: unhidden = %v, want %v", got, band(60, 200))
 	}
 	klinikum := image.Rect(126, 96, 212, 124)
 	date := lineText{text: "07.03.1982 Klinikum", conf: 90, parts: []ocr.Word{word("07.03.1982", 0, true), word("Klinikum", 130, true)}}
@@ -278,6 +302,23 @@ func TestLineMask(t *testing.T) {
 		got, p := lineMask(c.box, c.lt)
 		if got != c.want || p != c.wantPad {
 			t.Errorf("%s: lineMask = %v pad %d, want %v pad %d", c.name, got, p, c.want, c.wantPad)
+		}
+	}
+}
+
+// TestLabelCased: a whole-frame reading's label word counts as a label
+// only as screens write one; lower case is anatomy read as letters.
+func TestLabelCased(t *testing.T) {
+	for _, c := range []struct {
+		text string
+		want bool
+	}{
+		{"ID: 987691001", true}, {"Acc#A6234342", true}, {"MRN", true}, {"DOB:07-Mar-1982", true},
+		{"Born 07.03.1982", true}, {"ke oh Pid", true}, {"PID:1234", true},
+		{"id", false}, {"pt)", false}, {"id 2G", false}, {"pat", false}, {"wide", false},
+	} {
+		if got := labelCased(c.text); got != c.want {
+			t.Errorf("labelCased(%q) = %v, want %v", c.text, got, c.want)
 		}
 	}
 }

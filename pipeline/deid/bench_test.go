@@ -143,6 +143,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 			if err != nil {
 				return err
 			}
+			defer j.Close() // as deid run does: the job's scratch serves the next file
 			sp.Reset()
 			_, _, err = j.WriteVerified(&sp)
 			return err
