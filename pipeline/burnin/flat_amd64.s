@@ -92,44 +92,106 @@ done:
 	MOVQ R8, ret+56(FP)
 	RET
 
+// The bodies of keyRange16's loops: four blocks from byte BX into two
+// pairs of accumulators (lows Y0 and Y6, highs Y1 and Y7), so that no
+// min or max waits on the one before it; then one block.
+#define RANGE4(KEY) \
+	VMOVDQU (SI)(BX*1), Y4; \
+	VMOVDQU 32(SI)(BX*1), Y5; \
+	VMOVDQU 64(SI)(BX*1), Y8; \
+	VMOVDQU 96(SI)(BX*1), Y9; \
+	KEY(Y4); \
+	KEY(Y5); \
+	KEY(Y8); \
+	KEY(Y9); \
+	VPMINUW Y4, Y0, Y0; \
+	VPMAXUW Y4, Y1, Y1; \
+	VPMINUW Y5, Y6, Y6; \
+	VPMAXUW Y5, Y7, Y7; \
+	VPMINUW Y8, Y0, Y0; \
+	VPMAXUW Y8, Y1, Y1; \
+	VPMINUW Y9, Y6, Y6; \
+	VPMAXUW Y9, Y7, Y7; \
+	ADDQ    $128, BX
+
+#define RANGE1(KEY) \
+	VMOVDQU (SI)(BX*1), Y4; \
+	KEY(Y4); \
+	VPMINUW Y4, Y0, Y0; \
+	VPMAXUW Y4, Y1, Y1; \
+	ADDQ    $32, BX
+
 // func keyRange16(src []byte, shift, signed uint64) (lo, hi uint64)
 TEXT ·keyRange16(SB), NOSPLIT, $0-56
 	MOVQ         src_base+0(FP), SI
 	MOVQ         src_len+8(FP), CX
-	SHRQ         $5, CX
+	ANDQ         $-32, CX // bytes in whole blocks
+	MOVQ         CX, R10
+	ANDQ         $-128, R10 // bytes in whole runs of four blocks
 	MOVQ         shift+24(FP), AX
 	VMOVQ        AX, X2
+	VPXOR        Y3, Y3, Y3
 	MOVQ         signed+32(FP), DX
+	TESTQ        DX, DX
+	JZ           rnobias
 	MOVQ         $0x8000, AX
 	VMOVQ        AX, X3
 	VPBROADCASTW X3, Y3
-	VPCMPEQW     Y0, Y0, Y0  // lows: all ones
-	VPXOR        Y1, Y1, Y1  // highs: zero
-	XORQ         BX, BX
 
-rloop:
-	CMPQ    BX, CX
-	JGE     rdone
-	MOVQ    BX, R9
-	SHLQ    $5, R9
-	VMOVDQU (SI)(R9*1), Y4
-	VPSLLW  X2, Y4, Y4
-	TESTQ   DX, DX
-	JZ      runsigned
-	VPSRAW  X2, Y4, Y4
-	VPXOR   Y3, Y4, Y4
-	JMP     rminmax
+rnobias:
+	VPCMPEQW Y0, Y0, Y0 // lows: all ones
+	VPXOR    Y1, Y1, Y1 // highs: zero
+	VMOVDQU  Y0, Y6
+	VMOVDQU  Y1, Y7
+	XORQ     BX, BX
+	MOVQ     shift+24(FP), AX
+	TESTQ    AX, AX
+	JNZ      rshifted
 
-runsigned:
-	VPSRLW X2, Y4, Y4
+r0four:
+	CMPQ BX, R10
+	JGE  r0one
+	RANGE4(KEY0)
+	JMP  r0four
 
-rminmax:
-	VPMINUW Y4, Y0, Y0
-	VPMAXUW Y4, Y1, Y1
-	INCQ    BX
-	JMP     rloop
+r0one:
+	CMPQ BX, CX
+	JGE  rdone
+	RANGE1(KEY0)
+	JMP  r0one
+
+rshifted:
+	TESTQ DX, DX
+	JZ    rufour
+
+rsfour:
+	CMPQ BX, R10
+	JGE  rsone
+	RANGE4(KEYS)
+	JMP  rsfour
+
+rsone:
+	CMPQ BX, CX
+	JGE  rdone
+	RANGE1(KEYS)
+	JMP  rsone
+
+rufour:
+	CMPQ BX, R10
+	JGE  ruone
+	RANGE4(KEYU)
+	JMP  rufour
+
+ruone:
+	CMPQ BX, CX
+	JGE  rdone
+	RANGE1(KEYU)
+	JMP  ruone
 
 rdone:
+	VPMINUW Y6, Y0, Y0
+	VPMAXUW Y7, Y1, Y1
+
 	// Across the lanes: the low of eight words is PHMINPOSUW's; the high
 	// is the low of their complements.
 	VEXTRACTI128 $1, Y0, X4
