@@ -120,23 +120,30 @@ func screen(w, h int, o Options, rowAt func(y int) []uint8) bool {
 }
 
 func screenWith(w, h int, o Options, rowAt func(y int) []uint8, sp *sparse) bool {
+	s := newScreener(w, h, o, rowAt, sp)
+	return s != nil && s.read(s.gate())
+}
+
+// newScreener is the screen of a w by h image, nil when no line fits in
+// it.
+func newScreener(w, h int, o Options, rowAt func(y int) []uint8, sp *sparse) *screener {
 	o = o.norm()
 	if w < 8 || h < o.MinHeight {
-		return false
+		return nil
 	}
-	s := screener{rowAt: rowAt, sp: sp, w: w, h: h, o: o, maxStroke: max(o.MaxHeight/4, 3), maxGap: max(o.MaxHeight/3, 4)}
-	near := s.gate()
-	if len(near) == 0 {
-		return false
-	}
-	for _, r := range near {
+	return &screener{rowAt: rowAt, sp: sp, w: w, h: h, o: o, maxStroke: max(o.MaxHeight/4, 3), maxGap: max(o.MaxHeight/3, 4)}
+}
+
+// read reads the even rows of windows (in order, disjoint) for a line.
+func (s *screener) read(windows [][2]int) bool {
+	for _, r := range windows {
 		for y := r[0]; y < r[1]; y += 2 {
 			s.row(y)
 			if s.found {
 				return true
 			}
 		}
-		// Rows between windows hold no segment: the bands end.
+		// The window ends where its chain (or its reach) does: its bands end.
 		s.close(r[1] + 2*screenMaxSkip)
 	}
 	return s.found
@@ -150,25 +157,65 @@ const gateStep = 4
 // gate reads every gateStep-th row for a segment (two strokes or more,
 // close together on one background, as a line's glyphs make in every row
 // that crosses them) and returns the even-row windows around such rows
-// that the full screen must read, in order and disjoint: a band holding a
-// gate row lies within MaxHeight+2 rows of it, and its margins are read
-// on demand. Most slices of anatomy have few such rows: the rest of the
-// image is never mapped to grey.
+// that the full screen must read, in order and disjoint. A band holds
+// segments in sampled rows no more than screenMaxSkip+2 apart (close
+// keeps it open that long), so the band through a gate row lies within
+// the chain of such rows around it: the window is that chain, read from
+// where every band before it has closed (the full screen's state there),
+// and none when the chain is lower than a line. A chain longer than a
+// line's reach (texture) is cut there. Margins are read on demand. Most
+// slices of anatomy have few such rows: the rest of the image is never
+// mapped to grey.
 func (s *screener) gate() [][2]int {
 	reach := s.o.MaxHeight + 2 + 2*screenMaxSkip
+	s.seg = make([]int8, s.h)
 	var near [][2]int
 	for y := 0; y < s.h; y += gateStep {
-		if !s.segmentIn(s.rowStrokes(y)) {
+		if !s.segmentAt(y) {
 			continue
 		}
-		y0, y1 := max(y-reach, 0)&^1, min(y+reach+1, s.h)
+		y0, y1 := s.chainEnd(y, -2, reach), s.chainEnd(y, 2, reach)
+		if y1-y0+2 < s.o.MinHeight-1 {
+			continue // every band through y is lower than isLine's least
+		}
 		if n := len(near); n > 0 && y0 <= near[n-1][1] {
-			near[n-1][1] = y1
+			near[n-1][1] = max(near[n-1][1], y1+1)
 			continue
 		}
-		near = append(near, [2]int{y0, y1})
+		near = append(near, [2]int{y0, y1 + 1})
 	}
 	return near
+}
+
+// segmentAt reports whether row y holds a segment (segmentIn), read once.
+func (s *screener) segmentAt(y int) bool {
+	if s.seg[y] == 0 {
+		s.seg[y] = -1
+		if s.segmentIn(s.rowStrokes(y)) {
+			s.seg[y] = 1
+		}
+	}
+	return s.seg[y] > 0
+}
+
+// chainEnd follows the rows y+dy, y+2dy, ... (dy ±2) while a segment lies
+// within screenMaxSkip+2 rows of the last one (the farthest a band's next
+// row may be), and returns the last row with a segment: no band through
+// y reaches past it. It stops at reach rows from y, returning that row
+// (as far as a window went before windows followed chains).
+func (s *screener) chainEnd(y, dy, reach int) int {
+	last, empty := y, 0
+	for r := y + dy; r >= 0 && r < s.h; r += dy {
+		if r-y > reach || y-r > reach {
+			return r - dy
+		}
+		if s.segmentAt(r) {
+			last, empty = r, 0
+		} else if empty++; 2*empty > screenMaxSkip {
+			break
+		}
+	}
+	return last
 }
 
 // rowStrokes sets s.strokes to the strokes of row y: of the whole row,
@@ -216,6 +263,7 @@ type screener struct {
 	o                 Options
 	maxStroke, maxGap int
 	strokes           []stroke
+	seg               []int8 // row y holds a segment: 1, none: -1, not read: 0
 	bands             []band
 	found             bool
 }
@@ -469,25 +517,37 @@ func strokesInRow(row []uint8, maxStroke int, out []stroke) []stroke {
 		}
 		a := row[x-1]
 		light := row[x] > a
-		peak := 0
-		end := min(n-1, x+maxStroke+2)
-		for e := x; e <= end; e++ {
-			d := int(row[e]) - int(a)
-			if !light {
-				d = -d
-			}
-			if d < screenFlat {
-				if d > -screenFlat && peak >= screenContrast {
-					out = append(out, stroke{x0: int32(x), x1: int32(e), bg: a, light: light})
+		// The run: its distance from a, signed toward the stroke's
+		// polarity, until it comes back within screenFlat (a loop for
+		// each polarity: the run is the hot loop of anatomy's rows).
+		run := row[x : min(n-1, x+maxStroke+2)+1]
+		peak, e, d := 0, -1, 0
+		if light {
+			for i, v := range run {
+				if d = int(v) - int(a); d < screenFlat {
+					e = i
+					break
 				}
-				// Either way the run is judged: a ramp or a step that
-				// does not come back is no stroke, and starts nothing
-				// before e.
-				x = e
-				break
+				peak = max(peak, d)
 			}
-			peak = max(peak, d)
+		} else {
+			for i, v := range run {
+				if d = int(a) - int(v); d < screenFlat {
+					e = i
+					break
+				}
+				peak = max(peak, d)
+			}
 		}
+		if e < 0 {
+			continue // still away at the end of its reach: judged from x+1 on
+		}
+		if d > -screenFlat && peak >= screenContrast {
+			out = append(out, stroke{x0: int32(x), x1: int32(x + e), bg: a, light: light})
+		}
+		// Either way the run is judged: a ramp or a step that does not
+		// come back is no stroke, and starts nothing before x+e.
+		x += e
 	}
 	return out
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -168,6 +169,11 @@ func screenBoth(t *testing.T, img *image.Gray) bool {
 	if rows != whole {
 		t.Errorf("ScreenRows says %v, Screen %v", rows, whole)
 	}
+	// The gate only spares rows: reading every row says the same.
+	s := newScreener(w, h, Options{}, func(y int) []uint8 { return img.Pix[y*img.Stride : y*img.Stride+w] }, nil)
+	if all := s != nil && s.read([][2]int{{0, h}}); all != whole {
+		t.Errorf("Screen says %v, every row read %v", whole, all)
+	}
 	if !whole && made > h*3/4 {
 		t.Errorf("ScreenRows made %d of %d rows of an image without text", made, h)
 	}
@@ -212,6 +218,58 @@ func TestFlat8(t *testing.T) {
 		}
 		if got := flat8(binary.LittleEndian.Uint64(a[:]), binary.LittleEndian.Uint64(b[:])); got != want {
 			t.Fatalf("flat8(%v, %v) = %v", a, b, got)
+		}
+	}
+}
+
+// strokesInRow finds what its rule finds read one pixel at a time: a
+// run leaving its left neighbour by screenFlat or more, peaking
+// screenContrast away and back within screenFlat inside its reach; the
+// next run starts where one is judged.
+func TestStrokesInRowRule(t *testing.T) {
+	rule := func(row []uint8, maxStroke int) []stroke {
+		var out []stroke
+		for x := 1; x+1 < len(row); x++ {
+			a := int(row[x-1])
+			if d := int(row[x]) - a; d > -screenFlat && d < screenFlat {
+				continue
+			}
+			light := int(row[x]) > a
+			peak := 0
+			for e := x; e <= min(len(row)-1, x+maxStroke+2); e++ {
+				d := int(row[e]) - a
+				if !light {
+					d = -d
+				}
+				if d < screenFlat {
+					if d > -screenFlat && peak >= screenContrast {
+						out = append(out, stroke{x0: int32(x), x1: int32(e), bg: uint8(a), light: light})
+					}
+					x = e
+					break
+				}
+				peak = max(peak, d)
+			}
+		}
+		return out
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for i := 0; i < 20000; i++ {
+		row := make([]uint8, 1+rng.IntN(120))
+		level := rng.IntN(256)
+		for x := range row {
+			switch rng.IntN(6) {
+			case 0:
+				level = rng.IntN(256)
+			case 1, 2:
+				level = min(max(level+rng.IntN(61)-30, 0), 255)
+			}
+			row[x] = uint8(level)
+		}
+		maxStroke := 1 + rng.IntN(14)
+		got, want := strokesInRow(row, maxStroke, nil), rule(row, maxStroke)
+		if !slices.Equal(got, want) {
+			t.Fatalf("row %v max %d: strokes %v, want %v", row, maxStroke, got, want)
 		}
 	}
 }
