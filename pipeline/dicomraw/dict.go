@@ -1,6 +1,10 @@
 package dicomraw
 
-import "github.com/suyashkumar/dicom/pkg/tag"
+import (
+	"sync"
+
+	"github.com/suyashkumar/dicom/pkg/tag"
+)
 
 // DictVR is the VR the data dictionary gives a public tag: the first of its
 // VRs for multi-VR tags (US or SS, OB or OW), "OW" for Pixel Data and
@@ -32,7 +36,23 @@ func DictVR(t Tag) string {
 
 // Lookup finds a public tag in the PS3.6 data dictionary, folding the
 // repeating groups (50xx curves, 60xx overlays, 7Fxx) onto their base group.
+// Every element of every file is looked up several times (its VR checked,
+// its name, its action): the tags the dictionary lists are answered from
+// an index, anything else as lookupDict answers it.
 func Lookup(t Tag) (tag.Info, bool) {
+	if t.Group()&1 == 1 {
+		return tag.Info{}, false // private: neither dictionary lists one (TestLookupIndex)
+	}
+	d := dictIndex()
+	if i, ok := d.at[t]; ok {
+		return d.infos[i], true
+	}
+	return lookupDict(t)
+}
+
+// lookupDict is Lookup without the index: github.com/suyashkumar/dicom's
+// dictionary, then the supplement, then the base group of a repeating one.
+func lookupDict(t Tag) (tag.Info, bool) {
 	g, e := t.Group(), t.Element()
 	info, err := tag.Find(tag.Tag{Group: g, Element: e})
 	if err == nil {
@@ -54,6 +74,35 @@ func Lookup(t Tag) (tag.Info, bool) {
 	info, err = tag.Find(tag.Tag{Group: g, Element: e})
 	return info, err == nil
 }
+
+// dictionary is Lookup's index: each tag the dictionary lists (dictTags)
+// and each of the supplement, with what lookupDict answers for it.
+type dictionary struct {
+	at    map[Tag]int32
+	infos []tag.Info
+}
+
+// dictIndex is built once, on first use, and never changed: tag.Find
+// returns a copy of its entry, and nothing here adds to its map.
+var dictIndex = sync.OnceValue(func() *dictionary {
+	d := &dictionary{at: make(map[Tag]int32, len(dictTags)+len(supplement))}
+	add := func(t Tag) {
+		if _, ok := d.at[t]; ok {
+			return
+		}
+		if info, ok := lookupDict(t); ok {
+			d.at[t] = int32(len(d.infos))
+			d.infos = append(d.infos, info)
+		}
+	}
+	for _, t := range dictTags {
+		add(Tag(t))
+	}
+	for t := range supplement {
+		add(t)
+	}
+	return d
+})
 
 // VRContradicts reports that an explicitly written VR is none of the VRs
 // the data dictionary gives a known public tag. Such a value cannot be

@@ -1,6 +1,12 @@
 package dicomraw
 
 import (
+	"bytes"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/dicomdeid/dicomdeid/pipeline/ps315"
@@ -58,5 +64,77 @@ func TestDictionaryCoversTableE11(t *testing.T) {
 	}
 	if n < 600 {
 		t.Fatalf("only %d rows checked", n)
+	}
+}
+
+// Lookup's index answers what the dictionary answers: for every tag it
+// lists, every tag of the supplement, the repeating groups folded onto
+// their base, group lengths, private tags and random tags; and neither
+// dictionary lists a private (odd) group, which Lookup answers without
+// looking.
+func TestLookupIndex(t *testing.T) {
+	same := func(tg Tag) {
+		t.Helper()
+		got, gok := Lookup(tg)
+		want, wok := lookupDict(tg)
+		if gok != wok || !reflect.DeepEqual(got, want) {
+			t.Fatalf("(%s): Lookup = %+v %v, the dictionary %+v %v", tg, got, gok, want, wok)
+		}
+	}
+	for _, tg := range dictTags {
+		if Tag(tg).Group()&1 == 1 {
+			t.Fatalf("(%s) listed: a private group", Tag(tg))
+		}
+		if _, ok := lookupDict(Tag(tg)); !ok {
+			t.Fatalf("(%s) listed but not found", Tag(tg))
+		}
+		same(Tag(tg))
+	}
+	for tg := range supplement {
+		if tg.Group()&1 == 1 {
+			t.Fatalf("(%s) in the supplement: a private group", tg)
+		}
+		same(tg)
+	}
+	for _, tg := range []Tag{0x60023000, 0x60220010, 0x50103000, 0x7F010010, 0x7FE00010, 0x00080000, 0x00090000, 0x00091000, 0x60013000, 0xFFFEE000, 0xFFFFFFFF, 0} {
+		same(tg)
+	}
+	rng := rand.New(rand.NewPCG(7, 8))
+	for range 200000 {
+		tg := Tag(rng.Uint32())
+		if rng.IntN(2) == 0 { // near listed tags: same groups, nearby elements
+			tg = Tag(dictTags[rng.IntN(len(dictTags))]&0xFFFF0000 | uint32(rng.IntN(0x1100)))
+		}
+		same(tg)
+	}
+}
+
+// TestGeneratedUpToDate runs the generator into a temporary file and checks
+// that dict_gen.go is what it produces from the pinned module.
+func TestGeneratedUpToDate(t *testing.T) {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go tool not in PATH")
+	}
+	out := filepath.Join(t.TempDir(), "dict_gen.go")
+	if msg, err := exec.Command(goTool, "run", "./internal/gendict", "-out", out).CombinedOutput(); err != nil {
+		t.Fatalf("generator failed: %v\n%s", err, msg)
+	}
+	got, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	have, err := os.ReadFile("dict_gen.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, have) {
+		t.Fatal("dict_gen.go is stale: run `go generate ./pipeline/dicomraw`")
+	}
+}
+
+func BenchmarkLookup(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		Lookup(Tag(dictTags[i%300]))
 	}
 }
