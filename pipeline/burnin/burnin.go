@@ -1458,10 +1458,13 @@ func checkScale(g *image.Gray) int {
 // as black on white, whatever lies around them (a banner, a margin, an
 // image: a line that runs from one onto another is whole here, which no
 // threshold or local window makes it); the brightest levels when the
-// frame has no ink level. scale is the page's scale for a frame.
+// frame has no ink level; then the exact ink levels the histogram buries
+// (exactInkLevels), each as its stroke pixels. scale is the page's scale
+// for a frame.
 func inkPages(g *image.Gray, scale func(*image.Gray) int) []func(*image.Gray) (*image.Gray, int) {
 	var out []func(*image.Gray) (*image.Gray, int)
-	for _, l := range inkLevels(g) {
+	levels := inkLevels(g)
+	for _, l := range levels {
 		out = append(out, func(g *image.Gray) (*image.Gray, int) {
 			s := scale(g)
 			return scaleGray(isoLevel(g, l), s), s
@@ -1472,6 +1475,128 @@ func inkPages(g *image.Gray, scale func(*image.Gray) int) []func(*image.Gray) (*
 			s := scale(g)
 			return scaleGray(highlights(g, g.Rect), s), s
 		})
+	}
+	for _, l := range exactInkLevels(g, levels) {
+		out = append(out, func(g *image.Gray) (*image.Gray, int) {
+			s := scale(g)
+			return scaleGray(isoExact(g, l), s), s
+		})
+	}
+	return out
+}
+
+// maxExactLevels is the most levels exactInkLevels adds: each is one more
+// reading of the whole frame.
+const maxExactLevels = 2
+
+// exactInkLevels are the ink levels inkLevels misses (none within twice
+// inkTolerance of have): text drawn in one exact colour over a noisy
+// region of the image (dim grey type over dark speckle), whose level lies
+// on the slope of the region's own histogram and is no spike there. Only
+// the pixels that two or more of their four neighbours equal exactly are
+// counted: speckle has few of them, a stroke of one colour is mostly
+// made of them, so at the ink's level the share of such pixels stands
+// out of the shares at the levels around, wherever the ink is drawn.
+func exactInkLevels(g *image.Gray, have []uint8) []uint8 {
+	w, h := g.Rect.Dx(), g.Rect.Dy()
+	var joined, hist [256]int
+	for y := 1; y+1 < h; y++ {
+		row := g.Pix[y*g.Stride : y*g.Stride+w]
+		up, down := g.Pix[(y-1)*g.Stride:], g.Pix[(y+1)*g.Stride:]
+		for x := 1; x+1 < w; x++ {
+			v := row[x]
+			hist[v]++
+			n := 0
+			if row[x-1] == v {
+				n++
+			}
+			if row[x+1] == v {
+				n++
+			}
+			if up[x] == v {
+				n++
+			}
+			if down[x] == v {
+				n++
+			}
+			if n >= 2 {
+				joined[v]++
+			}
+		}
+	}
+	total := max(w-2, 0) * max(h-2, 0)
+	type cand struct {
+		level uint8
+		score int
+	}
+	var cs []cand
+	for l := minInkLevel; l < 256; l++ {
+		if joined[l] < minInkPixels || hist[l]*4 >= total {
+			continue
+		}
+		if slices.ContainsFunc(have, func(k uint8) bool { return abs(int(k)-l) <= 2*inkTolerance }) {
+			continue
+		}
+		// What speckle at this level would give: the largest share of
+		// joined pixels among the levels around (not the next ones:
+		// anti-aliased edges). At a noisy region's commonest levels
+		// neighbours are equal more often, but about as often two
+		// levels away.
+		share := 0.0
+		for v := max(l-6, 0); v <= min(l+6, 255); v++ {
+			if abs(v-l) > 1 && hist[v] > 0 {
+				share = max(share, float64(joined[v])/float64(hist[v]))
+			}
+		}
+		expect := share * float64(hist[l])
+		if excess := float64(joined[l]) - expect; excess >= minInkPixels && float64(joined[l]) >= 3*expect {
+			cs = append(cs, cand{uint8(l), int(excess)})
+		}
+	}
+	slices.SortFunc(cs, func(a, b cand) int { return cmp.Compare(b.score, a.score) })
+	var out []uint8
+	for _, c := range cs {
+		if len(out) == maxExactLevels {
+			break
+		}
+		if slices.ContainsFunc(out, func(l uint8) bool { return abs(int(l)-int(c.level)) <= 2*inkTolerance }) {
+			continue
+		}
+		out = append(out, c.level)
+	}
+	return out
+}
+
+// isoExact is g with the pixels exactly at level that two or more of
+// their eight neighbours share as black ink, the rest white: the speckle
+// of a noisy region that happens to reach the level is left out, a
+// stroke (even one pixel wide, even diagonal) is kept.
+func isoExact(g *image.Gray, level uint8) *image.Gray {
+	w, h := g.Rect.Dx(), g.Rect.Dy()
+	out := image.NewGray(image.Rect(0, 0, w, h))
+	for i := range out.Pix {
+		out.Pix[i] = 255
+	}
+	at := func(x, y int) bool {
+		return x >= 0 && y >= 0 && x < w && y < h && g.Pix[y*g.Stride+x] == level
+	}
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			if !at(x, y) {
+				continue
+			}
+			n := 0
+			for dy := -1; dy <= 1; dy++ {
+				for dx := -1; dx <= 1; dx++ {
+					if (dx != 0 || dy != 0) && at(x+dx, y+dy) {
+						n++
+					}
+				}
+			}
+			if n >= 2 {
+				out.Pix[y*out.Stride+x] = 0
+			}
+		}
 	}
 	return out
 }

@@ -7,6 +7,7 @@ import (
 	stdimage "image"
 	"image/color"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -74,6 +75,33 @@ func (s *screen) text(t *testing.T, px float64, x, y int, line string) {
 	b, _ := d.BoundString(line)
 	d.DrawString(line)
 	s.boxes[line] = stdimage.Rect(b.Min.X.Floor(), b.Min.Y.Floor(), b.Max.X.Ceil(), b.Max.Y.Ceil())
+}
+
+// solid draws line in one exact grey level, without anti-aliasing, as
+// devices and screen captures draw their type (a glyph's pixel is ink
+// where the font covers it by more than a third).
+func (s *screen) solid(t *testing.T, px float64, x, y int, line string, level uint8) {
+	t.Helper()
+	f, err := opentype.Parse(goregular.TTF)
+	if err != nil {
+		t.Fatal(err)
+	}
+	face, err := opentype.NewFace(f, &opentype.FaceOptions{Size: px, DPI: 72, Hinting: font.HintingFull})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer face.Close()
+	cover := stdimage.NewGray(s.img.Rect)
+	d := &font.Drawer{Dst: cover, Src: stdimage.NewUniform(color.Gray{255}), Face: face, Dot: fixed.P(x, y)}
+	d.DrawString(line)
+	box := stdimage.Rectangle{}
+	for i, v := range cover.Pix {
+		if v > 96 {
+			s.img.Pix[i] = level
+			box = box.Union(stdimage.Rect(i%cover.Stride, i/cover.Stride, i%cover.Stride+1, i/cover.Stride+1))
+		}
+	}
+	s.boxes[line] = box
 }
 
 // file is the screen as an ultrasound instance of a patient whose
@@ -194,6 +222,74 @@ func TestBurnedInTextMasked(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Text drawn in one dark grey over a noisy dark region of a light screen
+// (a capture's label that runs onto the image) differs from the speckle
+// around it by a few grey levels: no stroke detector separates it, and
+// its level is no spike of the frame's histogram, the speckle's slope
+// buries it. It is as legible as the rest once windowed, and it is
+// masked: its pixels are the only ones of their level that form strokes.
+func TestBurnedInFaintTextOverSpeckle(t *testing.T) {
+	pool := realOCR(t)
+	const w, h = 640, 480
+	sc := newScreen(w, h)
+	seed := uint32(7)
+	noise := func() int { // -7..7, sd 3
+		n := 0
+		for range 2 {
+			seed = seed*1664525 + 1013904223
+			n += int(seed >> 29) // 0..7
+		}
+		return n - 7
+	}
+	for i := range sc.img.Pix {
+		sc.img.Pix[i] = 209 // a light screen
+	}
+	for y := 90; y < 420; y++ {
+		for x := 60; x < 580; x++ {
+			sc.img.Pix[y*w+x] = uint8(13 + noise()) // a dark, noisy image
+		}
+	}
+	sc.solid(t, 16, 70, 40, "CASTELLANOS, WILHELMINA", 20)
+	sc.solid(t, 13, 80, 300, "ACC A2430099", 20)
+	in := sc.file(t)
+	_, j := planWith(t, Config{Profile: builtinProfile(t, "research"), Key: testKey(t, 3), OCR: pool}, in)
+	if px := j.Result().Pixels; px == nil || !px.Read || !px.Masked {
+		t.Fatalf("pixel report %+v: want read and masked", px)
+	}
+	out := outputPixels(t, j)
+	for text, box := range sc.boxes {
+		// burnincheck's measure: the ink's median against the median of
+		// the pixels around it, in the output and in the input.
+		var inkIn, inkOut, ringIn, ringOut []int
+		ring := box.Inset(-2)
+		for y := ring.Min.Y; y < ring.Max.Y; y++ {
+			for x := ring.Min.X; x < ring.Max.X; x++ {
+				i := y*w + x
+				if stdimage.Pt(x, y).In(box) && sc.img.Pix[i] == 20 {
+					inkIn, inkOut = append(inkIn, int(sc.img.Pix[i])), append(inkOut, int(out[i]))
+				} else if !stdimage.Pt(x, y).In(box) || sc.img.Pix[i] != 20 {
+					ringIn, ringOut = append(ringIn, int(sc.img.Pix[i])), append(ringOut, int(out[i]))
+				}
+			}
+		}
+		med := func(v []int) int { slices.Sort(v); return v[len(v)/2] }
+		cIn, cOut := abs(med(inkIn)-med(ringIn)), abs(med(inkOut)-med(ringOut))
+		if cIn == 0 {
+			t.Fatalf("%q drawn without contrast", text)
+		}
+		if 4*cOut >= cIn {
+			t.Errorf("%q still legible: contrast %d of %d", text, cOut, cIn)
+		}
+	}
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
 }
 
 // scripted reads nothing in single lines, and a page's text as given: a
