@@ -120,7 +120,7 @@ func (j *Job) examineText(im image, rules []pixels.Rect) ([]pixels.Rect, error) 
 	out := fr.Output()
 	var pal *burnin.Palette
 	if out.Photometric == "PALETTE COLOR" {
-		if pal, err = j.palette(); err != nil {
+		if pal, err = palette(j.f); err != nil {
 			return nil, reject("pixels", "palette colour pixels to examine for burned-in text but %v: held back", err)
 		}
 	}
@@ -314,10 +314,10 @@ const (
 	paletteTableLength = 3 // descriptor values
 )
 
-// palette reads the image's Palette Color Lookup Tables.
-func (j *Job) palette() (*burnin.Palette, error) {
+// palette reads the Palette Color Lookup Tables of f's image.
+func palette(f *dicomraw.File) (*burnin.Palette, error) {
 	byTag := map[uint32]*dicomraw.Element{}
-	for _, e := range j.f.Elements {
+	for _, e := range f.Elements {
 		byTag[uint32(e.Tag)] = e
 	}
 	pal := &burnin.Palette{}
@@ -331,7 +331,7 @@ func (j *Job) palette() (*burnin.Palette, error) {
 		if d == nil || data == nil {
 			return nil, errors.New("no palette tables")
 		}
-		desc, err := j.words(d)
+		desc, err := words(f, d)
 		if err != nil || len(desc) != paletteTableLength {
 			return nil, errors.New("unreadable palette descriptor")
 		}
@@ -339,7 +339,7 @@ func (j *Job) palette() (*burnin.Palette, error) {
 		if n == 0 {
 			n = 65536
 		}
-		vals, err := j.words(data)
+		vals, err := words(f, data)
 		if err != nil {
 			return nil, err
 		}
@@ -365,8 +365,8 @@ func (j *Job) palette() (*burnin.Palette, error) {
 	return pal, nil
 }
 
-// words reads a US/SS/OW value as 16-bit words in the file's byte order.
-func (j *Job) words(e *dicomraw.Element) ([]uint16, error) {
+// words reads a US/SS/OW value of f as 16-bit words in its byte order.
+func words(f *dicomraw.File, e *dicomraw.Element) ([]uint16, error) {
 	raw := e.Value
 	if !e.Loaded {
 		n := e.ValueLength()
@@ -374,7 +374,7 @@ func (j *Job) words(e *dicomraw.Element) ([]uint16, error) {
 			return nil, errors.New("palette table too large")
 		}
 		raw = make([]byte, n)
-		if _, err := io.ReadFull(io.NewSectionReader(j.f.Body, e.ValueOffset, n), raw); err != nil {
+		if _, err := io.ReadFull(io.NewSectionReader(f.Body, e.ValueOffset, n), raw); err != nil {
 			return nil, errors.New("palette table unreadable")
 		}
 	}
@@ -487,8 +487,11 @@ func AuditPixels(ctx context.Context, f *dicomraw.File, ids []burnin.Identifier,
 		return PixelAudit{Why: "pixels not decodable by this build: " + err.Error()}, nil
 	}
 	out := fr.Output()
+	var pal *burnin.Palette
 	if out.Photometric == "PALETTE COLOR" {
-		return PixelAudit{Why: "palette colour pixels are not audited"}, nil
+		if pal, err = palette(f); err != nil {
+			return PixelAudit{Why: "palette colour pixels not readable: " + err.Error()}, nil
+		}
 	}
 	exam := text.Image(ids, true)
 	if unsure {
@@ -500,7 +503,7 @@ func AuditPixels(ctx context.Context, f *dicomraw.File, ids []burnin.Identifier,
 		if err := fr.Frame(i, frame); err != nil {
 			return PixelAudit{Why: "pixels not decodable: " + err.Error()}, nil
 		}
-		g, err := burnin.Luminance(frame, out, nil)
+		g, err := burnin.Luminance(frame, out, pal)
 		if err != nil {
 			return PixelAudit{Why: err.Error()}, nil
 		}

@@ -292,6 +292,65 @@ func abs(x int) int {
 	return x
 }
 
+// deid verify reads palette colour images through their palette, as the
+// engine does: the input's banner is found, the output's is not.
+func TestAuditPixelsPalette(t *testing.T) {
+	pool := realOCR(t)
+	sc := newScreen(640, 480)
+	sc.text(t, 18, 12, 30, "CASTELLANOS, WILHELMINA")
+	sc.text(t, 16, 380, 30, "ID: 217404304")
+	w, h := sc.img.Rect.Dx(), sc.img.Rect.Dy()
+	u16 := func(vs ...int) string {
+		b := make([]byte, 0, 2*len(vs))
+		for _, v := range vs {
+			b = append(b, byte(v), byte(v>>8))
+		}
+		return string(b)
+	}
+	// An inverted grey palette: the banner's light text on black reads
+	// as dark text on white only through it.
+	table := make([]int, 256)
+	for i := range table {
+		table[i] = (255 - i) * 257
+	}
+	els := []el{
+		s8(0x00080016, "UI", "1.2.840.10008.5.1.4.1.1.6.1"), s8(0x00080018, "UI", "1.2.826.0.1.999.7.1.1"),
+		s8(0x00080020, "DA", "20240827"), s8(0x00080060, "CS", "US"),
+		s8(0x00100010, "PN", "Castellanos^Wilhelmina"), s8(0x00100020, "LO", "217404304"),
+		s8(0x0020000D, "UI", "1.2.826.0.1.999.7"), s8(0x0020000E, "UI", "1.2.826.0.1.999.7.1"),
+		s8(0x00280002, "US", u16(1)), s8(0x00280004, "CS", "PALETTE COLOR"), s8(0x00280010, "US", u16(h)),
+		s8(0x00280011, "US", u16(w)), s8(0x00280100, "US", u16(8)), s8(0x00280101, "US", u16(8)),
+		s8(0x00280102, "US", u16(7)), s8(0x00280103, "US", u16(0)),
+		s8(0x00281101, "US", u16(256, 0, 16)), s8(0x00281102, "US", u16(256, 0, 16)), s8(0x00281103, "US", u16(256, 0, 16)),
+		s8(0x00281201, "OW", u16(table...)), s8(0x00281202, "OW", u16(table...)), s8(0x00281203, "OW", u16(table...)),
+		s8(0x7FE00010, "OB", string(sc.img.Pix)),
+	}
+	in := buildFile(t, false, els)
+	e, j := planWith(t, Config{Profile: builtinProfile(t, "research"), Key: testKey(t, 3), OCR: pool}, in)
+	if px := j.Result().Pixels; px == nil || !px.Masked {
+		t.Fatalf("pixel report %+v: want masked", px)
+	}
+	ids := j.textIdentifiers()
+	out, _ := written(t, j)
+	for _, c := range []struct {
+		name     string
+		data     []byte
+		findings bool
+	}{{"input", in, true}, {"output", out, false}} {
+		f, err := dicomraw.Parse(bytes.NewReader(c.data), int64(len(c.data)), dicomraw.DefaultLimits())
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := AuditPixels(context.Background(), f, ids, false, e.text, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !a.Examined || (len(a.Findings) > 0) != c.findings {
+			t.Errorf("%s: audit %+v, want examined, findings %v", c.name, a, c.findings)
+		}
+	}
+}
+
 // scripted reads nothing in single lines, and a page's text as given: a
 // first reading that misses what the check then finds.
 type scripted struct{ page string }
