@@ -1525,11 +1525,7 @@ func exactInkLevels(g *image.Gray, have []uint8) []uint8 {
 		}
 	}
 	total := max(w-2, 0) * max(h-2, 0)
-	type cand struct {
-		level uint8
-		score int
-	}
-	var cs []cand
+	var cs []inkCand
 	for l := minInkLevel; l < 256; l++ {
 		if joined[l] < minInkPixels || hist[l]*4 >= total {
 			continue
@@ -1550,21 +1546,10 @@ func exactInkLevels(g *image.Gray, have []uint8) []uint8 {
 		}
 		expect := share * float64(hist[l])
 		if excess := float64(joined[l]) - expect; excess >= minInkPixels && float64(joined[l]) >= 3*expect {
-			cs = append(cs, cand{uint8(l), int(excess)})
+			cs = append(cs, inkCand{uint8(l), int(excess)})
 		}
 	}
-	slices.SortFunc(cs, func(a, b cand) int { return cmp.Compare(b.score, a.score) })
-	var out []uint8
-	for _, c := range cs {
-		if len(out) == maxExactLevels {
-			break
-		}
-		if slices.ContainsFunc(out, func(l uint8) bool { return abs(int(l)-int(c.level)) <= 2*inkTolerance }) {
-			continue
-		}
-		out = append(out, c.level)
-	}
-	return out
+	return pickLevels(nil, cs, maxExactLevels)
 }
 
 // isoExact is g with the pixels exactly at level that two or more of
@@ -1620,11 +1605,7 @@ func inkLevels(g *image.Gray) []uint8 {
 		}
 	}
 	total := g.Rect.Dx() * g.Rect.Dy()
-	type cand struct {
-		level uint8
-		score int
-	}
-	var cs []cand
+	var cs []inkCand
 	var near []int
 	for l := 0; l < 256; l++ {
 		if hist[l] < minInkPixels || hist[l]*4 >= total || l < minInkLevel {
@@ -1645,22 +1626,35 @@ func inkLevels(g *image.Gray) []uint8 {
 			med = near[len(near)/2]
 		}
 		if excess := hist[l] - med; excess >= minInkPixels && 2*hist[l] >= 3*med {
-			cs = append(cs, cand{uint8(l), excess})
+			cs = append(cs, inkCand{uint8(l), excess})
 		}
 	}
 	// Strokes, not speckle: a level at which an image's texture happens
 	// to pile up is scattered pixels; text's ink is strokes, most of its
 	// pixels next to two others of its level.
-	cs = slices.DeleteFunc(cs, func(c cand) bool { return !stroked(g, c.level) })
+	cs = slices.DeleteFunc(cs, func(c inkCand) bool { return !stroked(g, c.level) })
 	// White, the commonest colour of text, first when it is a spike; then
 	// the largest others.
 	var out []uint8
 	if len(cs) > 0 && cs[len(cs)-1].level >= 255-inkTolerance {
 		out = append(out, cs[len(cs)-1].level)
 	}
-	slices.SortFunc(cs, func(a, b cand) int { return cmp.Compare(b.score, a.score) })
+	return pickLevels(out, cs, 3)
+}
+
+// inkCand is a candidate ink level and how far it stands out.
+type inkCand struct {
+	level uint8
+	score int
+}
+
+// pickLevels appends to out the levels of cs, those that stand out most
+// first, until it holds n; a level within twice inkTolerance of one taken
+// is the same ink.
+func pickLevels(out []uint8, cs []inkCand, n int) []uint8 {
+	slices.SortFunc(cs, func(a, b inkCand) int { return cmp.Compare(b.score, a.score) })
 	for _, c := range cs {
-		if len(out) == 3 {
+		if len(out) >= n {
 			break
 		}
 		if slices.ContainsFunc(out, func(l uint8) bool { return abs(int(l)-int(c.level)) <= 2*inkTolerance }) {

@@ -330,25 +330,32 @@ func TestAuditPixelsPalette(t *testing.T) {
 	if px := j.Result().Pixels; px == nil || !px.Masked {
 		t.Fatalf("pixel report %+v: want masked", px)
 	}
-	ids := j.textIdentifiers()
 	out, _ := written(t, j)
 	for _, c := range []struct {
 		name     string
 		data     []byte
 		findings bool
 	}{{"input", in, true}, {"output", out, false}} {
-		f, err := dicomraw.Parse(bytes.NewReader(c.data), int64(len(c.data)), dicomraw.DefaultLimits())
-		if err != nil {
-			t.Fatal(err)
-		}
-		a, err := AuditPixels(context.Background(), f, ids, false, e.text, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		a := audit(t, e, j, c.data)
 		if !a.Examined || (len(a.Findings) > 0) != c.findings {
 			t.Errorf("%s: audit %+v, want examined, findings %v", c.name, a, c.findings)
 		}
 	}
+}
+
+// audit is deid verify's reading of data's pixels, for the identifiers of
+// j's file, with e's text cleaner.
+func audit(t *testing.T, e *Engine, j *Job, data []byte) PixelAudit {
+	t.Helper()
+	f, err := dicomraw.Parse(bytes.NewReader(data), int64(len(data)), dicomraw.DefaultLimits())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := AuditPixels(context.Background(), f, j.textIdentifiers(), false, e.text, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
 
 // scripted reads nothing in single lines, and a page's text as given: a
@@ -514,21 +521,13 @@ func TestBurnedInTextOverlays(t *testing.T) {
 		}
 		// deid verify's reading: the input's overlay shows the name, the
 		// output's none.
-		ids := j.textIdentifiers()
 		out, _ := written(t, j)
 		for _, c := range []struct {
 			name     string
 			data     []byte
 			findings bool
 		}{{"input", in, true}, {"output", out, false}} {
-			f, err := dicomraw.Parse(bytes.NewReader(c.data), int64(len(c.data)), dicomraw.DefaultLimits())
-			if err != nil {
-				t.Fatal(err)
-			}
-			a, err := AuditPixels(context.Background(), f, ids, false, e.text, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			a := audit(t, e, j, c.data)
 			overlayFinding := false
 			for _, fd := range a.Findings {
 				overlayFinding = overlayFinding || strings.HasPrefix(fd.Kind, "overlay")
