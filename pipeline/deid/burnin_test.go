@@ -108,6 +108,13 @@ func (s *screen) solid(t *testing.T, px float64, x, y int, line string, level ui
 // identifiers the texts show.
 func (s *screen) file(t *testing.T) []byte {
 	t.Helper()
+	return s.fileAs(t, "MONOCHROME2")
+}
+
+// fileAs is file with another Photometric Interpretation, and extra
+// elements of group 0028 after Pixel Representation (a palette's tables).
+func (s *screen) fileAs(t *testing.T, photometric string, extra ...el) []byte {
+	t.Helper()
 	w, h := s.img.Rect.Dx(), s.img.Rect.Dy()
 	u16 := func(v int) string { return string([]byte{byte(v), byte(v >> 8)}) }
 	els := []el{
@@ -116,11 +123,12 @@ func (s *screen) file(t *testing.T) []byte {
 		s8(0x00080060, "CS", "US"), s8(0x00080080, "LO", "WEXFORD GENERAL"),
 		s8(0x00100010, "PN", "Castellanos^Wilhelmina"), s8(0x00100020, "LO", "217404304"), s8(0x00100030, "DA", "19430511"),
 		s8(0x0020000D, "UI", "1.2.826.0.1.999.5"), s8(0x0020000E, "UI", "1.2.826.0.1.999.5.1"),
-		s8(0x00280002, "US", u16(1)), s8(0x00280004, "CS", "MONOCHROME2"), s8(0x00280010, "US", u16(h)),
+		s8(0x00280002, "US", u16(1)), s8(0x00280004, "CS", photometric), s8(0x00280010, "US", u16(h)),
 		s8(0x00280011, "US", u16(w)), s8(0x00280100, "US", u16(8)), s8(0x00280101, "US", u16(8)),
 		s8(0x00280102, "US", u16(7)), s8(0x00280103, "US", u16(0)),
-		s8(0x7FE00010, "OB", string(s.img.Pix)),
 	}
+	els = append(els, extra...)
+	els = append(els, s8(0x7FE00010, "OB", string(s.img.Pix)))
 	return buildFile(t, false, els)
 }
 
@@ -299,7 +307,6 @@ func TestAuditPixelsPalette(t *testing.T) {
 	sc := newScreen(640, 480)
 	sc.text(t, 18, 12, 30, "CASTELLANOS, WILHELMINA")
 	sc.text(t, 16, 380, 30, "ID: 217404304")
-	w, h := sc.img.Rect.Dx(), sc.img.Rect.Dy()
 	u16 := func(vs ...int) string {
 		b := make([]byte, 0, 2*len(vs))
 		for _, v := range vs {
@@ -313,19 +320,9 @@ func TestAuditPixelsPalette(t *testing.T) {
 	for i := range table {
 		table[i] = (255 - i) * 257
 	}
-	els := []el{
-		s8(0x00080016, "UI", "1.2.840.10008.5.1.4.1.1.6.1"), s8(0x00080018, "UI", "1.2.826.0.1.999.7.1.1"),
-		s8(0x00080020, "DA", "20240827"), s8(0x00080060, "CS", "US"),
-		s8(0x00100010, "PN", "Castellanos^Wilhelmina"), s8(0x00100020, "LO", "217404304"),
-		s8(0x0020000D, "UI", "1.2.826.0.1.999.7"), s8(0x0020000E, "UI", "1.2.826.0.1.999.7.1"),
-		s8(0x00280002, "US", u16(1)), s8(0x00280004, "CS", "PALETTE COLOR"), s8(0x00280010, "US", u16(h)),
-		s8(0x00280011, "US", u16(w)), s8(0x00280100, "US", u16(8)), s8(0x00280101, "US", u16(8)),
-		s8(0x00280102, "US", u16(7)), s8(0x00280103, "US", u16(0)),
+	in := sc.fileAs(t, "PALETTE COLOR",
 		s8(0x00281101, "US", u16(256, 0, 16)), s8(0x00281102, "US", u16(256, 0, 16)), s8(0x00281103, "US", u16(256, 0, 16)),
-		s8(0x00281201, "OW", u16(table...)), s8(0x00281202, "OW", u16(table...)), s8(0x00281203, "OW", u16(table...)),
-		s8(0x7FE00010, "OB", string(sc.img.Pix)),
-	}
-	in := buildFile(t, false, els)
+		s8(0x00281201, "OW", u16(table...)), s8(0x00281202, "OW", u16(table...)), s8(0x00281203, "OW", u16(table...)))
 	e, j := planWith(t, Config{Profile: builtinProfile(t, "research"), Key: testKey(t, 3), OCR: pool}, in)
 	if px := j.Result().Pixels; px == nil || !px.Masked {
 		t.Fatalf("pixel report %+v: want masked", px)
